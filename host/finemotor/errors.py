@@ -1,0 +1,45 @@
+"""One exception family for the whole library.
+
+Every error names what went wrong with the facts attached, and its message says what the
+person in front of the kit should do next.
+"""
+
+from __future__ import annotations
+
+
+class FinemotorError(Exception):
+    """Root of every error the finemotor library raises."""
+
+
+class ProtocolError(FinemotorError):
+    """A frame or command from a kit does not follow the wire protocol.
+
+    Attributes:
+        reason: a short machine-readable tag (``"truncated"``, ``"bad_version"``...).
+        data: the offending bytes (possibly cut to the first 64).
+    """
+
+    def __init__(self, reason: str, detail: str, data: bytes = b"") -> None:
+        super().__init__(f"{detail} (malformed frame: {reason})")
+        self.reason = reason
+        self.detail = detail
+        self.data = bytes(data[:64])
+
+
+class CalibrationError(FinemotorError):
+    """A calibration cannot be applied, fitted or trusted."""
+
+
+class InputFileError(FinemotorError):
+    """A file given by the user cannot be read as what was asked.
+
+    Attributes:
+        path: the file.
+        line: the 1-based line number where the problem is, when known.
+    """
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line

@@ -1,0 +1,1 @@
+# finemotor firmware library, shared by the stylus and the grip dynamometer.

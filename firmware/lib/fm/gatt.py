@@ -1,0 +1,210 @@
+# The kit's GATT server: services, advertising, connection and security events.
+#
+# One IRQ dispatcher (aioble style). Control point and status need an encrypted link; new bonds
+# are accepted only while the pairing window (opened by the kit's button) is open. Bonds are
+# kept on flash in `bonds.bin` (at most _MAX_BONDS, oldest dropped first).
+import struct
+
+import bluetooth
+from micropython import const
+
+from fm import uuids
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_MTU_EXCHANGED = const(21)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+_IRQ_GET_SECRET = const(29)
+_IRQ_SET_SECRET = const(30)
+_IRQ_PASSKEY_ACTION = const(31)
+
+_F_READ = const(0x0002)
+_F_WRITE = const(0x0008)
+_F_NOTIFY = const(0x0010)
+_F_READ_ENC = const(0x0200)
+_F_WRITE_ENC = const(0x1000)
+
+_IO_NO_INPUT_OUTPUT = const(3)
+_ADV_INTERVAL_US = const(250000)
+_MAX_BONDS = const(4)
+_CONTROL_BUF = const(244)
+_BONDS_FILE = "bonds.bin"
+
+
+def _adv_field(kind, data):
+    return bytes((len(data) + 1, kind)) + data
+
+
+class Gatt:
+    def __init__(self, kit, kind, kit_id, model, serial, firmware, hardware):
+        self.kit = kit
+        self.kind = kind
+        self.kit_id = kit_id
+        self.conn = None
+        self.encrypted = False
+        self.mtu = 23
+        self.pairing_open = False
+        self._refuse = False
+        self._secrets = self._load_secrets()
+        ble = bluetooth.BLE()
+        self.ble = ble
+        ble.active(True)
+        ble.config(mtu=247, bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
+        ble.irq(self._irq)
+        fm = (
+            uuids.SERVICE,
+            (
+                (uuids.DATA, _F_NOTIFY | _F_READ_ENC),
+                (uuids.CONTROL, _F_WRITE | _F_NOTIFY | _F_WRITE_ENC),
+                (uuids.STATUS, _F_READ | _F_NOTIFY | _F_READ_ENC),
+            ),
+        )
+        dis = (
+            uuids.DEVICE_INFO,
+            (
+                (uuids.MANUFACTURER, _F_READ),
+                (uuids.MODEL, _F_READ),
+                (uuids.SERIAL, _F_READ),
+                (uuids.FIRMWARE_REV, _F_READ),
+                (uuids.HARDWARE_REV, _F_READ),
+            ),
+        )
+        bas = (uuids.BATTERY, ((uuids.BATTERY_LEVEL, _F_READ | _F_NOTIFY),))
+        ((self.h_data, self.h_control, self.h_status), dis_h, (self.h_battery,)) = (
+            ble.gatts_register_services((fm, dis, bas))
+        )
+        ble.gatts_set_buffer(self.h_control, _CONTROL_BUF)
+        for h, v in zip(dis_h, ("finemotor", model, serial, firmware, hardware)):
+            ble.gatts_write(h, v)
+
+    # --- advertising -------------------------------------------------------------------
+    def advertise(self, battery_pct):
+        mfr = struct.pack("<HB", uuids.COMPANY_ID, uuids.KIND_CODES.get(self.kind, 0))
+        mfr += bytes.fromhex(self.kit_id) + bytes((battery_pct, 1 if self.pairing_open else 0))
+        adv = _adv_field(0x01, b"\x06") + _adv_field(0x07, uuids.SERVICE_LE) + _adv_field(0xFF, mfr)
+        name = ("finemotor %s %s" % (self.kind, self.kit_id)).encode()
+        self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=adv, resp_data=_adv_field(0x09, name))
+
+    def stop_advertising(self):
+        self.ble.gap_advertise(None)
+
+    # --- sending -----------------------------------------------------------------------
+    def notify(self, handle, data):
+        # Send a notification on the current connection; False if it could not be queued.
+        conn = self.conn
+        if conn is None:
+            return False
+        try:
+            self.ble.gatts_notify(conn, handle, data)
+        except OSError:
+            return False
+        return True
+
+    def set_value(self, handle, data, notify=False):
+        self.ble.gatts_write(handle, data)
+        if notify and self.conn is not None and self.encrypted:
+            self.notify(handle, data)
+
+    # --- events ------------------------------------------------------------------------
+    def _irq(self, event, data):
+        if event == _IRQ_CENTRAL_CONNECT:
+            self.conn = data[0]
+            self.encrypted = False
+            self.mtu = 23
+            self.kit.on_connect()
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            if data[0] == self.conn:
+                self.conn = None
+                self.encrypted = False
+                self.kit.on_disconnect()
+        elif event == _IRQ_GATTS_WRITE:
+            conn, handle = data[0], data[1]
+            if handle == self.h_control and conn == self.conn:
+                resp = self.kit.control.handle(self.ble.gatts_read(handle), self.encrypted)
+                self.notify(self.h_control, resp)
+        elif event == _IRQ_MTU_EXCHANGED:
+            self.mtu = data[1]
+            self.kit.on_mtu(data[1])
+        elif event == _IRQ_ENCRYPTION_UPDATE:
+            conn, encrypted = data[0], data[1]
+            if self._refuse:
+                self._refuse = False
+                self.ble.gap_disconnect(conn)
+                return
+            self.encrypted = bool(encrypted)
+        elif event == _IRQ_GET_SECRET:
+            sec_type, index, key = data
+            return self._get_secret(sec_type, index, key)
+        elif event == _IRQ_SET_SECRET:
+            sec_type, key, value = data
+            return self._set_secret(sec_type, key, value)
+        elif event == _IRQ_PASSKEY_ACTION:
+            # No display or keyboard: LE Secure Connections "Just Works" only.
+            pass
+        return None
+
+    # --- bonds -------------------------------------------------------------------------
+    def _get_secret(self, sec_type, index, key):
+        if key is None:
+            i = 0
+            for (t, _k), v in self._secrets:
+                if t == sec_type:
+                    if i == index:
+                        return v
+                    i += 1
+            return None
+        key = bytes(key)
+        for (t, k), v in self._secrets:
+            if t == sec_type and k == key:
+                return v
+        return None
+
+    def _set_secret(self, sec_type, key, value):
+        key = bytes(key)
+        known = [e for e in self._secrets if e[0] == (sec_type, key)]
+        if value is None:
+            self._secrets = [e for e in self._secrets if e[0] != (sec_type, key)]
+            self._save_secrets()
+            return True
+        if not known and not self.pairing_open:
+            # A new bond outside the pairing window: refuse it and drop the link.
+            self._refuse = True
+            return False
+        self._secrets = [e for e in self._secrets if e[0] != (sec_type, key)]
+        self._secrets.append(((sec_type, key), bytes(value)))
+        while len(self._secrets) > _MAX_BONDS * 4:
+            self._secrets.pop(0)
+        self._save_secrets()
+        return True
+
+    def clear_bonds(self):
+        self._secrets = []
+        self._save_secrets()
+
+    def _load_secrets(self):
+        out = []
+        try:
+            with open(_BONDS_FILE, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return out
+        i = 0
+        while i + 3 <= len(raw):
+            t, kl, vl = raw[i], raw[i + 1], raw[i + 2]
+            i += 3
+            if i + kl + vl > len(raw):
+                break
+            out.append(((t, bytes(raw[i : i + kl])), bytes(raw[i + kl : i + kl + vl])))
+            i += kl + vl
+        return out
+
+    def _save_secrets(self):
+        try:
+            with open(_BONDS_FILE, "wb") as f:
+                for (t, k), v in self._secrets:
+                    f.write(bytes((t, len(k), len(v))))
+                    f.write(k)
+                    f.write(v)
+        except OSError:
+            pass

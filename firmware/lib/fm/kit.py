@@ -1,0 +1,219 @@
+# The kit: wires sampler, ring, framer, control point and GATT server into one device.
+import asyncio
+import time
+
+import machine
+from micropython import const
+
+from fm import status as st
+from fm.calstore import CalStore
+from fm.control import Control
+from fm.framer import Framer
+from fm.gatt import Gatt
+from fm.ring import Ring
+from fm.sampler import Sampler
+from fm.wire import ATT_MTU_MAX, TICK_MASK
+
+FIRMWARE_VERSION = "1.0.0"
+_RING_SECONDS = const(32)
+_PAIRING_WINDOW_MS = const(60000)
+_LONG_PRESS_MS = const(5000)
+_FRAMES_PER_WAKE = const(4)
+_STATUS_MS = const(1000)
+_LOW_PCT = const(15)
+_CRITICAL_PCT = const(5)
+
+
+def kit_id():
+    # The short kit id printed on the label: kit_id.txt if set at flashing, else from the chip id.
+    try:
+        with open("kit_id.txt") as f:
+            s = f.read().strip().upper()
+        if len(s) == 6:
+            int(s, 16)
+            return s
+    except (OSError, ValueError):
+        pass
+    return "".join("%02X" % b for b in machine.unique_id()[-3:])
+
+
+class Kit:
+    def __init__(self, device, led, button, battery, hardware="A"):
+        # device: a fm.devices.Device (channels, trigger, rates, kind, model)
+        self.device = device
+        self.kind = device.kind
+        self.led = led
+        self.button = button
+        self.battery = battery
+        self.channels = device.channels
+        self.ring = Ring(device.max_rate * _RING_SECONDS, device.channels.rec)
+        self.flag = asyncio.ThreadSafeFlag()
+        self.sampler = Sampler(self.ring, device.channels, self.flag, device.use_timer)
+        self.sampler.configure(device.default_rate)
+        self.framer = Framer(self.ring, device.channels.layout, ATT_MTU_MAX - 3)
+        self.framer.batch = self.sampler.batch
+        self.cal = CalStore("cal.bin", len(device.channels.names))
+        self.control = Control(self)
+        self.kit_id = kit_id()
+        serial = "".join("%02x" % b for b in machine.unique_id())
+        self.gatt = Gatt(
+            self, self.kind, self.kit_id, device.model, serial, FIRMWARE_VERSION, hardware
+        )
+        self._status = bytearray(st.STATUS_SIZE)
+        self._identify = 0
+        self.health = 0
+        self.battery_pct = 100
+        self.battery_mv = 0
+
+    # --- used by the control point ------------------------------------------------------
+    def now(self):
+        return time.ticks_us() & TICK_MASK
+
+    def next_seq(self):
+        return self.ring.count & 0xFFFF
+
+    def start(self):
+        if self.health:
+            return False
+        if not self.sampler.running:
+            self.framer.sync()
+            self.framer.flags = 2  # FLAG_RESUMED
+        self.sampler.start()
+        return True
+
+    def stop(self):
+        self.sampler.stop()
+
+    def set_rate(self, hz):
+        # The rate actually set, 0 if out of range, -1 if streaming (stop first).
+        d = self.device
+        if hz < d.min_rate or hz > d.max_rate:
+            return 0
+        if self.sampler.running:
+            return -1
+        rate = self.sampler.configure(hz)
+        self.framer.batch = self.sampler.batch
+        return rate
+
+    def tare(self, n):
+        # Mean raw counts of the last n samples per channel, or None if not enough samples.
+        ring = self.ring
+        if n < 1 or n > ring.held() or ring.count < n:
+            return None
+        acc = [0] * len(self.channels.names)
+        for k in range(n):
+            s = ring.slot((ring.count - 1 - k) & 0x3FFFFFFF)
+            self.channels.add_values(ring.data, s * ring.rec, acc)
+        return [(a + n // 2) // n for a in acc]
+
+    def identify(self, seconds):
+        self._identify = seconds
+
+    def backfill(self, seq, count):
+        return self.framer.request_backfill(seq, count)
+
+    def info(self):
+        return (self.channels.layout, self.sampler.rate, self.ring.held(), len(self.channels.names))
+
+    # --- GATT events -------------------------------------------------------------------
+    def on_connect(self):
+        self.framer.set_mtu(23)
+        self.control.max_payload = 20
+
+    def on_disconnect(self):
+        self.gatt.advertise(self.battery_pct)
+
+    def on_mtu(self, mtu):
+        self.framer.set_mtu(mtu)
+        self.control.max_payload = mtu - 3
+
+    # --- tasks -------------------------------------------------------------------------
+    async def run(self):
+        self._read_battery()
+        self.gatt.advertise(self.battery_pct)
+        await asyncio.gather(self._stream(), self._status_loop(), self._button_loop())
+
+    async def _stream(self):
+        framer = self.framer
+        gatt = self.gatt
+        while True:
+            try:
+                await asyncio.wait_for_ms(self.flag.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
+            if gatt.conn is None or not gatt.encrypted:
+                continue
+            now = self.now()
+            for _ in range(_FRAMES_PER_WAKE):
+                f = framer.live(now)
+                if f is None or not gatt.notify(gatt.h_data, f):
+                    break
+                framer.commit_live(f)
+            f = framer.backfill()
+            if f is not None:
+                gatt.notify(gatt.h_data, f)
+
+    def _read_battery(self):
+        self.battery_mv = self.battery.millivolts()
+        self.battery_pct = self.battery.percent()
+
+    async def _status_loop(self):
+        while True:
+            self._read_battery()
+            flags = 0
+            if self.battery_pct < _LOW_PCT:
+                flags |= st.FLAG_LOW_BATTERY
+            if self.battery_pct < _CRITICAL_PCT:
+                flags |= st.FLAG_CRITICAL_BATTERY
+            if self.gatt.pairing_open:
+                flags |= st.FLAG_PAIRING_OPEN
+            if self.cal.calibrated():
+                flags |= st.FLAG_CALIBRATED
+            state = st.STATE_STREAMING if self.sampler.running else st.STATE_IDLE
+            if self.health:
+                state = st.STATE_FAULT
+            st.pack_status(
+                self._status,
+                state,
+                self.battery_pct,
+                self.battery_mv,
+                self.health,
+                flags,
+                self.sampler.rate,
+                self.sampler.missed,
+                self.framer.overwritten,
+                self.ring.count,
+                self.sampler.faults,
+            )
+            self.gatt.set_value(self.gatt.h_status, self._status, notify=True)
+            self.gatt.set_value(self.gatt.h_battery, bytes((self.battery_pct,)), notify=True)
+            if self._identify:
+                await self.led.blink(self._identify * 2, 250, 250)
+                self._identify = 0
+            else:
+                await asyncio.sleep_ms(_STATUS_MS)
+
+    async def _button_loop(self):
+        while True:
+            ms = await self.button.wait_press(10000)
+            if not ms:
+                continue
+            if ms >= _LONG_PRESS_MS:
+                self.gatt.clear_bonds()
+                await self.led.blink(6, 80, 80)
+                continue
+            await self._pairing_window()
+
+    async def _pairing_window(self):
+        gatt = self.gatt
+        gatt.pairing_open = True
+        if gatt.conn is None:
+            gatt.advertise(self.battery_pct)
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < _PAIRING_WINDOW_MS:
+            await self.led.blink(1, 100, 400)
+            if gatt.encrypted:
+                break
+        gatt.pairing_open = False
+        if gatt.conn is None:
+            gatt.advertise(self.battery_pct)

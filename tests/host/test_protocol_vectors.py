@@ -1,0 +1,114 @@
+"""Golden vectors read back by the host decoder."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from finemotor.errors import ProtocolError
+from finemotor.protocol import LAYOUTS, decode_frame, decode_frames
+from finemotor.protocol import control as cp
+from finemotor.protocol.status import decode_status
+
+DOC: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parent.parent / "vectors" / "protocol_v1.json").read_text()
+)
+
+
+@pytest.mark.parametrize("vec", DOC["frames"], ids=lambda v: v["name"])
+def test_decoder_reads_golden_frame(vec: dict[str, Any]) -> None:
+    d = decode_frame(bytes.fromhex(vec["hex"]))
+    assert d.layout is LAYOUTS[vec["layout"]]
+    assert d.ftype.tolist() == [vec["type"]]
+    assert d.seq.tolist() == [vec["seq"]]
+    assert d.tick.tolist() == [vec["tick"]]
+    assert d.flags.tolist() == [vec["flags"]]
+    assert d.count.tolist() == [len(vec["samples"])]
+    assert d.counts.dtype == np.int32
+    assert d.counts.tolist() == vec["samples"]
+
+
+@pytest.mark.parametrize("vec", DOC["malformed"], ids=lambda v: v["reason"])
+def test_decoder_rejects_malformed_frame_with_its_reason(vec: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_frame(bytes.fromhex(vec["hex"]))
+    assert err.value.reason == vec["reason"]
+
+
+def test_batch_decode_keeps_valid_frames_and_counts_malformed_ones() -> None:
+    good = [bytes.fromhex(v["hex"]) for v in DOC["frames"] if v["layout"] == 2]
+    bad = [bytes.fromhex(v["hex"]) for v in DOC["malformed"]]  # grip frames, all broken
+    mixed = [good[0], bad[0], good[1], bad[5], good[2]]
+    decoded, errors = decode_frames(mixed)
+    assert decoded is not None
+    assert decoded.n_frames == 3
+    assert [e.reason for e in errors] == ["truncated", "bad_length"]
+    expected = [s for v in DOC["frames"] if v["layout"] == 2 for s in v["samples"]]
+    assert decoded.counts.tolist() == expected
+    assert decoded.frame_bounds().tolist()[-1] == len(expected)
+
+
+def test_batch_decode_flags_a_frame_from_another_layout() -> None:
+    stylus = bytes.fromhex(DOC["frames"][2]["hex"])
+    grip = bytes.fromhex(DOC["frames"][0]["hex"])
+    decoded, errors = decode_frames([stylus, grip])
+    assert decoded is not None and decoded.n_frames == 1
+    assert [e.reason for e in errors] == ["bad_layout"]
+
+
+def test_empty_input_decodes_to_nothing() -> None:
+    assert decode_frames([]) == (None, [])
+
+
+@pytest.mark.parametrize("vec", DOC["status"], ids=lambda v: str(v["state"]))
+def test_status_vector(vec: dict[str, Any]) -> None:
+    s = decode_status(bytes.fromhex(vec["hex"]))
+    assert s.battery_percent == vec["battery_percent"]
+    assert s.battery_mv == vec["battery_mv"]
+    assert s.rate_hz == vec["rate_hz"]
+    assert (s.missed, s.overwritten, s.next_seq, s.faults) == (
+        vec["missed"],
+        vec["overwritten"],
+        vec["next_seq"],
+        vec["faults"],
+    )
+    assert s.state == {1: "streaming", 3: "fault"}[vec["state"]]
+    assert s.calibrated == bool(vec["flags"] & 8)
+    assert s.low_battery == bool(vec["flags"] & 1)
+
+
+def test_status_of_wrong_size_is_refused() -> None:
+    with pytest.raises(ProtocolError):
+        decode_status(b"\x00" * 19)
+
+
+def test_host_encodes_the_vector_requests() -> None:
+    by_name = {v["name"]: v for v in DOC["control"]}
+    assert cp.encode(cp.Op.START, 1).hex() == by_name["start"]["request"]
+    assert cp.set_rate(2, 200).hex() == by_name["set rate 200"]["request"]
+    assert cp.identify(4, 5).hex() == by_name["identify 5 s"]["request"]
+    assert cp.encode(cp.Op.TIME_SYNC, 6).hex() == by_name["time sync"]["request"]
+    assert cp.backfill(7, 65530, 800).hex() == by_name["backfill"]["request"]
+
+
+@pytest.mark.parametrize("vec", DOC["control"], ids=lambda v: v["name"])
+def test_host_decodes_the_vector_responses(vec: dict[str, Any]) -> None:
+    req = bytes.fromhex(vec["request"])
+    resp = bytes.fromhex(vec["response"])
+    if req[0] not in {op.value for op in cp.Op}:
+        with pytest.raises(ProtocolError):
+            cp.decode_response(resp)
+        return
+    r = cp.decode_response(resp)
+    assert r.token == req[1]
+    assert r.op == req[0]
+    if vec["name"] == "backfill":
+        assert r.ok
+        assert struct.unpack("<HHH", r.payload) == tuple(vec["kit"]["backfill"])
+    if not r.ok:
+        assert r.advice()

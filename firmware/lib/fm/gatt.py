@@ -84,10 +84,10 @@ class Gatt:
         mfr += bytes.fromhex(self.kit_id) + bytes((battery_pct, 1 if self.pairing_open else 0))
         adv = _adv_field(0x01, b"\x06") + _adv_field(0x07, uuids.SERVICE_LE) + _adv_field(0xFF, mfr)
         name = ("finemotor %s %s" % (self.kind, self.kit_id)).encode()
-        self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=adv, resp_data=_adv_field(0x09, name))
+        self.ble.gap_advertise(_ADV_INTERVAL_US, adv, resp_data=_adv_field(0x09, name))
 
     def stop_advertising(self):
-        self.ble.gap_advertise(None)
+        self.ble.gap_advertise(None)  # type: ignore[arg-type]  # None stops advertising
 
     # --- sending -----------------------------------------------------------------------
     def notify(self, handle, data):
@@ -96,7 +96,7 @@ class Gatt:
         if conn is None:
             return False
         try:
-            self.ble.gatts_notify(conn, handle, data)
+            self.ble.gatts_notify(conn, handle, data)  # type: ignore[call-arg]  # stub lacks conn
         except OSError:
             return False
         return True
@@ -183,7 +183,7 @@ class Gatt:
         self._save_secrets()
 
     def _load_secrets(self):
-        out = []
+        out: list = []
         try:
             with open(_BONDS_FILE, "rb") as f:
                 raw = f.read()

@@ -22,8 +22,8 @@ class Ring:
         self.cap = capacity
         self.rec = rec_size
         self.data = bytearray(capacity * rec_size)
-        self.lo = array("H", bytes(capacity))
-        self.anchor = array("I", bytes(capacity >> _BLOCK_SHIFT))
+        self.lo = array("H", bytes(2 * capacity))  # a bytes initialiser is copied raw
+        self.anchor = array("I", bytes(4 * (capacity >> _BLOCK_SHIFT)))
         self.pos = 0  # slot the next sample goes to
         self.count = 0  # samples ever written, modulo 2**30 (the next sample's index)
 

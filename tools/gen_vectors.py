@@ -27,30 +27,57 @@ def u12x2(a: int, b: int) -> bytes:
 
 def frame(ftype: int, layout: int, seq: int, tick: int, flags: int, samples: list[Any]) -> str:
     head = struct.pack("<BBHIBB", 0x10 | ftype, layout, seq, tick, len(samples), flags)
-    body = b"".join(
-        i24(s[0]) + u12x2(s[1], s[2]) if layout == 1 else i24(s[0]) for s in samples
-    )
+    body = b"".join(i24(s[0]) + u12x2(s[1], s[2]) if layout == 1 else i24(s[0]) for s in samples)
     return (head + body).hex()
 
 
 def frames() -> list[dict[str, Any]]:
     specs: list[tuple[str, int, int, int, int, int, list[Any]]] = [
         ("grip, first sample", 0, 2, 0, 0, 0, [[0]]),
-        ("grip, wrap edges, 23-byte MTU", 0, 2, 65535, (1 << 30) - 1, 0,
-         [[-1], [8388607], [-8388608]]),
+        (
+            "grip, wrap edges, 23-byte MTU",
+            0,
+            2,
+            65535,
+            (1 << 30) - 1,
+            0,
+            [[-1], [8388607], [-8388608]],
+        ),
         ("stylus, 23-byte MTU, resumed", 0, 1, 1234, 1000000, 2, [[-5000, 0, 4095]]),
-        ("stylus backfill", 1, 1, 40000, 536870912, 0,
-         [[100, 1, 2], [200, 4094, 3], [-300, 2048, 4095], [8388607, 17, 4000]]),
-        ("stylus, 247-byte MTU (39 samples)", 0, 1, 7, 42, 0,
-         [[i * 1000 - 19000, (i * 97) % 4096, (i * 211) % 4096] for i in range(39)]),
+        (
+            "stylus backfill",
+            1,
+            1,
+            40000,
+            536870912,
+            0,
+            [[100, 1, 2], [200, 4094, 3], [-300, 2048, 4095], [8388607, 17, 4000]],
+        ),
+        (
+            "stylus, 247-byte MTU (39 samples)",
+            0,
+            1,
+            7,
+            42,
+            0,
+            [[i * 1000 - 19000, (i * 97) % 4096, (i * 211) % 4096] for i in range(39)],
+        ),
         ("grip, sensor fault", 0, 2, 300, 5000, 1, [[12345], [-12345]]),
     ]
     out = []
     for name, ft, lay, seq, tick, flags, samples in specs:
-        out.append({
-            "name": name, "type": ft, "layout": lay, "seq": seq, "tick": tick, "flags": flags,
-            "samples": samples, "hex": frame(ft, lay, seq, tick, flags, samples),
-        })
+        out.append(
+            {
+                "name": name,
+                "type": ft,
+                "layout": lay,
+                "seq": seq,
+                "tick": tick,
+                "flags": flags,
+                "samples": samples,
+                "hex": frame(ft, lay, seq, tick, flags, samples),
+            }
+        )
     return out
 
 
@@ -71,37 +98,90 @@ def malformed() -> list[dict[str, str]]:
 
 def status() -> list[dict[str, Any]]:
     specs = [
-        dict(state=1, battery_percent=87, battery_mv=4012, health=0, flags=8, rate_hz=200,
-             missed=0, overwritten=0, next_seq=4321, faults=0),
-        dict(state=3, battery_percent=4, battery_mv=3402, health=1, flags=3, rate_hz=320,
-             missed=70000, overwritten=123456, next_seq=65535, faults=9),
+        dict(
+            state=1,
+            battery_percent=87,
+            battery_mv=4012,
+            health=0,
+            flags=8,
+            rate_hz=200,
+            missed=0,
+            overwritten=0,
+            next_seq=4321,
+            faults=0,
+        ),
+        dict(
+            state=3,
+            battery_percent=4,
+            battery_mv=3402,
+            health=1,
+            flags=3,
+            rate_hz=320,
+            missed=70000,
+            overwritten=123456,
+            next_seq=65535,
+            faults=9,
+        ),
     ]
     for s in specs:
         s["hex"] = struct.pack(
-            "<BBHBBHIIHH", s["state"], s["battery_percent"], s["battery_mv"], s["health"],
-            s["flags"], s["rate_hz"], s["missed"], s["overwritten"], s["next_seq"], s["faults"],
+            "<BBHBBHIIHH",
+            s["state"],
+            s["battery_percent"],
+            s["battery_mv"],
+            s["health"],
+            s["flags"],
+            s["rate_hz"],
+            s["missed"],
+            s["overwritten"],
+            s["next_seq"],
+            s["faults"],
         ).hex()
     return specs
 
 
 def control() -> list[dict[str, Any]]:
     return [
-        {"name": "start", "request": "0101", "response": "80010100" + struct.pack("<HI", 16, 77).hex(),
-         "kit": {"next_seq": 16, "now": 77}},
-        {"name": "set rate 200", "request": "0302c800", "response": "80020300c800",
-         "kit": {"rate": 200}},
-        {"name": "set rate out of range", "request": "03031027", "response": "80030303",
-         "kit": {"rate": 0}},
+        {
+            "name": "start",
+            "request": "0101",
+            "response": "80010100" + struct.pack("<HI", 16, 77).hex(),
+            "kit": {"next_seq": 16, "now": 77},
+        },
+        {
+            "name": "set rate 200",
+            "request": "0302c800",
+            "response": "80020300c800",
+            "kit": {"rate": 200},
+        },
+        {
+            "name": "set rate out of range",
+            "request": "03031027",
+            "response": "80030303",
+            "kit": {"rate": 0},
+        },
         {"name": "identify 5 s", "request": "050405", "response": "80040500", "kit": {}},
         {"name": "identify 0 s refused", "request": "050500", "response": "80050503", "kit": {}},
-        {"name": "time sync", "request": "0606",
-         "response": "80060600" + struct.pack("<I", 1073741823).hex(), "kit": {"now": 1073741823}},
-        {"name": "backfill", "request": "0707" + struct.pack("<HH", 65530, 800).hex(),
-         "response": "80070700" + struct.pack("<HHH", 65530, 790, 10).hex(),
-         "kit": {"backfill": [65530, 790, 10]}},
+        {
+            "name": "time sync",
+            "request": "0606",
+            "response": "80060600" + struct.pack("<I", 1073741823).hex(),
+            "kit": {"now": 1073741823},
+        },
+        {
+            "name": "backfill",
+            "request": "0707" + struct.pack("<HH", 65530, 800).hex(),
+            "response": "80070700" + struct.pack("<HHH", 65530, 790, 10).hex(),
+            "kit": {"backfill": [65530, 790, 10]},
+        },
         {"name": "unknown opcode", "request": "7f08", "response": "80087f01", "kit": {}},
-        {"name": "not encrypted", "request": "0109", "response": "80090107", "kit": {},
-         "encrypted": False},
+        {
+            "name": "not encrypted",
+            "request": "0109",
+            "response": "80090107",
+            "kit": {},
+            "encrypted": False,
+        },
         {"name": "start with stray byte", "request": "010a00", "response": "800a0102", "kit": {}},
     ]
 
@@ -115,22 +195,31 @@ def calibration() -> list[dict[str, Any]]:
         return b
 
     valid = [
-        ("stylus: tip linear, barrel_a table, barrel_b none", 1790000000, [
-            (1, 8000, [0.000244140625]),
-            (3, 120, [0.0, 0.0, 400.0, 0.5, 1200.0, 2.0, 3000.0, 8.0]),
-            (0, 0, []),
-        ]),
+        (
+            "stylus: tip linear, barrel_a table, barrel_b none",
+            1790000000,
+            [
+                (1, 8000, [0.000244140625]),
+                (3, 120, [0.0, 0.0, 400.0, 0.5, 1200.0, 2.0, 3000.0, 8.0]),
+                (0, 0, []),
+            ],
+        ),
         ("grip: cubic polynomial", 1790003600, [(2, -2000, [0.0078125, 1.5e-10, -2.0e-17])]),
         ("grip: never calibrated", 0, [(0, 0, [])]),
     ]
     out: list[dict[str, Any]] = []
     for name, at, chans in valid:
         b = blob(at, chans)
-        out.append({
-            "name": name, "valid": True, "calibrated_at": at,
-            "channels": [{"model": m, "zero": z, "coeffs": c} for m, z, c in chans],
-            "hex": b.hex(), "crc32": zlib.crc32(b),
-        })
+        out.append(
+            {
+                "name": name,
+                "valid": True,
+                "calibrated_at": at,
+                "channels": [{"model": m, "zero": z, "coeffs": c} for m, z, c in chans],
+                "hex": b.hex(),
+                "crc32": zlib.crc32(b),
+            }
+        )
     invalid = [
         ("table not increasing", blob(1, [(3, 0, [0.0, 0.0, 10.0, 1.0, 5.0, 2.0])]), 1),
         ("linear with two coefficients", blob(1, [(1, 0, [1.0, 2.0])]), 1),
@@ -140,8 +229,15 @@ def calibration() -> list[dict[str, Any]]:
         ("truncated", blob(1, [(1, 0, [1.0])])[:-2], 1),
     ]
     for name, b, nch in invalid:
-        out.append({"name": name, "valid": False, "device_channels": nch, "hex": b.hex(),
-                    "crc32": zlib.crc32(b)})
+        out.append(
+            {
+                "name": name,
+                "valid": False,
+                "device_channels": nch,
+                "hex": b.hex(),
+                "crc32": zlib.crc32(b),
+            }
+        )
     return out
 
 

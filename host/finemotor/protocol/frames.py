@@ -117,9 +117,7 @@ def decode_frames(
         fresh = mask & (reasons == "")
         for i in np.flatnonzero(fresh):
             reasons[i] = reason
-            errors.append(
-                ProtocolError(reason, f"frame {i}: {detail}", bytes(frames[int(i)])[:64])
-            )
+            errors.append(ProtocolError(reason, f"frame {i}: {detail}", bytes(frames[int(i)])[:64]))
     valid = reasons == ""
     if layout is None or not valid.any():
         return None, errors

@@ -1,0 +1,47 @@
+"""Metrics: grip force, pen pressure variability and writing endurance, live and offline.
+
+The live engines (:class:`PenEngine`, :class:`GripEngine`) take SampleBlocks and the device's
+calibration; the offline summaries (:func:`summarize_pen`, :func:`summarize_grip`,
+:func:`summarize_block`) take whole recordings. Both run the same streaming cores, so at the
+end of a recording the live values equal the offline ones. Definitions and sources:
+docs/metrics.md.
+"""
+
+from finemotor.metrics.config import GripConfig, GripContext, PenConfig
+from finemotor.metrics.grip import GripCore, GripSummary
+from finemotor.metrics.grip_trial import GripTrial
+from finemotor.metrics.live import GripEngine, LiveSnapshot, PenEngine
+from finemotor.metrics.norms import NormRow, NormTable
+from finemotor.metrics.pen import PenCore, PenSummary
+from finemotor.metrics.results import KGF_N, Metric, to_jsonable
+from finemotor.metrics.summary import (
+    raw_grip_config,
+    raw_pen_config,
+    summarize_block,
+    summarize_grip,
+    summarize_pen,
+)
+
+__all__ = [
+    "KGF_N",
+    "GripConfig",
+    "GripContext",
+    "GripCore",
+    "GripEngine",
+    "GripSummary",
+    "GripTrial",
+    "LiveSnapshot",
+    "Metric",
+    "NormRow",
+    "NormTable",
+    "PenConfig",
+    "PenCore",
+    "PenEngine",
+    "PenSummary",
+    "raw_grip_config",
+    "raw_pen_config",
+    "summarize_block",
+    "summarize_grip",
+    "summarize_pen",
+    "to_jsonable",
+]

@@ -1,0 +1,269 @@
+"""Live engines: SampleBlocks plus the device's calibration in, metric snapshots out.
+
+The engines convert counts to newtons (or raw units for uncalibrated channels) and hand the
+arrays to the same :class:`~finemotor.metrics.pen.PenCore` /
+:class:`~finemotor.metrics.grip.GripCore` the offline summary uses, so after
+:meth:`finish` the live values equal the offline ones. A snapshot is returned at least
+every ``update_s`` of device time (0.2 s: 5 Hz).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from finemotor.calibration.model import DeviceCalibration
+from finemotor.errors import CalibrationError
+from finemotor.metrics.config import ForceUnit, GripConfig, GripContext, PenConfig
+from finemotor.metrics.filters import CausalFilter, lowpass_sos
+from finemotor.metrics.grip import GripCore, GripSummary
+from finemotor.metrics.norms import NormTable
+from finemotor.metrics.pen import PenCore, PenSummary
+from finemotor.metrics.results import NEWTON, RATIO, Metric, absent, present
+from finemotor.samples import SampleBlock
+
+F64 = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+
+STYLUS_CHANNELS: tuple[str, ...] = ("tip", "barrel_a", "barrel_b")
+GRIP_CHANNELS: tuple[str, ...] = ("force",)
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What a live view shows: the latest values and every metric so far.
+
+    Attributes:
+        t: device time of the latest sample (s).
+        current: live (causal-filtered) values.
+        summary: every metric of the recording so far.
+    """
+
+    t: float
+    current: dict[str, Metric]
+    summary: PenSummary | GripSummary
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    """One channel of a block, converted.
+
+    Attributes:
+        values: newtons, or ``counts - zero`` for an uncalibrated channel.
+        unit: ``"N"`` or ``"raw"``.
+        saturated: True at full-scale counts or outside the calibrated range.
+    """
+
+    values: F64
+    unit: ForceUnit
+    saturated: Bools
+
+
+def convert_channel(
+    counts: npt.NDArray[np.int32],
+    calibration: DeviceCalibration,
+    index: int,
+    count_limits: tuple[int, int] | None = None,
+) -> ChannelData:
+    """Convert one channel's counts with its calibration (raw units if uncalibrated).
+
+    Args:
+        counts: the channel's counts.
+        calibration: the device's calibration record.
+        index: the channel's position in the record.
+        count_limits: the converter's (min, max) counts; readings there are saturated.
+    """
+    cal = calibration.channel(index)
+    sat = np.zeros(counts.shape[0], dtype=np.bool_)
+    if count_limits is not None:
+        sat |= (counts <= count_limits[0]) | (counts >= count_limits[1])
+    if cal.calibrated:
+        conv = cal.convert(counts)
+        return ChannelData(conv.newtons, "N", sat | conv.out_of_range)
+    return ChannelData(cal.relative(counts), "raw", sat)
+
+
+def _check_layout(block: SampleBlock, calibration: DeviceCalibration) -> None:
+    if len(calibration.channels) != len(block.channels):
+        raise CalibrationError(
+            f"calibration record has {len(calibration.channels)} channel(s) but the "
+            f"{block.kind} sends {len(block.channels)} ({', '.join(block.channels)}); read the "
+            "calibration from the device that made the recording"
+        )
+
+
+class PenEngine:
+    """Live pen metrics for a stylus stream."""
+
+    def __init__(
+        self,
+        calibration: DeviceCalibration,
+        rate_hz: float,
+        config: PenConfig | None = None,
+        *,
+        channels: tuple[str, ...] = STYLUS_CHANNELS,
+        count_limits: tuple[int, int] | None = None,
+        update_s: float = 0.2,
+        display_lowpass_hz: float = 10.0,
+    ) -> None:
+        """Set up the engine.
+
+        Args:
+            calibration: the stylus's calibration record (channel order of ``channels``).
+            rate_hz: nominal sampling rate.
+            config: pen metric settings.
+            channels: the channel names, in the record's order.
+            count_limits: converter (min, max) counts, for saturation.
+            update_s: device time between snapshots.
+            display_lowpass_hz: causal low-pass of the live values.
+        """
+        if "tip" not in channels:
+            raise CalibrationError(f"a stylus needs a 'tip' channel, got {channels}")
+        self.calibration = calibration
+        self.channels = channels
+        self.count_limits = count_limits
+        self.update_s = update_s
+        tip_cal = calibration.channel(channels.index("tip"))
+        tip_unit: ForceUnit = "N" if tip_cal.calibrated else "raw"
+        self._barrel_idx = [channels.index(c) for c in ("barrel_a", "barrel_b") if c in channels]
+        barrel_unit: ForceUnit | None = None
+        if self._barrel_idx:
+            cal_ok = all(calibration.channel(i).calibrated for i in self._barrel_idx)
+            barrel_unit = "N" if cal_ok else "raw"
+        self.core = PenCore(rate_hz, config, tip_unit, barrel_unit)
+        sos = lowpass_sos(display_lowpass_hz, rate_hz) if rate_hz > 0 else None
+        self._tip_live = CausalFilter(sos) if sos is not None else None
+        self._bar_live = CausalFilter(sos) if sos is not None and self._barrel_idx else None
+        self._last_update: float | None = None
+
+    def feed(self, block: SampleBlock) -> LiveSnapshot | None:
+        """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
+        if len(block) == 0:
+            return None
+        _check_layout(block, self.calibration)
+        tip = convert_channel(
+            block.counts[:, self.channels.index("tip")],
+            self.calibration,
+            self.channels.index("tip"),
+            self.count_limits,
+        )
+        barrel = None
+        if self._barrel_idx:
+            parts = [
+                convert_channel(block.counts[:, i], self.calibration, i, self.count_limits)
+                for i in self._barrel_idx
+            ]
+            barrel = np.sum([p.values for p in parts], axis=0)
+            if self._bar_live is not None:
+                self._bar_live.process(barrel)
+        if self._tip_live is not None:
+            self._tip_live.process(tip.values)
+        self.core.push(block.t, tip.values, barrel, tip.saturated)
+        t = float(block.t[-1])
+        if self._last_update is None or t - self._last_update >= self.update_s - 1e-9:
+            self._last_update = t
+            return self.snapshot()
+        return None
+
+    def snapshot(self) -> LiveSnapshot:
+        """Return the live values and every metric so far."""
+        core = self.core
+        current: dict[str, Metric] = {}
+        tip_last = self._tip_live.last if self._tip_live else None
+        current["tip"] = (
+            present(tip_last, core.tip_unit)
+            if tip_last is not None
+            else absent(NEWTON, "no samples yet")
+        )
+        bar_last = self._bar_live.last if self._bar_live else None
+        current["barrel"] = (
+            present(bar_last, core.barrel_unit or NEWTON)
+            if bar_last is not None
+            else absent(NEWTON, "no barrel samples")
+        )
+        current["pen_down"] = present(int(core.seg.raw_down), RATIO)
+        t = core.t_last if core.t_last is not None else float("nan")
+        return LiveSnapshot(t, current, core.summary())
+
+    def finish(self) -> PenSummary:
+        """End of recording: return the final metrics (equal to the offline summary)."""
+        self.core.finish()
+        return self.core.summary()
+
+
+class GripEngine:
+    """Live grip metrics for a dynamometer stream."""
+
+    def __init__(
+        self,
+        calibration: DeviceCalibration,
+        rate_hz: float,
+        config: GripConfig | None = None,
+        *,
+        channels: tuple[str, ...] = GRIP_CHANNELS,
+        count_limits: tuple[int, int] | None = None,
+        update_s: float = 0.2,
+        norms: NormTable | None = None,
+        student: tuple[float, str] | None = None,
+    ) -> None:
+        """Set up the engine.
+
+        Args:
+            calibration: the dynamometer's calibration record.
+            rate_hz: nominal sampling rate.
+            config: grip metric settings.
+            channels: the channel names, in the record's order (``force`` is used).
+            count_limits: converter (min, max) counts, for saturation.
+            update_s: device time between snapshots.
+            norms: a normative table with its provenance, if any.
+            student: (age, sex) for the normative comparison.
+        """
+        if "force" not in channels:
+            raise CalibrationError(f"a grip dynamometer needs a 'force' channel, got {channels}")
+        self.calibration = calibration
+        self.channels = channels
+        self.count_limits = count_limits
+        self.update_s = update_s
+        self._idx = channels.index("force")
+        unit: ForceUnit = "N" if calibration.channel(self._idx).calibrated else "raw"
+        self.core = GripCore(rate_hz, config, unit, norms, student)
+        self._last_update: float | None = None
+
+    def set_context(self, context: GripContext, t_from: float | None = None) -> None:
+        """Say which hand and task from device time ``t_from`` (default: from now on)."""
+        self.core.set_context(context, t_from)
+
+    def feed(self, block: SampleBlock) -> LiveSnapshot | None:
+        """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
+        if len(block) == 0:
+            return None
+        _check_layout(block, self.calibration)
+        ch = convert_channel(
+            block.counts[:, self._idx], self.calibration, self._idx, self.count_limits
+        )
+        self.core.push(block.t, ch.values, ch.saturated)
+        t = float(block.t[-1])
+        if self._last_update is None or t - self._last_update >= self.update_s - 1e-9:
+            self._last_update = t
+            return self.snapshot()
+        return None
+
+    def snapshot(self) -> LiveSnapshot:
+        """Return the live force and every metric so far."""
+        core = self.core
+        cur = core.current
+        if cur is None:
+            force = absent(core.unit, "no samples yet")
+        elif core.unit == NEWTON:
+            force = Metric(cur, NEWTON, display_unit="kgf")
+        else:
+            force = present(cur, core.unit)
+        t = core.t_last if core.t_last is not None else float("nan")
+        return LiveSnapshot(t, {"force": force}, core.summary())
+
+    def finish(self) -> GripSummary:
+        """End of recording: return the final metrics (equal to the offline summary)."""
+        self.core.finish()
+        return self.core.summary()

@@ -275,10 +275,18 @@ def _hold_metrics(
         hold["sustained_ratio"] = present(float(np.mean(y[i_pk:i_end])) / peak, RATIO)
     else:
         hold["sustained_ratio"] = absent(RATIO, "no hold after the peak")
-    # steadiness: central window, linearly detrended
-    span = t_end - t_on
+    # steadiness: the central window of the held part (from first reaching 90% of the
+    # hold's median force to the end of the hold), linearly detrended
+    held = (t >= t_on) & (t <= t_end)
+    t_hold = t_on
+    if np.any(held):
+        level90 = 0.9 * float(np.median(y[held]))
+        reach = np.flatnonzero(held & (y >= level90))
+        if reach.shape[0]:
+            t_hold = float(t[reach[0]])
+    span = t_end - t_hold
     c = cfg.steady_central_fraction
-    lo, hi = t_on + 0.5 * (1 - c) * span, t_on + 0.5 * (1 + c) * span
+    lo, hi = t_hold + 0.5 * (1 - c) * span, t_hold + 0.5 * (1 + c) * span
     win = (t >= lo) & (t <= hi)
     steady: dict[str, Metric] = {}
     if np.count_nonzero(win) >= 10:

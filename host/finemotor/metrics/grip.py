@@ -154,6 +154,7 @@ class GripCore:
         self._t_first: float | None = None
         self._t_last: float | None = None
         self._finished = False
+        self.started_squeezing = False
 
     @property
     def t_last(self) -> float | None:
@@ -204,13 +205,17 @@ class GripCore:
             return
         self.n_samples += int(t.shape[0])
         self.n_saturated += int(np.count_nonzero(sat))
-        if self._t_first is None:
+        first = self._t_first is None
+        if first:
             self._t_first = float(t[0])
         self._t_last = float(t[-1])
         if self._causal is None:
             return
         y = self._causal.process(f)
         cfg = self.config
+        if first and y[0] >= cfg.trigger_on:
+            # the recording starts mid-squeeze: no onset to measure; wait for the release
+            self._raw, self._mode, self.started_squeezing = True, _Mode.WAIT, True
         states = hysteresis(y, cfg.trigger_on, cfg.trigger_off, self._raw)
         self._hist.append(t, f, sat)
         for i in transitions(states, self._raw):
@@ -307,6 +312,7 @@ class GripCore:
             "duration_s": present(duration, SECOND),
             "final": self._finished,
             "open_trial": self._mode in (_Mode.ACTIVE, _Mode.RELEASING),
+            "started_mid_squeeze": self.started_squeezing,
         }
         reason = self.unsupported
         if reason is None and self.n_samples == 0:

@@ -129,8 +129,9 @@ def measure_trial(
     else:
         base, sd = float(y[0]), 0.0
         flag_list.append("truncated_start")
-    i_pk = int(np.argmax(y))
-    peak = float(y[i_pk])
+    peak = float(np.max(y))
+    # the first sample at the peak (a flat top's float jitter does not move it)
+    i_pk = int(np.argmax(y >= peak - 1e-9 * max(abs(peak), 1.0)))
     amp = peak - base
     thr = base + max(cfg.onset_sd * sd, cfg.onset_peak_fraction * amp)
     below = y <= thr

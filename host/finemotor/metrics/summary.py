@@ -30,47 +30,38 @@ RAW_GRIP_ON = 0.05
 RAW_GRIP_OFF = 0.025
 
 
-def _scale(x: npt.ArrayLike, top: float) -> tuple[float, float]:
+def _top(x: npt.ArrayLike, q: float) -> float:
     v = np.asarray(x, dtype=np.float64)
     v = v[np.isfinite(v)]
-    if v.shape[0] == 0:
-        return 0.0, 0.0
-    lo = float(np.percentile(v, 5))
-    return lo, float(np.percentile(v, top)) - lo
+    return float(np.percentile(v, q)) if v.shape[0] else 0.0
 
 
 def raw_pen_config(x: npt.ArrayLike, config: PenConfig | None = None) -> PenConfig:
     """Return pen settings with pen-down thresholds for a raw-unit tip signal.
 
-    Raw signals have no newton scale, so the thresholds are set from the recording: with
-    ``lo`` its 5th and ``hi`` its 99th percentile, on = lo + 7.5% and off = lo + 4% of
-    ``hi - lo`` (0.15 N and 0.08 N of a 2 N writing-force range). A flat signal gets
-    thresholds no sample reaches.
+    Raw readings are taken as tared (zero is no force) but have no newton scale, so the
+    thresholds come from the recording: on = 7.5% and off = 4% of its 99th percentile (0.15 N
+    and 0.08 N of a 2 N writing force). A signal with no positive part gets thresholds no
+    sample reaches.
     """
-    lo, scale = _scale(x, 99.0)
+    top = _top(x, 99.0)
     cfg = config or PenConfig()
-    if scale <= 0.0:
+    if top <= 0.0:
         return replace(cfg, on=math.inf, off=math.inf, threshold_unit="raw")
-    return replace(
-        cfg, on=lo + RAW_PEN_ON * scale, off=lo + RAW_PEN_OFF * scale, threshold_unit="raw"
-    )
+    return replace(cfg, on=RAW_PEN_ON * top, off=RAW_PEN_OFF * top, threshold_unit="raw")
 
 
 def raw_grip_config(x: npt.ArrayLike, config: GripConfig | None = None) -> GripConfig:
-    """Return grip settings with a trial trigger for a raw-unit force signal.
+    """Return grip settings with a trial trigger for a raw-unit (tared) force signal.
 
-    With ``lo`` the 5th percentile and ``hi`` the 99.9th: on = lo + 5%, off = lo + 2.5% of
-    ``hi - lo``.
+    on = 5% and off = 2.5% of the recording's 99.9th percentile.
     """
-    lo, scale = _scale(x, 99.9)
+    top = _top(x, 99.9)
     cfg = config or GripConfig()
-    if scale <= 0.0:
+    if top <= 0.0:
         return replace(cfg, trigger_on=math.inf, trigger_off=math.inf, threshold_unit="raw")
     return replace(
-        cfg,
-        trigger_on=lo + RAW_GRIP_ON * scale,
-        trigger_off=lo + RAW_GRIP_OFF * scale,
-        threshold_unit="raw",
+        cfg, trigger_on=RAW_GRIP_ON * top, trigger_off=RAW_GRIP_OFF * top, threshold_unit="raw"
     )
 
 

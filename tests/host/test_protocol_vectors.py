@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from finemotor.errors import ProtocolError
+from finemotor.errors import CalibrationError, ProtocolError
 from finemotor.protocol import LAYOUTS, decode_frame, decode_frames
 from finemotor.protocol import control as cp
+from finemotor.protocol.calblob import MODEL_IDS, decode_calibration, encode_calibration
 from finemotor.protocol.status import decode_status
 
 DOC: dict[str, Any] = json.loads(
@@ -112,3 +113,19 @@ def test_host_decodes_the_vector_responses(vec: dict[str, Any]) -> None:
         assert struct.unpack("<HHH", r.payload) == tuple(vec["kit"]["backfill"])
     if not r.ok:
         assert r.advice()
+
+
+@pytest.mark.parametrize("vec", DOC["calibration"], ids=lambda v: v["name"])
+def test_calibration_record_vectors(vec: dict[str, Any]) -> None:
+    blob = bytes.fromhex(vec["hex"])
+    if not vec["valid"]:
+        with pytest.raises((ProtocolError, CalibrationError)):
+            decode_calibration(blob, vec["device_channels"])
+        return
+    cal = decode_calibration(blob, len(vec["channels"]))
+    assert cal.calibrated_at == vec["calibrated_at"]
+    for got, want in zip(cal.channels, vec["channels"], strict=True):
+        assert MODEL_IDS[got.model] == want["model"]
+        assert got.zero == want["zero"]
+        np.testing.assert_allclose(got.coeffs, want["coeffs"], rtol=1e-6)
+    assert encode_calibration(cal) == blob

@@ -161,6 +161,11 @@ class GripCore:
         """Time of the latest accepted sample."""
         return self._t_last
 
+    @property
+    def buffered_samples(self) -> int:
+        """How many samples the core holds (at most ``pre_s + max_trial_s`` of them)."""
+        return sum(int(p[0].shape[0]) for p in self._hist.parts)
+
     # ------------------------------------------------------------------ input
 
     def set_context(self, context: GripContext, t_from: float | None = None) -> None:
@@ -227,7 +232,7 @@ class GripCore:
                 self._fall_at(tau)
         self._raw = bool(states[-1])
         self._advance(self._t_last)
-        if self._mode is _Mode.IDLE:
+        if self._mode in (_Mode.IDLE, _Mode.WAIT):
             self._hist.trim_before(max(self._t_last - cfg.pre_s, self._prev_close))
 
     def finish(self) -> None:

@@ -162,6 +162,13 @@ class PenCore:
         """Time of the latest accepted sample."""
         return self._t_last
 
+    @property
+    def buffered_samples(self) -> int:
+        """How many samples the core holds (bounded: memory does not grow with time)."""
+        pend = 0 if self._pend is None else int(self._pend[0].shape[0])
+        welch = 0 if self._welch is None else self._welch.buffered
+        return pend + self._stroke.k + welch
+
     # ------------------------------------------------------------------ input
 
     def push(

@@ -35,6 +35,11 @@ class WelchAccumulator:
         self.windows = 0
         self._carry: F64 = np.empty(0)
 
+    @property
+    def buffered(self) -> int:
+        """Samples waiting for the next window."""
+        return int(self._carry.shape[0])
+
     def add_segment_samples(self, x: F64) -> None:
         """Add the next samples of the current pen-down segment."""
         buf = np.concatenate((self._carry, x)) if self._carry.shape[0] else x

@@ -1,0 +1,1 @@
+# Register-level models of the kit's sensor chips and analog front ends.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finemotor.calibration import ChannelCalibration, DeviceCalibration
-from finemotor.errors import CalibrationError
+from finemotor.errors import CalibrationError, FinemotorError
 from finemotor.metrics import (
     GripContext,
     GripEngine,
@@ -199,7 +199,12 @@ def test_calibration_must_match_the_channels() -> None:
         np.arange(3) / PEN_FS,
         np.zeros((3, 2), dtype=np.int32),
     )
-    with pytest.raises(CalibrationError, match="read the calibration"):
+    with pytest.raises(FinemotorError, match="channel layout"):
         engine.feed(bad)
+    two = PenEngine(DeviceCalibration(1, (TIP, FSR, FSR)), PEN_FS, channels=("tip", "barrel_a"))
+    with pytest.raises(CalibrationError, match="read the calibration"):
+        two.feed(bad)
+    with pytest.raises(FinemotorError, match="grip blocks"):
+        GripEngine(GRIP_CAL, GRIP_FS).feed(bad)
     with pytest.raises(CalibrationError, match="no channel"):
         PenEngine(DeviceCalibration(1, (TIP,)), PEN_FS)

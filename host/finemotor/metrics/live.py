@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.errors import CalibrationError
+from finemotor.errors import CalibrationError, FinemotorError
 from finemotor.metrics.config import ForceUnit, GripConfig, GripContext, PenConfig
 from finemotor.metrics.filters import CausalFilter, lowpass_sos
 from finemotor.metrics.grip import GripCore, GripSummary
@@ -85,7 +85,14 @@ def convert_channel(
     return ChannelData(cal.relative(counts), "raw", sat)
 
 
-def _check_layout(block: SampleBlock, calibration: DeviceCalibration) -> None:
+def _check_layout(
+    block: SampleBlock, calibration: DeviceCalibration, kind: str, channels: tuple[str, ...]
+) -> None:
+    if block.kind != kind or block.channels != channels:
+        raise FinemotorError(
+            f"this engine takes {kind} blocks with channels {channels}, got a {block.kind} "
+            f"block with {block.channels}: start the engine with the device's channel layout"
+        )
     if len(calibration.channels) != len(block.channels):
         raise CalibrationError(
             f"calibration record has {len(calibration.channels)} channel(s) but the "
@@ -142,7 +149,7 @@ class PenEngine:
         """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
         if len(block) == 0:
             return None
-        _check_layout(block, self.calibration)
+        _check_layout(block, self.calibration, "stylus", self.channels)
         tip = convert_channel(
             block.counts[:, self.channels.index("tip")],
             self.calibration,
@@ -239,7 +246,7 @@ class GripEngine:
         """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
         if len(block) == 0:
             return None
-        _check_layout(block, self.calibration)
+        _check_layout(block, self.calibration, "grip", self.channels)
         ch = convert_channel(
             block.counts[:, self._idx], self.calibration, self._idx, self.count_limits
         )

@@ -65,41 +65,27 @@ class Clock:
         self.in_irq = False
         self._held = -1
 
-    def sleep_us(self, dev_us):
-        # A firmware sleep of dev_us device microseconds.
+    def sleep_us(self, dev_us, sleep=True):
+        # A firmware sleep of dev_us device microseconds, or (sleep=False) the time an
+        # operation takes (a bus transfer, a GPIO write): in virtual time both move the clock
+        # and let due events fire; in realtime an operation only lets due events fire (the host
+        # spent the time already). Inside an IRQ handler time just moves on.
         if dev_us <= 0:
             return
         if self.in_irq:
-            self._spend_in_irq(dev_us)
+            if self.realtime:
+                self._held += dev_us
+            else:
+                self._w += self.to_world(dev_us)
         elif self.sleeper is not None:
-            self.sleeper(self.to_world(dev_us), True)
-        elif self.realtime:
-            utime.sleep_us(self.to_world(dev_us))
-        else:
-            self._w += self.to_world(dev_us)
-
-    def spend_us(self, dev_us):
-        # Time an operation takes (a bus transfer, a GPIO write). Virtual: time moves on and
-        # due events fire; realtime: the host already spent real time, so only due events fire.
-        if self.in_irq:
-            self._spend_in_irq(dev_us)
-        elif self.sleeper is not None:
-            self.sleeper(self.to_world(dev_us), False)
+            self.sleeper(self.to_world(dev_us), sleep)
         elif not self.realtime:
             self._w += self.to_world(dev_us)
-
-    def _spend_in_irq(self, dev_us):
-        if self.realtime:
-            self._held += dev_us
-        else:
-            self._w += self.to_world(dev_us)
+        elif sleep:
+            utime.sleep_us(dev_us)
 
 
 _clock = Clock(realtime=True)  # until a World installs its own
-
-
-def get():
-    return _clock
 
 
 def install(clock):

@@ -6,6 +6,7 @@
 # 9 bits per byte at the bus frequency plus 40 us, an SPI transfer 8 bits per byte at the
 # baud rate plus 10 us. Transfers are atomic; time passes (and other events fire) after.
 # Everything a driver's read path calls here is allocation-free.
+import chips.analog as _analog
 import clock as _clock
 import world as _world
 
@@ -21,17 +22,6 @@ def _no(p):
     return p._s.no
 
 
-class _Irq:
-    def __init__(self, pin):
-        self._pin = pin
-
-    def trigger(self):
-        return self._pin._s.trigger
-
-    def flags(self):
-        return 0
-
-
 class Pin:
     IN = 1
     OUT = 3
@@ -40,12 +30,6 @@ class Pin:
     PULL_DOWN = 1
     IRQ_RISING = 1
     IRQ_FALLING = 2
-    WAKE_LOW = 4
-    WAKE_HIGH = 5
-    DRIVE_0 = 0
-    DRIVE_1 = 1
-    DRIVE_2 = 2
-    DRIVE_3 = 3
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
         self._w = _world.current()
@@ -60,18 +44,18 @@ class Pin:
             s.mode = mode
         if pull != -1:
             s.pull = -1 if pull is None else pull
-        self._w.pin_changed(s)
+        self._w.settle(s)
 
     def value(self, v=None):
         s = self._s
         if v is None:
             r = s.level
-            _clock._clock.spend_us(1)
+            _clock._clock.sleep_us(1, False)
             return r
         s.out = 1 if v else 0
         if s.mode == 3 or s.mode == 7:
-            self._w.pin_changed(s)
-        _clock._clock.spend_us(1)
+            self._w.settle(s)
+        _clock._clock.sleep_us(1, False)
         return None
 
     def __call__(self, v=None):
@@ -88,71 +72,55 @@ class Pin:
         s.handler = handler
         s.trigger = trigger if handler is not None else 0
         s.obj = self
-        return _Irq(self)
-
-    def __repr__(self):
-        return "Pin(%d)" % self._s.no
 
 
 class I2C:
     def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
         w = _world.current()
-        self._bus = w.i2c_bus(id, _no(scl), _no(sda))
+        self._bus = w.bus(w.i2c, id, (_no(scl), _no(sda)))
         self._freq = freq
 
-    def _dev(self, addr):
-        d = self._bus.devices.get(addr)
+    def _dev(self, addr, nbytes):
+        # The chip at addr, after the bus time of a transfer of nbytes; OSError if no ACK.
+        _clock._clock.sleep_us(_I2C_OVH_US + nbytes * 9_000_000 // self._freq, False)
+        d = self._bus[1].get(addr)
         if d is None or not d.ack:
             raise _ENODEV
         return d
 
-    def _cost(self, nbytes):
-        _clock._clock.spend_us(_I2C_OVH_US + nbytes * 9_000_000 // self._freq)
-
     def scan(self):
-        return sorted(a for a, d in self._bus.devices.items() if d.ack)
+        return sorted(a for a, d in self._bus[1].items() if d.ack)
 
-    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
-        d = self._dev(addr)
+    def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
         n = len(buf)
+        d = self._dev(addr, n + 3)
         d.i2c_read(memaddr, buf, n)
         d.ptr = memaddr + n
-        self._cost(n + 3)
 
-    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+    def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
         buf = bytearray(nbytes)
         self.readfrom_mem_into(addr, memaddr, buf)
         return bytes(buf)
 
-    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
-        d = self._dev(addr)
+    def writeto_mem(self, addr, memaddr, buf, addrsize=8):
         n = len(buf)
+        d = self._dev(addr, n + 2)
         d.i2c_write(memaddr, buf, 0, n)
         d.ptr = memaddr + n
-        self._cost(n + 2)
 
     def writeto(self, addr, buf, stop=True):
-        d = self._dev(addr)
         n = len(buf)
+        d = self._dev(addr, n + 1)
         if n:
-            d.ptr = buf[0]
-            if n > 1:
-                d.i2c_write(buf[0], buf, 1, n - 1)
-                d.ptr = buf[0] + n - 1
-        self._cost(n + 1)
+            d.i2c_write(buf[0], buf, 1, n - 1)
+            d.ptr = buf[0] + n - 1
         return n
 
     def readfrom_into(self, addr, buf, stop=True):
-        d = self._dev(addr)
         n = len(buf)
+        d = self._dev(addr, n + 1)
         d.i2c_read(d.ptr, buf, n)
         d.ptr += n
-        self._cost(n + 1)
-
-    def readfrom(self, addr, nbytes, stop=True):
-        buf = bytearray(nbytes)
-        self.readfrom_into(addr, buf)
-        return bytes(buf)
 
 
 class SPI:
@@ -163,8 +131,7 @@ class SPI:
     def __init__(self, id, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0,
                  sck=None, mosi=None, miso=None):
         self._w = _world.current()
-        self._bus = self._w.spi_bus(id, _no(sck), _no(mosi), _no(miso))
-        self._devs = list(self._bus.devices.values())
+        self._devs = list(self._w.bus(self._w.spi, id, (_no(sck), _no(mosi), _no(miso)))[1].values())
         self.baudrate = baudrate
         self.polarity = polarity
         self.phase = phase
@@ -178,9 +145,6 @@ class SPI:
         if phase is not None:
             self.phase = phase
 
-    def deinit(self):
-        pass
-
     def _xfer(self, tx):
         devs = self._devs
         for i in range(len(devs)):
@@ -192,7 +156,7 @@ class SPI:
         return 0xFF  # nobody selected: MISO floats high
 
     def _cost(self, n):
-        _clock._clock.spend_us(_SPI_OVH_US + n * 8_000_000 // self.baudrate)
+        _clock._clock.sleep_us(_SPI_OVH_US + n * 8_000_000 // self.baudrate, False)
 
     def write(self, buf):
         n = len(buf)
@@ -234,26 +198,17 @@ class ADC:
     def atten(self, atten):
         self._ch.atten = atten
 
-    def width(self, bits):
-        pass
+    def _raw(self):
+        _clock._clock.sleep_us(_ADC_US, False)
+        self._w.analog()
+        return self._ch.raw12()
 
     def read_u16(self):
-        self._w.analog_for_read()
-        v = self._ch.u16()
-        _clock._clock.spend_us(_ADC_US)
-        return v
+        return self._raw() * 65535 // 4095
 
     def read_uv(self):
-        self._w.analog_for_read()
-        v = self._ch.read_uv()
-        _clock._clock.spend_us(_ADC_US)
-        return v
-
-    def read(self):
-        self._w.analog_for_read()
-        v = self._ch.raw12()
-        _clock._clock.spend_us(_ADC_US)
-        return v
+        # Calibrated microvolts, as the ESP32 port gives them.
+        return self._raw() * (_analog.ADC_FULL_MV[self._ch.atten] * 1000 // 4095)
 
 
 class Timer:
@@ -282,7 +237,7 @@ class Timer:
         self._t0 = self._w.now()
         self._k = 0
         self._step()
-        self._w.add_source(self)
+        self._w.sources.append(self)
 
     def _step(self):
         self._k += 1
@@ -299,44 +254,8 @@ class Timer:
 
     def deinit(self):
         self.next_us = _world.NEVER
-        self._w.remove_source(self)
-
-    def value(self):
-        return (self._w.now() - self._t0) // 1000
-
-
-class WDT:
-    # Watchdog: if not fed within `timeout` ms the world counts a reset (world.wdt_resets).
-    def __init__(self, *, id=0, timeout=5000):
-        self._w = _world.current()
-        self._timeout = timeout
-        self._w.wdt_resets = getattr(self._w, "wdt_resets", 0)
-        self.feed()
-        self._w.add_source(self)
-
-    def feed(self):
-        self.next_us = self._w.now() + self._w.clock.to_world(self._timeout * 1000)
-
-    def fire(self, t):
-        self._w.wdt_resets += 1
-        self.next_us = t + self._w.clock.to_world(self._timeout * 1000)
-
-
-class RTC:
-    def __init__(self, id=0):
-        pass
-
-    def datetime(self, dt=None):
-        import time
-
-        if dt is None:
-            y, mo, d, h, mi, s, wd, _ = time.gmtime()
-            return (y, mo, d, wd, h, mi, s, 0)
-        y, mo, d, _wd, h, mi, s, sub = dt
-        c = _clock._clock
-        secs = time.mktime((y, mo, d, h, mi, s, 0, 0))
-        c.rtc_offset_us = secs * 1_000_000 + sub - (time.time_ns() // 1000 - c.rtc_offset_us)
-        return None
+        if self in self._w.sources:
+            self._w.sources.remove(self)
 
 
 def disable_irq():
@@ -360,24 +279,5 @@ def idle():
     _clock._clock.sleep_us(1000)
 
 
-def lightsleep(ms=0):
-    _clock._clock.sleep_us(ms * 1000)
-
-
 def reset():
     raise SystemExit("machine.reset()")
-
-
-def soft_reset():
-    raise SystemExit("machine.soft_reset()")
-
-
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
-
-
-def reset_cause():
-    return PWRON_RESET

@@ -19,7 +19,6 @@ from chips.analog import AdcChannel, Fsr, LoadCell, Rng
 
 NEVER = _clockmod.NEVER
 _LAT_US = (4, 30)  # IRQ entry latency range, microseconds
-_IN = 1
 _OUT = 3
 _OPEN_DRAIN = 7
 _PULL_UP = 2
@@ -35,33 +34,21 @@ def current():
 
 class PinState:
     # One GPIO: firmware configuration, what drives it from outside, its level and its IRQ.
-    def __init__(self, no, idle=0):
+    def __init__(self, no):
         self.no = no
         self.mode = -1
         self.pull = -1
         self.out = 0
         self.ext = -1  # level driven by a chip or switch, -1 when nothing drives it
-        self.idle = idle  # level of an undriven input without pull (board resistors)
-        self.level = idle
+        self.idle = 0  # level of an undriven input without pull (board resistors)
+        self.level = 0
         self.handler = None
         self.trigger = 0
         self.obj = None  # the machine.Pin that armed the IRQ: handlers get it
-        self.listener = None  # a chip watching this line
+        self.listener = None  # a chip watching this line: listener.on_pin(no, level, t)
         self.pending = -1  # world time of an edge whose handler must wait
         self.rises = 0
         self.falls = 0
-
-    def resolve(self):
-        m = self.mode
-        if m == _OUT or (m == _OPEN_DRAIN and self.out == 0):
-            return self.out
-        if self.ext >= 0:
-            return self.ext
-        if self.pull == _PULL_UP:
-            return 1
-        if self.pull == _PULL_DOWN:
-            return 0
-        return self.idle
 
 
 class _Calls:
@@ -70,26 +57,11 @@ class _Calls:
         self.items = []
         self.next_us = NEVER
 
-    def add(self, t, fn):
-        items = self.items
-        i = len(items)
-        while i and items[i - 1][0] > t:
-            i -= 1
-        items.insert(i, (t, fn))
-        self.next_us = items[0][0]
-
     def fire(self, t):
-        fn = self.items.pop(0)[1]
-        self.next_us = self.items[0][0] if self.items else NEVER
+        items = self.items
+        fn = items.pop(0)[1]
+        self.next_us = items[0][0] if items else NEVER
         fn(t)
-
-
-class Bus:
-    def __init__(self, kind, bus_id, pins):
-        self.kind = kind
-        self.id = bus_id
-        self.pins = pins
-        self.devices = {}  # I2C: address -> chip; SPI: CS pin -> chip
 
 
 class World:
@@ -106,104 +78,78 @@ class World:
         battery_mv=3900,
     ):
         global _current
-        if kind not in ("stylus", "grip"):
-            raise ValueError("kind must be 'stylus' or 'grip'")
         self.kind = kind
         self.seed = seed
         self.source = source
         self.strict_alloc = strict_alloc
         __import__("boards." + kind)
         self.board = b = getattr(sys.modules["boards"], kind)
-        self.rng = Rng(seed)
+        self.rng = rng = Rng(seed)
         self.clock = _clockmod.install(_clockmod.Clock(realtime, drift_ppm, start_us))
         self.clock.sleeper = self._sleep
         self.irq_count = 0
         self.irq_errors = 0
         self.last_irq_error = None
-        self._pins = {}
-        self._sources = []
+        self.pins = {}
         self._calls = _Calls()
-        self._sources.append(self._calls)
-        self._i2c = {}
-        self._spi = {}
-        self._adcs = {}
+        self.sources = [self._calls]  # everything with .next_us (world time) and .fire(t)
+        self.i2c = {b.I2C_ID: [(b.I2C_SCL, b.I2C_SDA), {}]}  # bus id -> [pins, devices]
+        self.spi = {}
+        self.adcs = {}  # pin -> chips.analog.AdcChannel
+        self.chips = {}
         self._irq_off = 0
         self._pending = 0
         self._ft = -1
         self._f = (0.0, 0.0, 0.0)
         self._analog_t = -1
-        self.chips = {}
-        self.battery_mv = battery_mv
         _current = self
-        self._build(b, adc_chip)
+        # The bridge ADC and its load cell.
+        chip = "nau7802" if kind == "stylus" else adc_chip or b.ADC_CHIP
+        if kind == "stylus":
+            cell = LoadCell(rng, 10.0, 1.0, 0.015, 0.01, 0.05, 0.000002)
+        elif kind == "grip":
+            cell = LoadCell(rng, 882.6, 1.8, 0.002, 0.0015, 0.04, 0.000001)
+        else:
+            raise ValueError("kind must be 'stylus' or 'grip'")
+        ch = "tip" if kind == "stylus" else "grip"
+        if chip == "nau7802":
+            from chips.nau7802 import NAU7802
+
+            c = NAU7802(self, cell, ch, b.NAU7802_ADDR, b.NAU7802_DRDY)
+            self.i2c[b.I2C_ID][1][c.addr] = c
+        elif chip == "ads1220":
+            from chips.ads1220 import ADS1220
+
+            c = ADS1220(self, cell, ch, b.ADS1220_CS, b.ADS1220_DRDY)
+            self.spi[b.SPI_ID] = [(b.SPI_SCK, b.SPI_MOSI, b.SPI_MISO), {c.cs_pin: c}]
+        elif chip == "hx711":
+            from chips.hx711 import HX711
+
+            c = HX711(self, cell, ch, b.HX711_DOUT, b.HX711_SCK, getattr(b, "HX711_RATE", None))
+        else:
+            raise ValueError("unknown ADC chip %r" % chip)
+        self.chips[c.NAME] = c
+        self.sources.append(c)
+        # Analog inputs: FSR pads (stylus) and the battery divider.
+        if kind == "stylus":
+            for name, pin in (("barrel_a", b.FSR_A_ADC), ("barrel_b", b.FSR_B_ADC)):
+                f = self.chips[name] = Fsr(rng)
+                a = self.adcs[pin] = AdcChannel(rng, 4)
+                a.fsr = f
+                a.update = self._fsr_uv(f, name)
+        self.adcs[b.BAT_ADC] = AdcChannel(rng, 3)
+        self.set_battery_mv(battery_mv)
+        btn = self.pin(b.BUTTON_PIN)
+        btn.idle = btn.level = 1 if b.BUTTON_ACTIVE_LOW else 0
         if not realtime:
             _patch_asyncio()
 
-    # -- building the board -----------------------------------------------------------------
-    def _build(self, b, adc_chip):
-        rng = self.rng
-        self._i2c[b.I2C_ID] = Bus("i2c", b.I2C_ID, (b.I2C_SCL, b.I2C_SDA))
-        if self.kind == "stylus":
-            from chips.nau7802 import NAU7802
-
-            cell = LoadCell(rng, 10.0, 1.0, 0.015, 0.01, 0.05, 0.000002)
-            self._add_chip(NAU7802(self, cell, "tip", b.NAU7802_ADDR, b.NAU7802_DRDY))
-            for name, pin, i in (("barrel_a", b.FSR_A_ADC, 1), ("barrel_b", b.FSR_B_ADC, 2)):
-                self._fsr(name, pin, i)
-        else:
-            chip = adc_chip or b.ADC_CHIP
-            cell = LoadCell(rng, 882.6, 1.8, 0.002, 0.0015, 0.04, 0.000001)
-            if chip == "nau7802":
-                from chips.nau7802 import NAU7802
-
-                c = NAU7802(self, cell, "grip", b.NAU7802_ADDR, b.NAU7802_DRDY)
-            elif chip == "ads1220":
-                from chips.ads1220 import ADS1220
-
-                spi = Bus("spi", b.SPI_ID, (b.SPI_SCK, b.SPI_MOSI, b.SPI_MISO))
-                self._spi[b.SPI_ID] = spi
-                c = ADS1220(self, cell, "grip", b.ADS1220_CS, b.ADS1220_DRDY)
-            elif chip == "hx711":
-                from chips.hx711 import HX711
-
-                rate_pin = getattr(b, "HX711_RATE", None)
-                c = HX711(self, cell, "grip", b.HX711_DOUT, b.HX711_SCK, rate_pin)
-            else:
-                raise ValueError("unknown ADC chip %r" % chip)
-            self._add_chip(c)
-        bat = AdcChannel(rng, 3)
-        bat.update = self._battery_uv
-        self._adcs[b.BAT_ADC] = bat
-        btn = self.pin(b.BUTTON_PIN)
-        btn.idle = btn.level = 1 if b.BUTTON_ACTIVE_LOW else 0
-
-    def _add_chip(self, c):
-        self.chips[c.NAME] = c
-        self._sources.append(c)
-        if c.NAME == "nau7802":
-            self._i2c[self.board.I2C_ID].devices[c.addr] = c
-        elif c.NAME == "ads1220":
-            self._spi[self.board.SPI_ID].devices[c.cs_pin] = c
-
-    def _fsr(self, name, pin, i):
-        f = Fsr(self.rng)
-        ch = AdcChannel(self.rng, 4)
-        ch.fsr = f
-
-        def update(t):
-            return f.uv(self.force(name, t))
-
-        ch.update = update
-        self._adcs[pin] = ch
-        self.chips[name] = f
-
-    def _battery_uv(self, t):
-        b = self.board
-        return self.battery_mv * 1000 * b.BAT_DIV_DEN // b.BAT_DIV_NUM
+    def _fsr_uv(self, f, name):
+        return lambda t: f.uv(self.force(name, t))
 
     # -- forces -----------------------------------------------------------------------------
     def force(self, channel, t):
-        # The force (N) on a channel at world time t, from the source.
+        # The force (N) on a channel ("tip", "barrel_a", "barrel_b", "grip") at world time t.
         if t != self._ft:
             self._ft = t
             s = self.source
@@ -214,54 +160,42 @@ class World:
             else:
                 self._f = (s.grip(t / 1_000_000), 0.0, 0.0)
         f = self._f
-        if channel == "barrel_a":
-            return f[1]
-        if channel == "barrel_b":
-            return f[2]
-        return f[0]
+        return f[1] if channel == "barrel_a" else f[2] if channel == "barrel_b" else f[0]
 
     # -- time -------------------------------------------------------------------------------
     def now(self):
+        # World time, microseconds.
         return self.clock.world_us()
 
-    def now_s(self):
-        return self.clock.world_us() / 1_000_000
-
-    def _next_time(self):
-        src = self._sources
-        best = NEVER
+    def _next(self, target):
+        # The source with the earliest event at or before `target`, or None.
+        src = self.sources
+        best = None
         for i in range(len(src)):
             n = src[i].next_us
-            if n < best:
-                best = n
+            if n <= target:
+                target = n
+                best = src[i]
         return best
 
     def _run_until(self, target):
         # Fire every event due at or before world time `target`, in time order.
         c = self.clock
-        src = self._sources
         while True:
-            best = None
-            bt = target + 1
-            for i in range(len(src)):
-                n = src[i].next_us
-                if n < bt:
-                    bt = n
-                    best = src[i]
-            if best is None:
+            s = self._next(target)
+            if s is None:
                 return
+            t = s.next_us
             if not c.realtime:
-                c.set_world(bt)
-            best.fire(bt)
+                c.set_world(t)
+            s.fire(t)
 
     def advance(self, us):
         # Virtual time: move the world forward by `us` microseconds, firing what falls due.
         c = self.clock
         if c.realtime:
             raise RuntimeError("advance() is for virtual time; a realtime world runs by itself")
-        target = c.world_us() + us
-        self._run_until(target)
-        c.set_world(target)
+        self._sleep(us, True)
 
     def fire_due(self):
         # Realtime: fire everything whose time has come.
@@ -275,76 +209,72 @@ class World:
             self.fire_due()
             await asyncio.sleep_ms(period_ms)
 
-    def _sleep(self, wus, is_sleep):
+    def _sleep(self, wus, sleep):
         c = self.clock
-        if not c.realtime:
-            target = c.world_us() + wus
-            self._run_until(target)
-            c.set_world(target)
-            return
         now = c.world_us()
         end = now + wus
+        if not c.realtime:
+            self._run_until(end)
+            c.set_world(end)
+            return
         while True:
             self._run_until(now)
-            if not is_sleep or now >= end:
+            if not sleep or now >= end:
                 return
-            step = min(end, self._next_time(), now + 2000) - now
-            if step > 0:
-                utime.sleep_us(step)
+            s = self._next(end)
+            utime.sleep_us(min(end if s is None else s.next_us, now + 2000) - now)
             now = c.world_us()
 
     def call_at(self, t, fn):
         # Run fn(t) at world time t (microseconds).
-        self._calls.add(t, fn)
-
-    def add_source(self, s):
-        self._sources.append(s)
-
-    def remove_source(self, s):
-        if s in self._sources:
-            self._sources.remove(s)
+        items = self._calls.items
+        i = len(items)
+        while i and items[i - 1][0] > t:
+            i -= 1
+        items.insert(i, (t, fn))
+        self._calls.next_us = items[0][0]
 
     # -- pins -------------------------------------------------------------------------------
     def pin(self, no):
-        ps = self._pins.get(no)
+        ps = self.pins.get(no)
         if ps is None:
-            ps = self._pins[no] = PinState(no)
+            ps = self.pins[no] = PinState(no)
         return ps
 
     def pin_level(self, no):
         return self.pin(no).level
 
-    def edges(self, no):
-        ps = self.pin(no)
-        return ps.rises, ps.falls
-
-    def listen(self, no, chip):
-        self.pin(no).listener = chip
-
     def drive(self, no, level, t):
-        # A chip or switch drives an input line (-1: lets go of it).
-        ps = self._pins.get(no) or self.pin(no)
+        # A chip or switch drives an input line (-1: lets go of it) at world time t.
+        ps = self.pins.get(no) or self.pin(no)
         ps.ext = level
-        self._settle(ps, t)
+        self.settle(ps, t)
 
-    def pin_changed(self, ps):
-        self._settle(ps, self.clock.world_us())
-
-    def _settle(self, ps, t):
-        old = ps.level
-        new = ps.resolve()
-        if new == old:
+    def settle(self, ps, t=-1):
+        # Recompute a pin's level; on an edge tell its listener and run its IRQ handler.
+        m = ps.mode
+        if m == _OUT or (m == _OPEN_DRAIN and ps.out == 0):
+            new = ps.out
+        elif ps.ext >= 0:
+            new = ps.ext
+        elif ps.pull == _PULL_UP:
+            new = 1
+        elif ps.pull == _PULL_DOWN:
+            new = 0
+        else:
+            new = ps.idle
+        if new == ps.level:
             return
+        if t < 0:
+            t = self.clock.world_us()
         ps.level = new
         if new:
             ps.rises += 1
-            edge = 1  # IRQ_RISING
         else:
             ps.falls += 1
-            edge = 2  # IRQ_FALLING
         if ps.listener is not None:
             ps.listener.on_pin(ps.no, new, t)
-        if ps.handler is not None and ps.trigger & edge:
+        if ps.handler is not None and ps.trigger & (1 if new else 2):  # IRQ_RISING/FALLING
             if self.clock.in_irq or self._irq_off:
                 if ps.pending < 0:
                     ps.pending = t
@@ -358,13 +288,13 @@ class World:
 
     def irq_enable(self, state):
         self._irq_off = state
-        if not state:
-            self._flush()
+        self._flush()
 
     def _flush(self):
+        # Run the handlers of edges that came while interrupts were off or busy.
         while self._pending and not self._irq_off and not self.clock.in_irq:
             self._pending = 0
-            for ps in self._pins.values():
+            for ps in self.pins.values():
                 t = ps.pending
                 if t >= 0:
                     ps.pending = -1
@@ -373,14 +303,14 @@ class World:
 
     # -- interrupt handlers -----------------------------------------------------------------
     def dispatch(self, fn, arg, t):
-        # Run an IRQ handler for a hardware event at world time t.
+        # Run an IRQ handler for a hardware event at world time t, after a seeded latency.
         c = self.clock
         tw = t + self.rng.irange(_LAT_US[0], _LAT_US[1])
         if not c.realtime:
             c.set_world(tw)
         strict = self.strict_alloc
-        if strict and self._adcs:
-            self.refresh_analog(c.world_us())
+        if strict:
+            self.analog()
         self.irq_count += 1
         err = None
         c.hold(c.device_at(tw))
@@ -393,53 +323,42 @@ class World:
         if strict:
             micropython.heap_unlock()
         c.release()
-        if err is not None:
-            self._irq_error(fn, err)
-        if self._pending:
-            self._flush()
-
-    def _irq_error(self, fn, err):
-        # As on the device: report, and switch that handler off.
-        self.irq_errors += 1
-        self.last_irq_error = err
-        print("Uncaught exception in IRQ callback handler")
-        sys.print_exception(err)
-        for ps in self._pins.values():
-            if ps.handler is fn:
-                ps.handler = None
+        if err is not None:  # as on the device: report, and switch that handler off
+            self.irq_errors += 1
+            self.last_irq_error = err
+            print("Uncaught exception in IRQ callback handler")
+            sys.print_exception(err)
+            for ps in self.pins.values():
+                if ps.handler is fn:
+                    ps.handler = None
+        self._flush()
 
     # -- buses and analog -------------------------------------------------------------------
-    def i2c_bus(self, bus_id, scl, sda):
-        bus = self._i2c.get(bus_id)
-        if bus is None or (scl is not None and (scl, sda) != bus.pins):
-            return Bus("i2c", bus_id, (scl, sda))  # nothing wired there
-        return bus
-
-    def spi_bus(self, bus_id, sck, mosi, miso):
-        bus = self._spi.get(bus_id)
-        if bus is None or (sck is not None and (sck, mosi, miso) != bus.pins):
-            return Bus("spi", bus_id, (sck, mosi, miso))
-        return bus
+    def bus(self, table, bus_id, pins):
+        # [pins, devices] of bus_id in table (self.i2c or self.spi); a bus with nothing on it
+        # if the firmware names pins the board does not wire that way.
+        b = table.get(bus_id)
+        if b is None or (pins[0] is not None and pins != b[0]):
+            return [pins, {}]
+        return b
 
     def adc(self, pin_no):
-        ch = self._adcs.get(pin_no)
+        ch = self.adcs.get(pin_no)
         if ch is None:
-            ch = self._adcs[pin_no] = AdcChannel(self.rng, 3)
+            ch = self.adcs[pin_no] = AdcChannel(self.rng, 3)
         return ch
 
-    def refresh_analog(self, t):
-        # Recompute the voltage at every ADC pin for world time t (floats: outside IRQs).
-        if t == self._analog_t:
+    def analog(self):
+        # Recompute the voltage at every ADC pin for now (floats: not inside a heap-locked
+        # handler, where reads use the values computed just before it ran).
+        c = self.clock
+        t = c.world_us()
+        if t == self._analog_t or (c.in_irq and self.strict_alloc):
             return
         self._analog_t = t
-        for ch in self._adcs.values():
+        for ch in self.adcs.values():
             if ch.update is not None:
                 ch.uv = ch.update(t)
-
-    def analog_for_read(self):
-        # Called by machine.ADC before a read: refresh unless inside a heap-locked handler.
-        if not (self.strict_alloc and self.clock.in_irq):
-            self.refresh_analog(self.clock.world_us())
 
     # -- scenario controls ------------------------------------------------------------------
     def press_button(self, ms, bounce=True):
@@ -448,21 +367,20 @@ class World:
         no = b.BUTTON_PIN
         act = 0 if b.BUTTON_ACTIVE_LOW else 1
         t = self.clock.world_us()
-        rng = self.rng
-        n = rng.irange(2, 4) if bounce else 0
+        n = self.rng.irange(2, 4) if bounce else 0
+        up = t + ms * 1000
         for i in range(n):
             self.call_at(t + i * 300, lambda tt: self.drive(no, act, tt))
             self.call_at(t + i * 300 + 150, lambda tt: self.drive(no, -1, tt))
+            self.call_at(up + i * 400, lambda tt: self.drive(no, -1, tt))
+            self.call_at(up + i * 400 + 200, lambda tt: self.drive(no, act, tt))
         self.call_at(t + n * 300, lambda tt: self.drive(no, act, tt))
-        t_up = t + ms * 1000
-        for i in range(n):
-            self.call_at(t_up + i * 400, lambda tt: self.drive(no, -1, tt))
-            self.call_at(t_up + i * 400 + 200, lambda tt: self.drive(no, act, tt))
-        self.call_at(t_up + n * 400, lambda tt: self.drive(no, -1, tt))
+        self.call_at(up + n * 400, lambda tt: self.drive(no, -1, tt))
 
     def set_battery_mv(self, mv):
+        b = self.board
         self.battery_mv = mv
-        self._analog_t = -1
+        self.adcs[b.BAT_ADC].uv = mv * 1000 * b.BAT_DIV_DEN // b.BAT_DIV_NUM
 
     def fail(self, chip_name, mode="nack"):
         # Break a sensor chip: "nack" (no answer on its bus), "stuck" (answers, but no
@@ -477,13 +395,12 @@ class World:
         d = {"kind": self.kind, "seed": self.seed, "drift_ppm": self.clock.ppb / 1000}
         for name, c in self.chips.items():
             if isinstance(c, Fsr):
-                t = c.truth()
-                for pin, ch in self._adcs.items():
+                t = d[name] = c.truth()
+                for pin, ch in self.adcs.items():
                     if getattr(ch, "fsr", None) is c:
                         t["adc_pin"] = pin
                         t["adc_noise_lsb"] = ch.noise_lsb
                         t["adc_offset_lsb"] = ch.offset_lsb
-                d[name] = t
             else:
                 d[c.channel] = c.truth()
         b = self.board
@@ -495,8 +412,8 @@ _patched = False
 
 
 def _patch_asyncio():
-    # Virtual time and asyncio: when every task waits, move the world to the next deadline or
-    # simulated event instead of blocking the host.
+    # Virtual time and asyncio: when every task waits, move the world on to the next deadline
+    # or simulated event instead of blocking the host.
     global _patched
     if _patched:
         return
@@ -506,36 +423,27 @@ def _patch_asyncio():
     ioq = asyncio.core.IOQueue
     orig = ioq.wait_io_event
 
-    def wait_io_event(self, dt):
+    def wait_io_event(q, dt):
         w = _current
         if w is None or w.clock.realtime or dt == 0:
-            return orig(self, dt)
-        w._idle(self, dt, orig)
+            return orig(q, dt)
+        orig(q, 0)
+        core = asyncio.core
+        head = core._task_queue.peek()
+        if head is not None and core.ticks_diff(head.ph_key, core.ticks()) <= 0:
+            return None
+        c = w.clock
+        now = c.world_us()
+        lim = NEVER
+        if dt > 0:
+            dev = c.now_us()
+            lim = now + c.to_world((dev // 1000 + dt) * 1000 - dev)
+        s = w._next(lim)
+        target = lim if s is None else s.next_us
+        if target >= NEVER:
+            raise RuntimeError("virtual time: every task waits and no simulated event is due")
+        w._run_until(target)
+        c.set_world(target)
+        return orig(q, 0)
 
     ioq.wait_io_event = wait_io_event
-
-
-def _idle_impl(w, ioq, dt, orig):
-    import time
-
-    orig(ioq, 0)
-    core = sys.modules["asyncio.core"]
-    head = core._task_queue.peek()
-    if head is not None and time.ticks_diff(head.ph_key, time.ticks_ms()) <= 0:
-        return
-    c = w.clock
-    now = c.world_us()
-    if dt > 0:
-        dev = c.now_us()
-        lim = now + c.to_world((dev // 1000 + dt) * 1000 - dev)
-    else:
-        lim = NEVER
-    target = min(lim, w._next_time())
-    if target >= NEVER:
-        raise RuntimeError("virtual time: every task waits and no simulated event is due")
-    w._run_until(target)
-    c.set_world(target)
-    orig(ioq, 0)
-
-
-World._idle = _idle_impl

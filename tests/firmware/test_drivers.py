@@ -267,3 +267,21 @@ def test_battery_voltage_and_percent(ui: dict[str, Any]) -> None:
     assert all(a <= b for a, b in itertools.pairwise(pcts)), "monotonic"
     for i, p in enumerate(pcts):
         assert p == pytest.approx(curve(3000 + 10 * i), abs=1)
+
+
+# ---------------------------------------------------------------- heap
+
+
+@pytest.mark.parametrize(("kind", "chip"), [("stylus", ""), ("grip", "ads1220"), ("grip", "hx711")])
+def test_simulation_and_drivers_fit_beside_the_firmware(kind: str, chip: str) -> None:
+    """The simulated board is lean enough to share a 128k heap with the whole firmware, and
+    runs the real simulated student through the drivers without an IRQ error."""
+    d = run("drv_heap.py", kind, *([chip] if chip else []))
+    assert d["errors"] == 0
+    assert d["max"] - d["min"] > 50_000, "the student's force moves the counts"
+    # Simulation modules, the World with its chip model, and the drivers (compiled from source);
+    # the split moves with the interpreter's string pools, the sum does not.
+    assert d["sim"] + d["world"] <= 48_000, d
+    assert d["sim"] + d["world"] + d["drivers"] <= 64_000, d
+    assert d["running"] <= 2_000, d  # five simulated seconds leave nothing behind
+    assert d["free"] >= 20_000, d

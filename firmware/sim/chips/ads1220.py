@@ -8,7 +8,7 @@
 # left unread is replaced with a short high pulse on DRDY, so every conversion is an edge.
 # Writing a register while converting restarts the conversion. MUX other than AIN0/AIN1
 # reads an input with no signal (offset and noise only).
-from chips.bridge import BridgeChip
+from chips.bridge import NEVER, BridgeChip
 
 _NORMAL = (20, 45, 90, 175, 330, 600, 1000, 1000)
 _DUTY = (5, 11, 22, 44, 82, 150, 250, 250)
@@ -42,7 +42,7 @@ class ADS1220(BridgeChip):
         self._single = False
         self._changed = False
         world.drive(drdy_pin, 1, 0)
-        world.listen(cs_pin, self)
+        world.pin(cs_pin).listener = self
 
     def gain(self):
         return 1 << ((self.regs[0] >> 1) & 7)
@@ -69,7 +69,7 @@ class ADS1220(BridgeChip):
             self._state = _IDLE
             if self._changed:
                 self._changed = False
-                if self.converting:
+                if self._conv_at < NEVER:
                     self._start(t)
 
     def spi_byte(self, tx):
@@ -149,7 +149,7 @@ class ADS1220(BridgeChip):
         else:
             gain = self.gain()
             cpm = self.counts_per_mvv() if self.regs[0] >> 4 == 0 else 0.0
-            off = self.internal_offset * gain // 128
+            off = self.chip_offset()
             c = self.convert(t, cpm, off, self.noise_rms(gain)) & 0xFFFFFF
             d = self.data
             d[0] = c >> 16
@@ -169,14 +169,3 @@ class ADS1220(BridgeChip):
             self.stop()
             self.next_us = self._conv_at
             self.world.drive(self.drdy_pin, 1, self.world.now())
-
-    def truth(self):
-        d = self.cell.truth(self.counts_per_mvv())
-        off = self.internal_offset * self.gain() // 128
-        d["offset_counts"] += off
-        d["chip"] = self.NAME
-        d["gain"] = self.gain()
-        d["noise_rms_counts"] = self.noise_rms(self.gain()) if self.rate else 0.0
-        d["chip_offset_counts"] = off
-        d.update(self.schedule_truth())
-        return d

@@ -48,25 +48,18 @@ class Rng:
         return s * rms // 32768
 
 
-class Memory:
-    # Direction memory for hysteresis: 0 after rising load, 1 after falling load, moving
-    # between them over `span` (a fraction of full scale) of travel.
-    def __init__(self, span=0.05):
-        self.m = 0.0
-        self.x = 0.0
-        self.span = span
-
-    def step(self, x):
-        d = x - self.x
-        self.x = x
-        m = self.m - d / self.span
-        self.m = 0.0 if m < 0.0 else 1.0 if m > 1.0 else m
-        return self.m
+def memory(mem, x, span):
+    # Direction memory for hysteresis, mem = [m, last x]: m goes to 0 after a rising load and
+    # to 1 after a falling one, over `span` (a fraction of full scale) of travel.
+    m = mem[0] - (x - mem[1]) / span
+    mem[0] = m = 0.0 if m < 0.0 else 1.0 if m > 1.0 else m
+    mem[1] = x
+    return m
 
 
 class LoadCell:
     # A strain-gauge bridge. Output (mV/V) = zero + drift*t + sensitivity*F
-    #   + nonlin*FSO*4x(1-x) + hyst*FSO*4x(1-x)*m,  x = F/full_scale, m in [0, 1] (Memory);
+    #   + nonlin*FSO*4x(1-x) + hyst*FSO*4x(1-x)*m,  x = F/full_scale, m in [0, 1] (memory());
     # F is clipped to [0, full_scale] (the overload stop). FSO = sensitivity*full_scale.
     def __init__(self, rng, full_scale_n, mvv_at_fs, nonlin, hyst, zero_mvv, drift_mvv_s):
         self.full_scale_n = full_scale_n
@@ -75,13 +68,13 @@ class LoadCell:
         self.hyst = hyst * rng.uniform(0.5, 1.0)
         self.zero = zero_mvv * rng.uniform(-1.0, 1.0)
         self.drift = drift_mvv_s * rng.uniform(-1.0, 1.0)
-        self._mem = Memory()
+        self._mem = [0.0, 0.0]
 
     def mvv(self, force_n, t_s):
         fs = self.full_scale_n
         f = 0.0 if force_n < 0.0 else fs if force_n > fs else force_n
         x = f / fs
-        m = self._mem.step(x)
+        m = memory(self._mem, x, 0.05)
         bow = 4.0 * x * (1.0 - x) * self.sens * fs
         return self.zero + self.drift * t_s + self.sens * f + bow * (self.nonlin + self.hyst * m)
 
@@ -113,10 +106,10 @@ class Fsr:
         self.hyst = rng.uniform(0.06, 0.12)
         self.vcc_mv = vcc_mv
         self.r_fixed = r_fixed_ohm
-        self._mem = Memory(0.1)
+        self._mem = [0.0, 0.0]
 
     def uv(self, force_n):
-        m = self._mem.step(force_n / 10.0)
+        m = memory(self._mem, force_n / 10.0, 0.1)
         if force_n <= self.threshold_n:
             return 0
         g = math.pow(force_n, self.alpha) / self.r1 * (1.0 + self.hyst * m)
@@ -148,16 +141,10 @@ class AdcChannel:
         self.atten = 0
         self.noise_lsb = noise_lsb
         self.offset_lsb = rng.irange(-6, 6)
-        self.update = None  # fn(t_us) -> microvolts, set by the world
+        self.update = None  # fn(t_us) -> microvolts, set by the world (None: uv is set)
 
     def raw12(self):
         full = ADC_FULL_MV[self.atten] * 1000
         r = self.uv * 4095 // full + self.offset_lsb + self.rng.inoise(self.noise_lsb)
         return 0 if r < 0 else 4095 if r > 4095 else r
 
-    def u16(self):
-        return self.raw12() * 65535 // 4095
-
-    def read_uv(self):
-        # The ESP32 port's calibrated reading: the code scaled back to microvolts.
-        return self.raw12() * (ADC_FULL_MV[self.atten] * 1000 // 4095)

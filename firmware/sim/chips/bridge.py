@@ -44,10 +44,6 @@ class BridgeChip:
     def stop(self):
         self._conv_at = NEVER
 
-    @property
-    def converting(self):
-        return self._conv_at < NEVER
-
     def _next_conv(self):
         self._k += 1
         self._conv_at = self._t0 + self._k * self._per_ns // 1000
@@ -73,11 +69,22 @@ class BridgeChip:
         f = self.failed
         return f == "nack" or f == "stuck"
 
-    def schedule_truth(self):
-        return {
-            "rate_sps": self.rate,
-            "osc_ppm": self.osc_ppm,
-            "period_ns": self._per_ns,
-            "first_us": self._t0,
-            "conversions": self.conversions,
-        }
+    def chip_offset(self):
+        # The chip's own offset (counts) at the present gain.
+        return self.internal_offset * self.gain() // 128
+
+    def truth(self):
+        g = self.gain()
+        d = self.cell.truth(self.counts_per_mvv())
+        off = self.chip_offset()
+        d["offset_counts"] += off
+        d["chip_offset_counts"] = off
+        d["chip"] = self.NAME
+        d["gain"] = g
+        d["noise_rms_counts"] = self.noise_rms(g) if self.rate else 0.0
+        d["rate_sps"] = self.rate
+        d["osc_ppm"] = self.osc_ppm
+        d["period_ns"] = self._per_ns
+        d["first_us"] = self._t0
+        d["conversions"] = self.conversions
+        return d

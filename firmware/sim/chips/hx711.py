@@ -32,7 +32,7 @@ class HX711(BridgeChip):
         self.power_downs = 0
         self._t_rise = 0
         world.drive(dout_pin, 1, 0)
-        world.listen(sck_pin, self)
+        world.pin(sck_pin).listener = self
         self._power_up(0)
 
     def strapped_rate(self):
@@ -97,7 +97,7 @@ class HX711(BridgeChip):
             self.pulses = 0
         gain = self.gain()
         cpm = self.counts_per_mvv() if self.sel != 1 else 0.0
-        off = self.internal_offset * gain // 128
+        off = self.chip_offset()
         self.data = self.convert(t, cpm, off, self.noise_rms(gain)) & 0xFFFFFF
         self.ready = True
         self.world.drive(self.dout_pin, 0, t)
@@ -110,14 +110,3 @@ class HX711(BridgeChip):
             self.next_us = NEVER
             self.ready = False
             self.world.drive(self.dout_pin, 1, self.world.now())
-
-    def truth(self):
-        d = self.cell.truth(self.counts_per_mvv())
-        off = self.internal_offset * self.gain() // 128
-        d["offset_counts"] += off
-        d["chip"] = self.NAME
-        d["gain"] = self.gain()
-        d["noise_rms_counts"] = self.noise_rms(self.gain()) if self.rate else 0.0
-        d["chip_offset_counts"] = off
-        d.update(self.schedule_truth())
-        return d

@@ -68,7 +68,7 @@ class NAU7802(BridgeChip):
         # Input range +-0.5*VREF/gain, reference ratiometric with the bridge excitation.
         return 2 * self.gain() * 8388.608
 
-    def _offset(self):
+    def chip_offset(self):
         return self.internal_offset * self.gain() // 128 - self.ocal
 
     def _drdy(self, t):
@@ -91,7 +91,7 @@ class NAU7802(BridgeChip):
         pu = r[_PU_CTRL]
         run = pu & _PUR and pu & _CS and self._cal_at == NEVER and not self.dead()
         rate = _CRS_SPS[(r[_CTRL2] >> 4) & 7]
-        if run and (not self.converting or rate != self.rate):
+        if run and (not self._conv_at < NEVER or rate != self.rate):
             self.start(t, rate, 2 * self.period_ns(rate) // 1000)
         elif not run:
             self.stop()
@@ -136,7 +136,7 @@ class NAU7802(BridgeChip):
         elif a == _CTRL1:
             old = r[_CTRL1]
             r[_CTRL1] = v
-            if (old ^ v) & 0x07 and self.converting:
+            if (old ^ v) & 0x07 and self._conv_at < NEVER:
                 self.stop()  # a new gain restarts the conversion
             self._drdy(t)
             self._update(t)
@@ -171,7 +171,7 @@ class NAU7802(BridgeChip):
         if self._conv_at <= t:
             self._next_conv()
             if not self.dead():
-                c = self.convert(t, self.counts_per_mvv(), self._offset(), self.noise_rms(self.gain()))
+                c = self.convert(t, self.counts_per_mvv(), self.chip_offset(), self.noise_rms(self.gain()))
                 c &= 0xFFFFFF
                 r[_ADCO_B2] = c >> 16
                 r[_ADCO_B2 + 1] = (c >> 8) & 0xFF
@@ -188,20 +188,17 @@ class NAU7802(BridgeChip):
         if self.failed == "cal":
             ctrl2 |= _CAL_ERR
         elif mode == 0:  # internal offset: remove the chip's own offset
-            self._set_ocal(self.internal_offset * self.gain() // 128)
+            self.ocal = self.internal_offset * self.gain() // 128
         elif mode == 2:  # system offset: whatever the bridge gives now becomes zero
             f = self.world.force(self.channel, t)
             zero = self.cell.mvv(f, t / 1_000_000) * self.counts_per_mvv()
-            self._set_ocal(int(zero) + self.internal_offset * self.gain() // 128)
+            self.ocal = int(zero) + self.internal_offset * self.gain() // 128
+        o = self.ocal & 0xFFFFFF
+        r[_OCAL1] = o >> 16
+        r[_OCAL1 + 1] = (o >> 8) & 0xFF
+        r[_OCAL1 + 2] = o & 0xFF
         r[_CTRL2] = ctrl2
         self._update(t)
-
-    def _set_ocal(self, o):
-        self.ocal = o
-        o &= 0xFFFFFF
-        self.regs[_OCAL1] = o >> 16
-        self.regs[_OCAL1 + 1] = (o >> 8) & 0xFF
-        self.regs[_OCAL1 + 2] = o & 0xFF
 
     def fail(self, mode):
         self.failed = mode
@@ -209,13 +206,3 @@ class NAU7802(BridgeChip):
         if mode in ("nack", "stuck"):
             self.stop()
             self._resched()
-
-    def truth(self):
-        d = self.cell.truth(self.counts_per_mvv())
-        d["offset_counts"] += self._offset()
-        d["chip"] = self.NAME
-        d["gain"] = self.gain()
-        d["noise_rms_counts"] = self.noise_rms(self.gain()) if self.rate else 0.0
-        d["chip_offset_counts"] = self._offset()
-        d.update(self.schedule_truth())
-        return d

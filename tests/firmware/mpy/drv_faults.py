@@ -13,18 +13,18 @@ if mode == "spi_mode":
     adc.spi.init(phase=0)  # wrong SPI mode: the ADS1220 answers garbage
 elif mode != "lost":
     w.fail(name, mode)
-t0 = w.now_s()
+t0 = w.now() / 1e6
 try:
     adc.begin()
 except SensorFault as e:
     res["raised"] = "SensorFault"
     res["message"] = str(e)
-res["seconds"] = w.now_s() - t0
+res["seconds"] = w.now() / 1e6 - t0
 if mode == "lost":
     w.fail(name, "nack")
     try:
         adc.read()
         res["read"] = "ok"
     except OSError as e:
-        res["read"] = "OSError %d" % e.errno
+        res["read"] = f"OSError {e.errno}"
 report(**res)

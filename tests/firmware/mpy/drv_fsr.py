@@ -2,9 +2,8 @@
 import sys
 
 from drv_util import Steady, report
-from world import World
-
 from fm.drivers.adc_force import ForceADC
+from world import World
 
 fa, fb = float(sys.argv[1]), float(sys.argv[2])
 w = World("stylus", seed=4, source=Steady(0.0, fa, fb))

@@ -1,6 +1,5 @@
 # HX711 bit-bang protocol: gain pulses select the next conversion's input, a long SCK high
 # powers the chip down and resets it, DOUT toggles during a read. Prints JSON.
-import sys
 
 from drv_util import Steady, report, setup
 from machine import Pin
@@ -11,14 +10,14 @@ chip = w.chips["hx711"]
 out = {}
 for gain in (128, 64, 32):
     adc.begin(80, gain)
-    out["sel_%d" % gain] = chip.sel
+    out[f"sel_{gain}"] = chip.sel
     vals = []
     for _ in range(20):
         while not adc.ready():
             w.advance(500)
         vals.append(adc.read())
-    out["mean_%d" % gain] = sum(vals) / len(vals)
-    out["pulses_%d" % gain] = chip.pulses
+    out[f"mean_{gain}"] = sum(vals) / len(vals)
+    out[f"pulses_{gain}"] = chip.pulses
 tr = w.truth["grip"]
 out["truth"] = tr
 out["internal_offset"] = chip.internal_offset

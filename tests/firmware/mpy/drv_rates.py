@@ -2,8 +2,8 @@
 # For each supported rate: set_rate, then the mean ticks_us interval between DRDY interrupts
 # over ~40 conversions. Prints JSON {rate: [returned rate, mean interval us, truth period ns]}.
 import sys
-
 import time
+
 from drv_util import Steady, channel, report, setup
 from machine import Pin
 

@@ -2,9 +2,9 @@
 # Prints JSON: every result taken on DRDY over half a second, the world's truth for the
 # channel, and the device time of the first and last result.
 import sys
+import time
 from array import array
 
-import time
 from drv_util import Steady, channel, report, setup
 from machine import Pin
 
@@ -28,13 +28,13 @@ def on_ready(pin):
 
 
 adc.drdy.irq(handler=on_ready, trigger=Pin.IRQ_FALLING)
-t0 = w.now_s()
+t0 = w.now() / 1e6
 w.advance(500_000)
 report(
     values=list(vals[: n[0]]),
     truth=w.truth[channel(chip)],
     t0=t0,
-    t1=w.now_s(),
+    t1=w.now() / 1e6,
     rate=adc.rate,
     gain=getattr(adc, "gain", gain),
     irq_errors=w.irq_errors,

@@ -1,7 +1,7 @@
 # Realtime mode: the device clock follows the host's, the pump task fires conversions.
 import asyncio
-
 import time
+
 from drv_util import Steady, report, setup
 from machine import Pin
 

@@ -1,6 +1,7 @@
 # Device ticks wrap at 2**30 like the ESP32's; crystal drift scales device time; sleeps and
 # timers run on the device clock. Prints JSON.
 import time
+
 from drv_util import report
 from machine import Timer
 from world import World

@@ -43,3 +43,15 @@ class InputFileError(FinemotorError):
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+
+
+class TransportError(FinemotorError):
+    """A link to a kit cannot be opened, used or kept open.
+
+    Attributes:
+        address: the kit's address on its transport (Bluetooth address, port...), when known.
+    """
+
+    def __init__(self, message: str, address: str | None = None) -> None:
+        super().__init__(message)
+        self.address = address

@@ -4,9 +4,10 @@
 the simulation (first: its `machine.py` and `time.py` replace the built-in modules), then
 `firmware/lib`, `firmware` (for `boards`) and the interpreter's frozen modules.
 
-The simulation's modules are run precompiled (mpy-cross, into build/sim-mpy, refreshed when a
-source is newer), as the firmware would carry them: compiling them in place would take heap
-that belongs to the firmware under test. `firmware/sim` itself follows on the path.
+The simulation's and the firmware library's modules run precompiled (mpy-cross, into
+build/mpy/sim and build/mpy/lib, refreshed when a source is newer), as a kit carries them:
+compiling them in place at import would take heap that belongs to the firmware under test.
+The source directories follow on the path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 SIM = FIRMWARE / "sim"
-SIM_MPY = ROOT / "build" / "sim-mpy"
+BUILD = ROOT / "build" / "mpy"
 
 
 def tool(name: str) -> str:
@@ -36,12 +37,13 @@ def micropython() -> str:
     return tool("micropython")
 
 
-def compiled_sim() -> Path:
-    """firmware/sim compiled to .mpy under build/sim-mpy; only stale files are recompiled."""
+def compiled(src_dir: Path) -> Path:
+    """src_dir compiled to .mpy under build/mpy/<name>; only stale files are recompiled."""
     mpy_cross = tool("mpy-cross")
+    dest = BUILD / src_dir.name
     wanted = set()
-    for src in SIM.rglob("*.py"):
-        out = SIM_MPY / src.relative_to(SIM).with_suffix(".mpy")
+    for src in src_dir.rglob("*.py"):
+        out = dest / src.relative_to(src_dir).with_suffix(".mpy")
         wanted.add(out)
         if out.exists() and out.stat().st_mtime_ns >= src.stat().st_mtime_ns:
             continue
@@ -54,15 +56,16 @@ def compiled_sim() -> Path:
             tmp.unlink(missing_ok=True)
             raise RuntimeError(f"mpy-cross failed on {src}:\n{proc.stderr}")
         os.replace(tmp, out)
-    for old in SIM_MPY.rglob("*.mpy"):
+    for old in dest.rglob("*.mpy"):
         if old not in wanted:
             old.unlink(missing_ok=True)
-    return SIM_MPY
+    return dest
 
 
 def micropypath() -> str:
     """MICROPYPATH for the simulated device: simulation first, then the firmware."""
-    return ":".join(map(str, [compiled_sim(), SIM, FIRMWARE / "lib", FIRMWARE, ".frozen"]))
+    lib = FIRMWARE / "lib"
+    return ":".join(map(str, [compiled(SIM), SIM, compiled(lib), lib, FIRMWARE, ".frozen"]))
 
 
 def run_mpy(

@@ -7,7 +7,7 @@ import uuid
 from typing import Any, ClassVar, Literal
 
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
-from bleak.uuids import normalize_uuid_16, normalize_uuid_32
+from bleak.uuids import normalize_uuid_16, normalize_uuid_32, normalize_uuid_str
 from bumble import hci
 from bumble.device import Advertisement
 
@@ -47,7 +47,7 @@ def _uuid128(value: bytes) -> str:
     return str(uuid.UUID(bytes=value[::-1]))
 
 
-def advertisement_data(advertisement: Advertisement, rssi: int) -> AdvertisementData:
+def advertisement_data(advertisement: Advertisement) -> AdvertisementData:
     """Turns a bumble advertisement (advertising data + scan response) into bleak's form."""
     local_name: str | None = None
     short_name: str | None = None
@@ -89,7 +89,7 @@ def advertisement_data(advertisement: Advertisement, rssi: int) -> Advertisement
         service_data=service_data,
         service_uuids=list(dict.fromkeys(service_uuids)),
         tx_power=tx_power,
-        rssi=rssi,
+        rssi=advertisement.rssi,
         platform_data=(advertisement,),
     )
 
@@ -114,6 +114,8 @@ class VirtualBleakScanner(BaseBleakScanner):
         **kwargs: Any,
     ) -> None:
         super().__init__(detection_callback, service_uuids)
+        if service_uuids is not None:  # "180F" and the full form match alike
+            self._service_uuids = [normalize_uuid_str(u) for u in service_uuids]
         self._active = scanning_mode != "passive"
         self._scanning_radio: VirtualRadio | None = None
 
@@ -145,7 +147,7 @@ class VirtualBleakScanner(BaseBleakScanner):
         if radio is None:
             return
         address = normalize_address(advertisement.address.to_string(False))
-        adv = advertisement_data(advertisement, radio.rssi(address))
+        adv = advertisement_data(advertisement)
         if not self.is_allowed_uuid(adv.service_uuids):
             return
         previous = self.seen_devices.get(address)

@@ -150,7 +150,9 @@ class World:
     # -- forces -----------------------------------------------------------------------------
     def force(self, channel, t):
         # The force (N) on a channel ("tip", "barrel_a", "barrel_b", "grip") at world time t.
-        if t != self._ft:
+        # The source moves forward only: a read a few us before the latest one (an ADC read
+        # stamped before a conversion that fired first) sees the latest forces.
+        if t > self._ft:
             self._ft = t
             s = self.source
             if s is None:

@@ -28,9 +28,9 @@ def stylus(board):
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))
-    adc.begin(320, 128)
+    adc.begin(320, 8)  # gain 8: the tip cell's 0-10 N span fits the ADC (hardware/README.md)
     ch = StylusChannels(adc, ForceADC(board.FSR_A_ADC), ForceADC(board.FSR_B_ADC))
-    return Device("stylus", "FM-STYLUS-1", ch, True, 200, 100, 250)
+    return Device("stylus", "FM-STYLUS-1", ch, True, 200, 100, 200)
 
 
 def grip(board, chip=None):
@@ -49,15 +49,15 @@ def grip(board, chip=None):
             mosi=Pin(board.SPI_MOSI),
             miso=Pin(board.SPI_MISO),
         )
-        adc = ADS1220(spi, Pin(board.ADS1220_CS, Pin.OUT), Pin(board.ADS1220_DRDY, Pin.IN))
-        adc.begin(1000, 128)
-        return Device("grip", "FM-GRIP-1-ADS", GripChannels(adc), False, 1000, 175, 2000)
+        ads = ADS1220(spi, Pin(board.ADS1220_CS, Pin.OUT), Pin(board.ADS1220_DRDY, Pin.IN))
+        ads.begin(1000, 128)
+        return Device("grip", "FM-GRIP-1-ADS", GripChannels(ads), False, 1000, 175, 2000)
     if chip == "hx711":
         from fm.drivers.hx711 import HX711
 
-        adc = HX711(Pin(board.HX711_DOUT, Pin.IN), Pin(board.HX711_SCK, Pin.OUT))
-        adc.begin(80, 128)
-        return Device("grip", "FM-GRIP-1-HX", GripChannels(adc), False, 80, 80, 80)
+        hx = HX711(Pin(board.HX711_DOUT, Pin.IN), Pin(board.HX711_SCK, Pin.OUT))
+        hx.begin(80, 128)
+        return Device("grip", "FM-GRIP-1-HX", GripChannels(hx), False, 80, 80, 80)
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))

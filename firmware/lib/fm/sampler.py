@@ -31,6 +31,7 @@ class Sampler:
         self._pending = 0
         self.missed = 0  # triggers that came too late: samples never taken
         self.faults = 0  # reads that raised (sensor gone)
+        self.stalls = 0  # data-ready went quiet and the stream task read by hand
         self.resumed = False  # set when sampling starts; the framer flags the first frame
 
     def configure(self, rate):
@@ -77,10 +78,24 @@ class Sampler:
             self.channels.adc.drdy.irq(handler=None)
         self._flag.set()
 
+    def kick(self, now):
+        # Called by the stream task: if the data-ready line has gone quiet for 4 periods while
+        # sampling (a missed edge leaves some chips' DRDY asserted, with no new edge to come),
+        # read once by hand, which releases it. Returns True if it had to.
+        if not self.running or self._use_timer or self._last < 0:
+            return False
+        if ((now - self._last) & _TICK_MASK) < (self._period << 2):
+            return False
+        self.stalls += 1
+        self._isr(None)
+        return True
+
     def _isr(self, _src):
         if not self.running:
             return
         t = time.ticks_us() & _TICK_MASK  # type: ignore[operator]  # stubs keep ticks opaque
+        if not self._use_timer and _src is not None and not self.channels.adc.ready():
+            return  # an edge with no result (HX711's DOUT toggles while it is read)
         ring = self.ring
         try:
             self.channels.read_into(ring.data, ring.offset())

@@ -19,7 +19,10 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolErr
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.hci import Address
+from bumble.host import Host
 from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.transport.common import AsyncPipeSink
 
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.transport.virtual import (
@@ -343,6 +346,7 @@ def test_async_notification_callback() -> None:
                     await kit.notify(bytes([i]))
                 await eventually(lambda: len(received) == 5)
                 assert received == [bytes([i]) for i in range(5)]
+                assert await client.read_gatt_char(DATA, use_cached=True) == b"\x04"
 
     run(main())
 
@@ -401,6 +405,29 @@ def test_bond_is_reused_on_reconnect_and_forgotten_by_unpair() -> None:
     run(main())
 
 
+def test_kit_that_forgot_the_bond_leaves_the_link_plain_until_paired_again() -> None:
+    async def main() -> None:
+        async with VirtualRadio() as radio:
+            kit = await add_kit(radio, STYLUS, "finemotor stylus 1A2B3C")
+            async with BleakClient(STYLUS, pair=True, backend=VirtualBleakClient) as client:
+                await client.write_gatt_char(CONTROL, b"\x01", response=True)
+            assert kit.device.keystore is not None
+            await kit.device.keystore.delete_all()  # a 5 s press: the kit forgets its bonds
+
+            async with BleakClient(STYLUS, backend=VirtualBleakClient, timeout=2.0) as client:
+                assert client.is_connected  # the refused re-encryption does not fail connect
+                assert not kit.connections[-1].is_encrypted
+                with pytest.raises(BleakGATTProtocolError):
+                    await client.write_gatt_char(CONTROL, b"\x02", response=True)
+                await client.unpair()
+            async with BleakClient(STYLUS, pair=True, backend=VirtualBleakClient) as client:
+                await client.write_gatt_char(CONTROL, b"\x03", response=True)
+            assert kit.writes == [b"\x01", b"\x03"]
+            assert kit.pairings == 2
+
+    run(main())
+
+
 # Link loss
 
 
@@ -426,9 +453,9 @@ def test_cut_drops_both_ends_blocks_reconnect_then_restores() -> None:
             with pytest.raises(BleakError):  # bleak itself: no services while disconnected
                 await client.read_gatt_char(STATUS)
 
-            await cut.wait_restored()
+            await client.connect(timeout=2.0)  # waits for the kit to come back in range
+            assert not cut.active
             assert radio.is_in_range(STYLUS)
-            await client.connect(timeout=2.0)
             await client.start_notify(DATA, lambda _c, d: received.append(bytes(d)))
             await kit.notify(b"back")
             await eventually(lambda: received == [b"back"])
@@ -569,6 +596,29 @@ def test_backends_bound_to_one_of_two_radios() -> None:
                 assert client.name == "school stylus"
             async with BleakClient(STYLUS, backend=home.client_backend, timeout=2.0) as client:
                 assert client.name == "home stylus"
+
+    run(main())
+
+
+def test_bare_controller_hosts_a_device_built_elsewhere() -> None:
+    async def main() -> None:
+        async with VirtualRadio() as radio:
+            controller = radio.add_controller("remote kit")
+            # What a host in another process would do over an HCI transport:
+            device = Device(
+                name="remote",
+                address=Address(GRIP, Address.RANDOM_DEVICE_ADDRESS),
+                host=Host(controller, AsyncPipeSink(controller)),
+            )
+            await device.power_on()
+            kit = Kit(device, "finemotor grip remote", kind=2)
+            await kit.advertise()
+            async with BleakClient(GRIP, backend=VirtualBleakClient, timeout=2.0) as client:
+                assert client.name == "finemotor grip remote"
+                radio.cut(GRIP)
+                await eventually(lambda: not client.is_connected)
+            await radio.remove_controller(controller)
+            assert controller not in radio.link.controllers
 
     run(main())
 

@@ -28,7 +28,7 @@ from bumble.host import Host
 from bumble.keys import KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport.common import AsyncPipeSink, TransportSink, TransportSource
 
 from finemotor.errors import TransportError
 from finemotor.transport.virtual.link import AdapterController, VirtualLink
@@ -189,6 +189,7 @@ class VirtualRadio:
         self._link: VirtualLink | None = None
         self._central: _Node | None = None
         self._peripherals: dict[str, _Node] = {}
+        self._bare: list[Controller] = []
         self._cuts: dict[Controller, list[LinkCut]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scan_listeners: dict[object, tuple[AdvertisementListener, bool]] = {}
@@ -232,12 +233,17 @@ class VirtualRadio:
         for node in nodes:
             link.drop_connections(node.controller, _POWER_OFF)
             self._silence(node.controller)
+        for controller in self._bare:
+            link.drop_connections(controller, _POWER_OFF)
+            self._silence(controller)
         await asyncio.sleep(0)  # let the hosts hear about it
         for node in nodes:
             await self._power_off(node.device)
-            if node.controller in link.controllers:
-                link.remove_controller(node.controller)
+        for controller in [*(n.controller for n in nodes), *self._bare]:
+            if controller in link.controllers:
+                link.remove_controller(controller)
         self._peripherals.clear()
+        self._bare.clear()
         self._central = None
         self._link = None
         self._scan_listeners.clear()
@@ -377,6 +383,47 @@ class VirtualRadio:
         for cut in list(self._cuts.pop(node.controller, [])):
             cut.restore()
 
+    def add_controller(
+        self,
+        name: str,
+        *,
+        host_source: TransportSource | None = None,
+        host_sink: TransportSink | None = None,
+    ) -> Controller:
+        """Puts a bare controller on the link, for a bumble host that runs elsewhere.
+
+        With a bumble transport, a host in another process joins the link over HCI::
+
+            transport = await open_transport("tcp-server:127.0.0.1:9000")
+            radio.add_controller("kit", host_source=transport.source, host_sink=transport.sink)
+
+        and the other process opens ``tcp-client:127.0.0.1:9000`` for its ``Device``. The
+        device appears on the link with the address its host sets; ``cut`` takes that address.
+
+        Returns:
+            The controller (take it off again with :meth:`remove_controller`).
+        """
+        controller = Controller(
+            name, host_source=host_source, host_sink=host_sink, link=self._require_link()
+        )
+        self._bare.append(controller)
+        return controller
+
+    async def remove_controller(self, controller: Controller) -> None:
+        """Takes a controller added with :meth:`add_controller` off the link; its links drop."""
+        link = self._require_link()
+        if controller not in self._bare:
+            raise TransportError(
+                f"{controller.name!r} was not added with add_controller: "
+                "use remove_peripheral for peripherals."
+            )
+        self._bare.remove(controller)
+        link.drop_connections(controller)
+        self._silence(controller)
+        link.remove_controller(controller)
+        for cut in list(self._cuts.pop(controller, [])):
+            cut.restore()
+
     @property
     def peripherals(self) -> dict[str, Device]:
         """The peripherals on the link, by address."""
@@ -490,12 +537,16 @@ class VirtualRadio:
         if self._central is not None and address == self.central_address:
             return self._central.controller
         node = self._peripherals.get(address)
-        if node is None:
-            known = ", ".join(sorted(self._peripherals)) or "none"
-            raise TransportError(
-                f"No device {address} on the virtual link (peripherals: {known}).", address
-            )
-        return node.controller
+        if node is not None:
+            return node.controller
+        for controller in self._bare:
+            shown = (controller.random_address, controller.public_address)
+            if any(normalize_address(a.to_string(False)) == address for a in shown):
+                return controller
+        known = ", ".join(sorted(self._peripherals)) or "none"
+        raise TransportError(
+            f"No device {address} on the virtual link (peripherals: {known}).", address
+        )
 
     @staticmethod
     def _address_of(device_or_address: Device | str) -> str:

@@ -51,7 +51,7 @@ def grip(board, chip=None):
         )
         ads = ADS1220(spi, Pin(board.ADS1220_CS, Pin.OUT), Pin(board.ADS1220_DRDY, Pin.IN))
         ads.begin(1000, 128)
-        return Device("grip", "FM-GRIP-1-ADS", GripChannels(ads), False, 1000, 175, 2000)
+        return Device("grip", "FM-GRIP-1-ADS", GripChannels(ads), False, 1000, 175, 1000)
     if chip == "hx711":
         from fm.drivers.hx711 import HX711
 

@@ -428,6 +428,36 @@ def test_kit_that_forgot_the_bond_leaves_the_link_plain_until_paired_again() -> 
     run(main())
 
 
+class RefusingDelegate(PairingDelegate):
+    """A kit whose pairing window is closed."""
+
+    async def accept(self) -> bool:
+        return False
+
+
+def test_refused_pairing_raises_and_says_to_open_the_pairing_window() -> None:
+    async def main() -> None:
+        async with VirtualRadio() as radio:
+            kit = await add_kit(radio, STYLUS, "finemotor stylus 1A2B3C")
+            kit.device.pairing_config_factory = lambda _c: PairingConfig(
+                sc=True,
+                mitm=False,
+                bonding=True,
+                delegate=RefusingDelegate(
+                    io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT
+                ),
+            )
+            async with BleakClient(STYLUS, backend=VirtualBleakClient, timeout=2.0) as client:
+                with pytest.raises(VirtualLinkError, match="pairing window"):
+                    await client.pair()
+                assert kit.pairings == 0
+                with pytest.raises(BleakGATTProtocolError):
+                    await client.write_gatt_char(CONTROL, b"\x01", response=True)
+            assert kit.writes == []
+
+    run(main())
+
+
 # Link loss
 
 
@@ -479,6 +509,23 @@ def test_cut_during_a_request_fails_it_with_link_error() -> None:
                         await read
                     assert not client.is_connected
                 assert radio.is_in_range(STYLUS)
+
+    run(main())
+
+
+def test_a_cut_shorter_than_the_supervision_timeout_still_drops_the_link() -> None:
+    async def main() -> None:
+        async with VirtualRadio(supervision_timeout=0.15) as radio:
+            await add_kit(radio, STYLUS, "finemotor stylus 1A2B3C")
+            async with BleakClient(STYLUS, backend=VirtualBleakClient, timeout=2.0) as client:
+                radio.cut(STYLUS, seconds=0.02)
+                await asyncio.sleep(0.08)
+                assert radio.is_in_range(STYLUS)
+                assert client.is_connected
+                await eventually(lambda: not client.is_connected, seconds=1.0)
+                await client.connect()  # a connection made after the cut stays up
+                await asyncio.sleep(0.2)
+                assert client.is_connected
 
     run(main())
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from bumble import hci, ll
+from bumble.controller import Connection as LinkConnection
 from bumble.controller import Controller
 from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
@@ -74,9 +75,23 @@ class VirtualLink(LocalLink):
         if self._reachable(sender, receiver):
             super().send_ll_control_pdu(sender_address, receiver_address, packet)
 
-    def drop_connections(self, controller: Controller, reason: int = LINK_LOST) -> None:
-        """Ends every LE connection of ``controller`` on both ends, as a lost link does."""
+    def drop_connections(
+        self,
+        controller: Controller,
+        reason: int = LINK_LOST,
+        only: Collection[LinkConnection] | None = None,
+    ) -> None:
+        """Ends LE connections of ``controller`` on both ends, as a lost link does.
+
+        Args:
+            controller: the device whose links drop.
+            reason: the HCI reason both ends get.
+            only: just these of its connections (those still up); all by default.
+        """
+        chosen = None if only is None else {id(c) for c in only}
         for peer_address, connection in list(controller.le_connections.items()):
+            if chosen is not None and id(connection) not in chosen:
+                continue
             peer = self.find_le_controller(peer_address)
             controller.on_le_disconnected(connection, reason)
             if peer is not None and peer is not controller:

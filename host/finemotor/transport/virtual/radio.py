@@ -52,7 +52,7 @@ DEFAULT_RSSI = -60
 """Signal strength (dBm) reported for every advertiser unless set with ``set_rssi``."""
 
 DEFAULT_MTU = 247
-"""ATT MTU the central asks for right after connecting (what phones and BlueZ ask for)."""
+"""ATT MTU the adapter asks for right after connecting (244-byte notifications)."""
 
 CENTRAL_ADDRESS = "C0:00:00:00:00:01"
 """Random static address of the host's adapter on the virtual link."""
@@ -443,7 +443,8 @@ class VirtualRadio:
         """Takes a device out of range: the student walks off with the kit.
 
         From now on nothing it sends arrives and nothing reaches it; its connections drop on
-        both ends after ``supervision_timeout``, with reason "connection timeout". It comes
+        both ends after ``supervision_timeout`` (even if it is back in range by then), with
+        reason "connection timeout". It comes
         back in range after ``seconds`` (if given) or on ``restore()``; it then has to
         advertise again and the host to reconnect, as with a real radio.
 
@@ -462,9 +463,10 @@ class VirtualRadio:
         link.out_of_range.add(controller)
         loop = asyncio.get_running_loop()
 
+        doomed = list(controller.le_connections.values())  # not those made after the cut
+
         def drop() -> None:
-            if controller in link.out_of_range:
-                link.drop_connections(controller)
+            link.drop_connections(controller, only=doomed)
 
         if self.supervision_timeout > 0:
             loop.call_later(self.supervision_timeout, drop)

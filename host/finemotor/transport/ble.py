@@ -1,0 +1,329 @@
+"""One kit over Bluetooth LE, through bleak's public API (real radio or the virtual one).
+
+:class:`BleKit` connects (with retries), pairs (LE Secure Connections, bonded) when there is
+no bond yet, subscribes to the data, control point and status characteristics, and turns
+control point commands into awaitable calls with a timeout. Reconnection after a link loss is
+the job of :class:`finemotor.kitlink.KitLink`, which owns the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bleak import BleakClient
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+
+from finemotor.calibration.model import DeviceCalibration
+from finemotor.errors import KitCommandError, TransportError
+from finemotor.protocol import LAYOUTS, Layout
+from finemotor.protocol import control as cp
+from finemotor.protocol.calblob import decode_calibration, encode_calibration
+from finemotor.protocol.constants import (
+    BATTERY_LEVEL_UUID,
+    CONTROL_UUID,
+    DATA_UUID,
+    STATUS_UUID,
+)
+from finemotor.protocol.status import Status, decode_status
+
+logger = logging.getLogger(__name__)
+
+MODEL_UUID = "00002a24-0000-1000-8000-00805f9b34fb"
+SERIAL_UUID = "00002a25-0000-1000-8000-00805f9b34fb"
+FIRMWARE_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
+
+
+@dataclass(frozen=True)
+class KitInfo:
+    """What a connected kit says about itself."""
+
+    address: str
+    model: str
+    serial: str
+    firmware: str
+    layout: Layout
+    rate_hz: int
+    ring_samples: int
+
+
+@dataclass(frozen=True)
+class TimeSyncSample:
+    """One TIME_SYNC exchange: host send and receive times (s), the device tick (µs mod 2**30)."""
+
+    sent_s: float
+    tick: int
+    received_s: float
+
+
+class BleKit:
+    """A connection to one kit.
+
+    Args:
+        target: the kit's ``BLEDevice`` (from a scan) or address.
+        on_frame: called with each data notification (raw bytes), in arrival order.
+        on_status: called with each decoded status notification.
+        on_disconnect: called when the link drops (asked for or not).
+        backend: bleak client backend (None: the operating system's radio).
+        timeout: seconds for each connection attempt and each command.
+    """
+
+    def __init__(
+        self,
+        target: BLEDevice | str,
+        on_frame: Callable[[bytes], None],
+        on_status: Callable[[Status], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+        backend: Any = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.target = target
+        self.address = target if isinstance(target, str) else target.address
+        self._on_frame = on_frame
+        self._on_status = on_status
+        self._on_disconnect = on_disconnect
+        self._backend = backend
+        self.timeout = timeout
+        self._client: BleakClient | None = None
+        self._token = 0
+        self._waiting: dict[int, asyncio.Future[cp.Response]] = {}
+        self.info: KitInfo | None = None
+        self.status: Status | None = None
+        self.battery_percent: int | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True while the link is up."""
+        return self._client is not None and self._client.is_connected
+
+    @property
+    def mtu(self) -> int:
+        """The negotiated ATT MTU."""
+        return self._client.mtu_size if self._client is not None else 23
+
+    async def connect(self, attempts: int = 3) -> KitInfo:
+        """Connect, pair if needed, subscribe, and read what the kit is.
+
+        Raises:
+            TransportError: the kit could not be reached or refused to pair, with what to do.
+        """
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                return await self._connect_once()
+            except TransportError:
+                await self._drop()
+                raise
+            except (BleakError, TimeoutError, OSError) as exc:
+                last = exc
+                await self._drop()
+                logger.info("connecting to %s failed (%s), retrying", self.address, exc)
+                await asyncio.sleep(0.5 * 2**attempt)
+        raise TransportError(
+            f"could not connect to the kit at {self.address} ({last}): check that it is "
+            "switched on, charged, and within a few metres, then try again",
+            self.address,
+        )
+
+    async def _connect_once(self) -> KitInfo:
+        client = BleakClient(
+            self.target,
+            disconnected_callback=self._disconnected,
+            timeout=self.timeout,
+            pair=True,
+            backend=self._backend,
+        )
+        self._client = client
+        try:
+            await client.connect()
+        except BleakError as exc:
+            if "pair" in str(exc).lower() or "authentic" in str(exc).lower():
+                raise self._refused() from exc
+            raise
+        if not client.is_connected:
+            raise self._refused()
+        try:
+            model = (await client.read_gatt_char(MODEL_UUID)).decode(errors="replace")
+            serial = (await client.read_gatt_char(SERIAL_UUID)).decode(errors="replace")
+            firmware = (await client.read_gatt_char(FIRMWARE_UUID)).decode(errors="replace")
+            await client.start_notify(CONTROL_UUID, self._control_notified)
+            await client.start_notify(STATUS_UUID, self._status_notified)
+            await client.start_notify(DATA_UUID, self._data_notified)
+            await client.start_notify(BATTERY_LEVEL_UUID, self._battery_notified)
+            self.status = decode_status(await client.read_gatt_char(STATUS_UUID))
+        except BleakError as exc:
+            if "encrypt" in str(exc).lower() or "authentic" in str(exc).lower():
+                raise self._refused() from exc
+            raise
+        resp = await self.command(cp.encode(cp.Op.INFO, self._next_token()))
+        layout_id, rate, capacity, _channels = struct.unpack("<BHHB", resp.payload[:6])
+        if layout_id not in LAYOUTS:
+            raise TransportError(
+                f"the kit sends channel layout {layout_id}, which this host library does not "
+                "know: update finemotor",
+                self.address,
+            )
+        self.info = KitInfo(
+            self.address, model, serial, firmware, LAYOUTS[layout_id], rate, capacity
+        )
+        return self.info
+
+    def _refused(self) -> TransportError:
+        return TransportError(
+            f"the kit at {self.address} refused to pair: press the kit's button (its light "
+            "blinks for a minute), then connect again",
+            self.address,
+        )
+
+    async def disconnect(self) -> None:
+        """Close the link (the kit goes on sampling until told to stop)."""
+        await self._drop()
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.disconnect()
+            except (BleakError, TimeoutError, OSError) as exc:
+                logger.debug("disconnect from %s: %s", self.address, exc)
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(TransportError("the link to the kit dropped", self.address))
+        self._waiting.clear()
+
+    # --- commands ---------------------------------------------------------------------
+    def _next_token(self) -> int:
+        self._token = (self._token + 1) & 0xFF
+        return self._token
+
+    async def command(self, request: bytes) -> cp.Response:
+        """Write one command to the control point and wait for its response.
+
+        Raises:
+            KitCommandError: the kit refused it (with the reason and what to do).
+            TransportError: no link, or no answer within the timeout.
+        """
+        client = self._client
+        if client is None or not client.is_connected:
+            raise TransportError("the kit is not connected: connect first", self.address)
+        token = request[1]
+        fut: asyncio.Future[cp.Response] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = fut
+        try:
+            await client.write_gatt_char(CONTROL_UUID, request, response=True)
+            resp = await asyncio.wait_for(fut, self.timeout)
+        except TimeoutError as exc:
+            raise TransportError(
+                f"the kit did not answer {cp.Op(request[0]).name} within {self.timeout} s: "
+                "it may be out of range; move it closer",
+                self.address,
+            ) from exc
+        except BleakError as exc:
+            raise TransportError(f"command failed: {exc}", self.address) from exc
+        finally:
+            self._waiting.pop(token, None)
+        if not resp.ok:
+            raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
+        return resp
+
+    async def start(self) -> tuple[int, int]:
+        """Start streaming; returns (next wire seq, device tick now)."""
+        resp = await self.command(cp.encode(cp.Op.START, self._next_token()))
+        seq, tick = struct.unpack("<HI", resp.payload[:6])
+        return seq, tick
+
+    async def stop(self) -> None:
+        """Stop streaming (at the end of the current 16-sample block)."""
+        await self.command(cp.encode(cp.Op.STOP, self._next_token()))
+
+    async def time_sync(self) -> TimeSyncSample:
+        """One TIME_SYNC exchange."""
+        sent = time.monotonic()
+        resp = await self.command(cp.encode(cp.Op.TIME_SYNC, self._next_token()))
+        received = time.monotonic()
+        return TimeSyncSample(sent, struct.unpack("<I", resp.payload[:4])[0], received)
+
+    async def backfill(self, seq: int, count: int) -> tuple[int, int, int]:
+        """Ask for samples again; returns (first seq, count queued, count gone for good)."""
+        resp = await self.command(cp.backfill(self._next_token(), seq, count))
+        first, queued, gone = struct.unpack("<HHH", resp.payload[:6])
+        return first, queued, gone
+
+    async def identify(self, seconds: int = 5) -> None:
+        """Blink the kit's light so the facilitator can see which kit this is."""
+        await self.command(cp.identify(self._next_token(), seconds))
+
+    async def set_rate(self, hz: int) -> int:
+        """Set the sampling rate (while stopped); returns the rate the kit set."""
+        resp = await self.command(cp.set_rate(self._next_token(), hz))
+        return int(struct.unpack("<H", resp.payload[:2])[0])
+
+    async def tare(self, samples: int = 64) -> list[int]:
+        """Mean raw counts of the last ``samples`` samples, per channel."""
+        resp = await self.command(cp.tare(self._next_token(), samples))
+        n = len(resp.payload) // 4
+        return list(struct.unpack(f"<{n}i", resp.payload[: 4 * n]))
+
+    async def read_calibration(self) -> DeviceCalibration:
+        """Read the calibration record stored on the kit."""
+        blob = b""
+        total = None
+        while total is None or len(blob) < total:
+            resp = await self.command(cp.cal_read(self._next_token(), len(blob)))
+            total = struct.unpack("<H", resp.payload[:2])[0]
+            chunk = resp.payload[2:]
+            if not chunk and len(blob) < total:
+                raise TransportError("the kit's calibration record came back short", self.address)
+            blob += chunk
+        channels = len(self.info.layout.channel_names) if self.info else None
+        return decode_calibration(blob[:total], channels)
+
+    async def write_calibration(self, cal: DeviceCalibration) -> None:
+        """Store a calibration record on the kit: staged in chunks, committed atomically."""
+        blob = encode_calibration(cal)
+        step = max(8, self.mtu - 3 - 4)
+        for off in range(0, len(blob), step):
+            await self.command(cp.cal_stage(self._next_token(), off, blob[off : off + step]))
+        await self.command(cp.cal_commit(self._next_token(), len(blob), zlib.crc32(blob)))
+
+    # --- notifications ----------------------------------------------------------------
+    def _control_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            resp = cp.decode_response(data)
+        except Exception as exc:  # a garbled response must not kill the link
+            logger.warning("kit %s: %s", self.address, exc)
+            return
+        fut = self._waiting.get(resp.token)
+        if fut is not None and not fut.done():
+            fut.set_result(resp)
+
+    def _status_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            self.status = decode_status(data)
+        except Exception as exc:
+            logger.warning("kit %s: %s", self.address, exc)
+            return
+        if self._on_status is not None:
+            self._on_status(self.status)
+
+    def _battery_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        if data:
+            self.battery_percent = data[0]
+
+    def _data_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        self._on_frame(bytes(data))
+
+    def _disconnected(self, _client: BleakClient) -> None:
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(TransportError("the link to the kit dropped", self.address))
+        if self._on_disconnect is not None:
+            self._on_disconnect()

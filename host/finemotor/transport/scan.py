@@ -1,0 +1,46 @@
+"""Finding kits: a bleak scan filtered by the fine-motor service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bleak import BleakScanner
+
+from finemotor.protocol.constants import SERVICE_UUID
+from finemotor.transport.advert import KitAdvert, parse_advert
+
+
+async def scan_kits(
+    timeout: float = 5.0,
+    kit_id: str | None = None,
+    kind: str | None = None,
+    backend: Any = None,
+) -> list[KitAdvert]:
+    """Scan for kits; the strongest signal first.
+
+    Args:
+        timeout: how long to listen, seconds.
+        kit_id: only the kit with this id (as on its label), if given.
+        kind: only "stylus" or "grip" kits, if given.
+        backend: bleak scanner backend (None: the operating system's radio).
+    """
+    found = await BleakScanner.discover(
+        timeout, return_adv=True, service_uuids=[SERVICE_UUID], backend=backend
+    )
+    kits = []
+    for device, adv in found.values():
+        kit = parse_advert(
+            device.address,
+            {k: bytes(v) for k, v in adv.manufacturer_data.items()},
+            list(adv.service_uuids),
+            adv.rssi,
+            adv.local_name,
+        )
+        if kit is None:
+            continue
+        if kit_id is not None and kit.kit_id != kit_id.upper():
+            continue
+        if kind is not None and kit.kind != kind:
+            continue
+        kits.append(kit)
+    return sorted(kits, key=lambda k: -k.rssi)

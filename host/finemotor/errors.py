@@ -55,3 +55,21 @@ class TransportError(FinemotorError):
     def __init__(self, message: str, address: str | None = None) -> None:
         super().__init__(message)
         self.address = address
+
+
+class KitCommandError(FinemotorError):
+    """A kit answered a control point command with an error.
+
+    Attributes:
+        op: the command (e.g. ``"SET_RATE"``).
+        result: the kit's result code name (e.g. ``"BAD_STATE"``).
+        payload: what came with it (for a refused calibration: the reason, in ASCII).
+    """
+
+    def __init__(self, op: str, result: str, advice: str, payload: bytes = b"") -> None:
+        detail = payload.decode(errors="replace") if payload and payload.isascii() else ""
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"the kit refused {op}: {result}{extra}; {advice}")
+        self.op = op
+        self.result = result
+        self.payload = payload

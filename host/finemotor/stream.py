@@ -101,6 +101,24 @@ class DeviceStream:
             self._malformed(err)
         return [] if decoded is None else self._take(decoded)
 
+    @property
+    def highest_seq(self) -> int | None:
+        """Highest sample index received so far (delivered or held behind a hole)."""
+        if self._next is None:
+            return None
+        top = self._next - 1
+        for seq, p in self._held.items():
+            top = max(top, seq + len(p.counts) - 1)
+        return top
+
+    def holes(self) -> list[tuple[int, int]]:
+        """Holes behind which samples wait, as (first index, count)."""
+        return self._holes()
+
+    def device_us(self, wire_tick: int) -> int | None:
+        """A tick from another message (TIME_SYNC) on this stream's unwrapped time axis."""
+        return self._unwrap.tick_near(wire_tick)
+
     def missing(self) -> list[tuple[int, int]]:
         """Holes not yet asked for, as (wire seq, count) for BACKFILL; marks them asked."""
         out = []

@@ -37,3 +37,13 @@ class Unwrapper:
         if seq >= self._seq:
             self._seq, self._tick = seq, tick
         return seq, tick
+
+    def tick_near(self, wire_tick: int) -> int | None:
+        """Unwrap a tick from another message (e.g. TIME_SYNC) near the last frame's tick.
+
+        Returns None before the first frame.
+        """
+        if self._tick is None:
+            return None
+        half_t = TICK_MODULUS // 2
+        return self._tick + (wire_tick - self._tick + half_t) % TICK_MODULUS - half_t

@@ -710,7 +710,10 @@ def test_unadvertised_kit_times_out_and_the_adapter_recovers() -> None:
             await kit.device.stop_advertising()
             with pytest.raises(TimeoutError):
                 await BleakClient(device, backend=VirtualBleakClient, timeout=0.1).connect()
-            await kit.advertise()  # the cancelled attempt left the adapter usable
+            attempt = BleakClient(device, backend=VirtualBleakClient, timeout=5.0).connect()
+            with pytest.raises(TimeoutError):  # cancelled from outside this time
+                await asyncio.wait_for(attempt, 0.1)
+            await kit.advertise()  # the cancelled attempts left the adapter usable
             async with BleakClient(device, backend=VirtualBleakClient, timeout=2.0) as client:
                 assert client.is_connected
 

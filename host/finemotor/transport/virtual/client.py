@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
 from bleak import BleakScanner
@@ -93,6 +93,22 @@ def _bumble_uuid(value: str) -> core.UUID:
     return core.UUID(text)
 
 
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _cancel_connecting(radio: VirtualRadio) -> None:
+    """Cancels the adapter's pending connection attempt, so the next one is accepted."""
+    if radio.running:
+        with contextlib.suppress(hci.HCI_Error, core.BaseBumbleError):
+            await radio.central.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+
+
 def _property_names(properties: int) -> list[CharacteristicPropertyName]:
     return [name for bit, name in sorted(CHARACTERISTIC_PROPERTIES.items()) if properties & bit]
 
@@ -123,9 +139,9 @@ class VirtualBleakClient(BaseBleakClient):
         )
         self.address = normalize_address(self.address)
         self._details: VirtualDeviceDetails | None = None
-        self._device_name: str | None = None
+        self._device: BLEDevice | None = None  # its name follows the scanner's updates
         if isinstance(address_or_ble_device, BLEDevice):
-            self._device_name = address_or_ble_device.name
+            self._device = address_or_ble_device
             if isinstance(address_or_ble_device.details, VirtualDeviceDetails):
                 self._details = address_or_ble_device.details
         self._service_filter = services
@@ -145,7 +161,8 @@ class VirtualBleakClient(BaseBleakClient):
     @property
     def name(self) -> str:
         """The name the kit advertised, else its address with dashes."""
-        return self._device_name or self.address.replace(":", "-")
+        name = self._device.name if self._device is not None else None
+        return name or self.address.replace(":", "-")
 
     @property
     def mtu_size(self) -> int:
@@ -184,6 +201,9 @@ class VirtualBleakClient(BaseBleakClient):
             remaining = max(deadline - loop.time(), 0.001)
             try:
                 connection = await radio.central.connect(target, timeout=remaining)
+            except asyncio.CancelledError:
+                _in_background(_cancel_connecting(radio))
+                raise
             except core.TimeoutError:
                 raise VirtualTimeoutError(
                     f"Could not connect to {self.address} within {timeout:.1f} s: the kit "
@@ -365,7 +385,8 @@ class VirtualBleakClient(BaseBleakClient):
                 f"{timeout:.1f} s): check it is on, in range, and not connected elsewhere.",
             )
         self._details = device.details
-        self._device_name = self._device_name or device.name
+        if self._device is None or not self._device.name:
+            self._device = device
         return device.details.address
 
     @staticmethod

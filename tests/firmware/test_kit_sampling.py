@@ -8,7 +8,6 @@ The simulated world runs every interrupt handler under ``micropython.heap_lock()
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +24,10 @@ from finemotor.protocol.unwrap import Unwrapper
 from mpy_runner import SIM, run_mpy
 
 SCRIPT = Path(__file__).resolve().parent / "mpy" / "kit_sampling.py"
+sys.path.insert(0, str(SCRIPT.parent))
+from lean_source import Lean  # noqa: E402  (the same source the kit ran)
+
+LEAN = Lean()
 
 
 @dataclass
@@ -66,29 +69,6 @@ def kit_run(kind: str, seconds: int, chip: str, ring_s: int, source: str, heap: 
     tail = seq > firsts[-1, 0]
     t_us[tail] = t_frames[-1] + (seq[tail] - firsts[-1, 0]) * per
     return KitRun(decoded, stats, truth, t_us / 1e6, seq)
-
-
-class Lean:
-    """The lean force source of kit_sampling.py, recomputed on the host."""
-
-    @staticmethod
-    def pen(t: float) -> tuple[float, float, float]:
-        ph = (t * 1.3) % 1.0
-        if ph > 0.7:
-            return (0.0, 2.0, 1.6)
-        tip = 1.5 + 0.6 * math.sin(2 * math.pi * ph / 0.7)
-        return (tip, 2.0 + 0.5 * tip, 1.6 + 0.4 * tip)
-
-    @staticmethod
-    def grip(t: float) -> float:
-        u = t % 8.0
-        if u < 0.5:
-            return 240.0 * u
-        if u < 3.0:
-            return 120.0
-        if u < 3.5:
-            return 120.0 - 240.0 * (u - 3.0)
-        return 0.0
 
 
 def to_newtons(counts: npt.NDArray[np.int32], truth: dict[str, Any]) -> npt.NDArray[np.float64]:
@@ -147,13 +127,13 @@ def test_device_time_follows_the_sensor_clock(
 
 def test_stylus_forces_match_what_the_source_applied() -> None:
     run = kit_run("stylus", 60, "-", 8, "lean", "128k")
-    want = np.array([Lean.pen(t)[0] for t in run.t_s])
+    want = np.array([LEAN.pen(t)[0] for t in run.t_s])
     err = np.abs(error_n(run.frames.counts[:, 0], want, run.truth["tip"]))
     # The timer reads the NAU7802's latest conversion (up to 3.1 ms old); stroke edges jump.
     assert np.median(err) < 0.03
     assert np.percentile(err, 90) < 0.1
     barrel = run.frames.counts[:, 1].astype(float)
-    barrel_true = np.array([Lean.pen(t)[1] for t in run.t_s])
+    barrel_true = np.array([LEAN.pen(t)[1] for t in run.t_s])
     assert (
         np.corrcoef(np.argsort(np.argsort(barrel)), np.argsort(np.argsort(barrel_true)))[0, 1] > 0.9
     )  # FSR pads: monotone, not linear
@@ -164,7 +144,7 @@ def test_stylus_forces_match_what_the_source_applied() -> None:
 def test_grip_peaks_match_what_the_source_applied(chip: str) -> None:
     case = next(c for c in CASES if c[0] == "grip" and c[2] == chip)
     run = kit_run(*case, "lean", "128k")
-    want = np.array([Lean.grip(t) for t in run.t_s])
+    want = np.array([LEAN.grip(t) for t in run.t_s])
     err = error_n(run.frames.counts[:, 0], want, run.truth["grip"])
     holding = (want == 120.0) & (np.roll(want, 5) == 120.0)
     assert abs(np.median(err[holding])) < 0.005 * 120.0  # hysteresis is the rest

@@ -1,0 +1,480 @@
+# MicroPython's `bluetooth` module for the simulated kit: the standard BLE API (peripheral and
+# GATT server), served by the bridge in the host process (finemotor.transport.virtual.bridge),
+# which runs a bumble peripheral on the virtual radio. The firmware imports it unmodified.
+#
+#   import bluetooth
+#   bluetooth.connect_bridge("127.0.0.1", port)   # once, before the firmware calls BLE()
+#   bluetooth.on_sim(fn)                           # fn(op, value): button press / battery
+#
+# One TCP socket, frames `u8 type | u16 length (LE) | payload` both ways (docs/virtual-radio.md,
+# "The kit's side"). Events from the bridge reach the irq handler from an asyncio task this
+# module starts (it wakes when the socket has data, and at least every second). Calls that need
+# an answer (active, gatts_register_services) block for it with a timeout, answering the
+# bridge's secret requests meanwhile, as the stack's store callbacks can run at any time.
+import errno
+import select
+import socket
+import struct
+import sys
+
+import asyncio
+import utime
+from micropython import const
+
+FLAG_READ = const(0x0002)
+FLAG_WRITE_NO_RESPONSE = const(0x0004)
+FLAG_WRITE = const(0x0008)
+FLAG_NOTIFY = const(0x0010)
+FLAG_INDICATE = const(0x0020)
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_GATTS_INDICATE_DONE = const(20)
+_IRQ_MTU_EXCHANGED = const(21)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+_IRQ_GET_SECRET = const(29)
+_IRQ_SET_SECRET = const(30)
+_IRQ_PASSKEY_ACTION = const(31)
+
+_RX = const(1024)  # the bridge sends frames of at most 3 + 600 bytes
+_TX = const(608)
+_REPLY_MS = const(10000)  # answers to active() and gatts_register_services()
+_SEND_MS = const(1000)  # a full socket buffer: give up after this long
+_IDLE_MS = const(1000)
+_DEFAULT_BUF = const(20)  # value buffer of a characteristic until written locally
+
+_bridge = None
+_ble = None
+
+
+def connect_bridge(host, port):
+    # Connect to the bridge (call once, before BLE()); returns the kit's (addr_type, addr).
+    global _bridge
+    if _bridge is not None:
+        raise OSError(errno.EALREADY)
+    _bridge = _Bridge(host, port)
+    asyncio.create_task(_bridge.pump())
+    return _bridge.mac
+
+
+def on_sim(fn):
+    # fn(op, value) runs in the pump task for the bridge's simulation controls:
+    # op 0 = press the button for value ms, op 1 = set the battery to value mV.
+    _b().sim = fn
+
+
+def _b():
+    if _bridge is None:
+        raise OSError(errno.ENODEV)  # bluetooth.connect_bridge() was not called
+    return _bridge
+
+
+class _Bridge:
+    def __init__(self, host, port):
+        s = socket.socket()
+        s.connect(socket.getaddrinfo(host, port)[0][-1])
+        s.setblocking(False)
+        self.sock = s
+        self.poll = select.poll()
+        self.poll.register(s, select.POLLIN)
+        self.rx = bytearray(_RX)
+        self.rxv = memoryview(self.rx)
+        self.n = 0
+        self.tx = bytearray(_TX)
+        self.txv = memoryview(self.tx)
+        self.later = []  # events that came while a call waited for its answer
+        self.sim = None
+        r = self.request(0x48, 0x68)  # 'H' -> 'h'
+        self.mac = (r[0], bytes(r[1:7]))
+
+    # --- sending ------------------------------------------------------------------------
+    def send(self, typ, fmt="<", *args):
+        # One frame: the struct fields (fmt, args) then, if args has one more item than fmt
+        # has fields, that buffer's bytes.
+        tx = self.tx
+        nf = len(fmt) - 1
+        data = None
+        if len(args) > nf:
+            data = args[nf]
+            args = args[:nf]
+        n = 3 + struct.calcsize(fmt)
+        struct.pack_into(fmt, tx, 3, *args)
+        m = 0 if data is None else len(data)
+        struct.pack_into("<BH", tx, 0, typ, n - 3 + m)
+        if n + m <= _TX:
+            if m:
+                tx[n : n + m] = data
+            self.write(self.txv[: n + m])
+        else:
+            self.write(self.txv[:n])
+            self.write(memoryview(data))
+
+    def write(self, buf):
+        sock = self.sock
+        t0 = utime.ticks_ms()
+        while len(buf):
+            k = sock.write(buf)
+            if k:
+                buf = buf[k:]
+                continue
+            p = select.poll()
+            p.register(sock, select.POLLOUT)
+            left = _SEND_MS - utime.ticks_diff(utime.ticks_ms(), t0)
+            if left <= 0 or not p.poll(left):
+                raise OSError(errno.ENOBUFS)
+
+    # --- receiving ----------------------------------------------------------------------
+    def _next(self):
+        # Take the next whole frame out of the receive buffer: (type, payload) or None.
+        n = self.n
+        rx = self.rx
+        if n < 3:
+            return None
+        end = 3 + (rx[1] | rx[2] << 8)
+        if n < end:
+            return None
+        typ = rx[0]
+        p = bytes(self.rxv[3:end])
+        rx[: n - end] = self.rxv[end:n]
+        self.n = n - end
+        return typ, p
+
+    def _frames(self, want):
+        # Handle the buffered frames. want=None: dispatch all (the pump). Else return the
+        # payload of the first frame of type `want`; answer secret requests at once and keep
+        # the rest for the pump.
+        while True:
+            f = self._next()
+            if f is None:
+                return None
+            typ, p = f
+            if want is None or typ in (0x67, 0x73):  # 'g', 's': secrets
+                self.dispatch(typ, memoryview(p))
+            elif typ == want:
+                return p
+            else:
+                self.later.append(f)
+
+    def _fill(self):
+        if self.n >= _RX:
+            raise OSError(errno.EMSGSIZE)
+        k = self.sock.readinto(self.rxv[self.n :])
+        if k is None:
+            return
+        if k == 0:
+            _closed()
+        self.n += k
+
+    def request(self, typ, want, fmt="<", *args):
+        # Send a frame (as send()) and wait for the bridge's answer of type `want`.
+        self.send(typ, fmt, *args)
+        t0 = utime.ticks_ms()
+        while True:
+            r = self._frames(want)
+            if r is not None:
+                return r
+            left = _REPLY_MS - utime.ticks_diff(utime.ticks_ms(), t0)
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT)
+            if self.poll.poll(left):
+                self._fill()
+
+    async def pump(self):
+        # Delivers the bridge's events to the irq handler, in the device's asyncio loop.
+        reader = asyncio.StreamReader(self.sock)
+        while True:
+            while self.later:
+                typ, p = self.later.pop(0)
+                self.dispatch(typ, memoryview(p))
+            try:
+                k = await asyncio.wait_for_ms(reader.readinto(self.rxv[self.n :]), _IDLE_MS)
+            except asyncio.TimeoutError:
+                continue
+            if k is None:
+                continue
+            if k == 0:
+                _closed()
+            self.n += k
+            self._frames(None)
+
+    def dispatch(self, typ, p):
+        ble = _ble
+        if typ == 0x63 or typ == 0x64:  # 'c' connect, 'd' disconnect: conn, addr_type, addr
+            conn = p[0] | p[1] << 8
+            if ble is None:
+                return
+            if typ == 0x63:
+                ble._conns.append(conn)
+                ble._irq(_IRQ_CENTRAL_CONNECT, (conn, p[2], bytes(p[3:9])))
+            elif conn in ble._conns:
+                ble._conns.remove(conn)
+                ble._irq(_IRQ_CENTRAL_DISCONNECT, (conn, p[2], bytes(p[3:9])))
+        elif typ == 0x77:  # 'w' a central wrote: conn, handle, the new local value
+            if ble is not None:
+                h = p[2] | p[3] << 8
+                ble._vals[h] = bytes(p[4:])
+                ble._irq(_IRQ_GATTS_WRITE, (p[0] | p[1] << 8, h))
+        elif typ == 0x6D:  # 'm' MTU exchanged: conn, mtu
+            if ble is not None:
+                ble._irq(_IRQ_MTU_EXCHANGED, struct.unpack("<HH", p))
+        elif typ == 0x65:  # 'e' encryption: conn, encrypted, authenticated, bonded, key size
+            if ble is not None:
+                c, e, a, b, k = struct.unpack("<HBBBB", p)
+                ble._irq(_IRQ_ENCRYPTION_UPDATE, (c, bool(e), bool(a), bool(b), k))
+        elif typ == 0x67:  # 'g' get secret: req, sec_type, index, has_key, key
+            key = bytes(p[4:]) if p[3] else None
+            v = ble._irq(_IRQ_GET_SECRET, (p[1], p[2], key)) if ble is not None else None
+            if v is None:
+                self.send(0x53, "<BB", p[0], 0)  # 'S'
+            else:
+                self.send(0x53, "<BB", p[0], 1, v)
+        elif typ == 0x73:  # 's' set secret: req, sec_type, key_len, key, has_value, value
+            kl = p[2]
+            key = bytes(p[3 : 3 + kl])
+            val = bytes(p[4 + kl :]) if p[3 + kl] else None
+            ok = ble._irq(_IRQ_SET_SECRET, (p[1], key, val)) if ble is not None else False
+            self.send(0x53, "<BB", p[0], 1 if ok else 0)
+        elif typ == 0x6B:  # 'k' passkey action: conn, action, passkey
+            if ble is not None:
+                ble._irq(_IRQ_PASSKEY_ACTION, struct.unpack("<HBI", p))
+        elif typ == 0x69:  # 'i' indication done: conn, handle, status
+            if ble is not None:
+                ble._irq(_IRQ_GATTS_INDICATE_DONE, struct.unpack("<HHB", p))
+        elif typ == 0x62 or typ == 0x76:  # 'b' button ms, 'v' battery mV
+            if self.sim is not None:
+                self.sim(0 if typ == 0x62 else 1, struct.unpack("<I", p)[0])
+        elif typ == 0x71:  # 'q' quit
+            raise SystemExit(0)
+
+
+def _closed():
+    print("bluetooth: the bridge closed the connection", file=sys.stderr)
+    raise SystemExit(3)
+
+
+class UUID:
+    # A 16-, 32- or 128-bit UUID, kept little-endian as MicroPython does.
+    def __init__(self, v):
+        if isinstance(v, UUID):
+            b = v._b
+        elif isinstance(v, int):
+            b = struct.pack("<H", v) if v <= 0xFFFF else struct.pack("<I", v)
+        elif isinstance(v, str):
+            h = v.replace("-", "")
+            if len(h) != 32:
+                raise ValueError("invalid UUID")
+            b = bytes(reversed(bytes.fromhex(h)))
+        else:
+            b = bytes(v)
+            if len(b) not in (2, 4, 16):
+                raise ValueError("invalid UUID")
+        self._b = b
+
+    def __eq__(self, other):
+        return isinstance(other, UUID) and self._b == other._b
+
+    def __hash__(self):
+        return hash(self._b)
+
+    def __repr__(self):
+        b = self._b
+        if len(b) == 2:
+            return "UUID(0x%04x)" % (b[0] | b[1] << 8)
+        if len(b) == 4:
+            return "UUID(0x%08x)" % struct.unpack("<I", b)[0]
+        h = "".join("%02x" % x for x in reversed(b))
+        return "UUID('%s-%s-%s-%s-%s')" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def BLE():  # noqa: N802  (MicroPython's name)
+    # The singleton BLE object.
+    global _ble
+    if _ble is None:
+        _ble = _BLE()
+    return _ble
+
+
+class _BLE:
+    def __init__(self):
+        self._active = False
+        self._handler = None
+        self._cfg = {"mtu": 23, "bond": False, "le_secure": False, "mitm": False, "io": 3}
+        self._cfg["gap_name"] = b"MPY NIMBLE"
+        self._vals = {}  # value handle -> bytes
+        self._bufs = {}  # value handle -> [size, append]
+        self._conns = []
+
+    def _irq(self, event, data):
+        h = self._handler
+        if h is None:
+            return None
+        try:
+            return h(event, data)
+        except Exception as e:  # as on the device: report, carry on
+            print("Uncaught exception in IRQ callback handler")
+            sys.print_exception(e)
+        return None
+
+    # --- configuration ------------------------------------------------------------------
+    def active(self, *args):
+        if args and bool(args[0]) != self._active:
+            r = _b().request(0x41, 0x61, "<B", 1 if args[0] else 0)  # 'A' -> 'a'
+            if not r[0]:
+                raise OSError(errno.EIO)
+            self._active = bool(args[0])
+            if not self._active:
+                self._conns = []
+        return self._active
+
+    def config(self, *args, **kw):
+        cfg = self._cfg
+        if args:
+            if len(args) != 1 or kw:
+                raise TypeError("config: one parameter name, or keyword values")
+            name = args[0]
+            if name == "mac":
+                self._need_active()
+                return _b().mac
+            if name == "gap_name":
+                return cfg["gap_name"]
+            if name in cfg:
+                return cfg[name]
+            raise ValueError("unknown config param")
+        for k, v in kw.items():
+            if k == "gap_name":
+                v = v.encode() if isinstance(v, str) else bytes(v)
+            elif k not in cfg:
+                raise ValueError("unknown config param")
+            cfg[k] = v
+        _b().send(
+            0x43,  # 'C'
+            "<HBBBB",
+            cfg["mtu"],
+            1 if cfg["bond"] else 0,
+            1 if cfg["le_secure"] else 0,
+            1 if cfg["mitm"] else 0,
+            cfg["io"],
+            cfg["gap_name"],
+        )
+        return None
+
+    def irq(self, handler):
+        self._handler = handler
+
+    def _need_active(self):
+        if not self._active:
+            raise OSError(errno.EPERM)  # the radio must be made active first
+
+    # --- GAP ----------------------------------------------------------------------------
+    def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
+        self._need_active()
+        flags = (1 if connectable else 0) | (2 if adv_data is not None else 0)
+        flags |= 4 if resp_data is not None else 0
+        adv = b"" if adv_data is None else bytes(adv_data)
+        resp = b"" if resp_data is None else bytes(resp_data)
+        iv = 0 if interval_us is None else max(interval_us, 1)
+        _b().send(0x56, "<IBB", iv, flags, len(adv), adv + resp)  # 'V'
+
+    def gap_disconnect(self, conn_handle):
+        self._need_active()
+        if conn_handle not in self._conns:
+            return False
+        _b().send(0x44, "<H", conn_handle)  # 'D'
+        return True
+
+    def gap_pair(self, conn_handle):
+        self._need_active()
+        if conn_handle not in self._conns:
+            raise OSError(errno.ENOTCONN)
+        _b().send(0x58, "<H", conn_handle)  # 'X'
+
+    def gap_passkey(self, conn_handle, action, passkey):
+        self._need_active()
+        _b().send(0x50, "<HBI", conn_handle, action, passkey)  # 'P'
+
+    # --- GATT server --------------------------------------------------------------------
+    def gatts_register_services(self, services):
+        # Returns one tuple of value handles per service: characteristics and their
+        # descriptors flattened, in definition order; the handles are the server's own.
+        self._need_active()
+        out = bytearray()
+        out.append(len(services))
+        for svc in services:
+            chars = svc[1]
+            out += self._uuid_field(svc[0])
+            out.append(len(chars))
+            for ch in chars:
+                descs = ch[2] if len(ch) > 2 else ()
+                out += self._uuid_field(ch[0])
+                out += struct.pack("<HB", ch[1], len(descs))
+                for d in descs:
+                    out += self._uuid_field(d[0])
+                    out += struct.pack("<H", d[1])
+        r = _b().request(0x52, 0x72, "<", out)  # 'R' -> 'r'
+        result = []
+        i = 1
+        for _ in range(r[0]):
+            n = r[i]
+            hs = struct.unpack("<%dH" % n, r[i + 1 : i + 1 + 2 * n])
+            i += 1 + 2 * n
+            for h in hs:
+                self._vals[h] = b""
+                self._bufs[h] = [_DEFAULT_BUF, False]
+            result.append(hs)
+        return tuple(result)
+
+    @staticmethod
+    def _uuid_field(u):
+        b = UUID(u)._b
+        return bytes((len(b),)) + b
+
+    def gatts_read(self, value_handle):
+        v = self._value(value_handle)
+        if self._bufs[value_handle][1]:  # append mode: reading consumes the value
+            self._vals[value_handle] = b""
+            _b().send(0x57, "<HB", value_handle, 0, b"")  # 'W'
+        return v
+
+    def gatts_write(self, value_handle, data, send_update=False):
+        self._value(value_handle)
+        v = data.encode() if isinstance(data, str) else bytes(data)
+        self._vals[value_handle] = v
+        buf = self._bufs[value_handle]
+        if len(v) > buf[0]:
+            buf[0] = len(v)  # a local write grows the buffer
+        _b().send(0x57, "<HB", value_handle, 1 if send_update else 0, v)  # 'W'
+
+    def gatts_set_buffer(self, value_handle, length, append=False):
+        self._value(value_handle)
+        self._bufs[value_handle] = [length, bool(append)]
+        _b().send(0x42, "<HHB", value_handle, length, 1 if append else 0)  # 'B'
+
+    def gatts_notify(self, conn_handle, value_handle, data=None):
+        self._send_value(0, conn_handle, value_handle, data)
+
+    def gatts_indicate(self, conn_handle, value_handle, data=None):
+        self._send_value(1, conn_handle, value_handle, data)
+
+    def _send_value(self, kind, conn, h, data):
+        self._value(h)
+        if conn not in self._conns:
+            raise OSError(errno.ENOTCONN)
+        if data is None:
+            data = self._vals[h]
+        _b().send(0x4E, "<HHB", conn, h, kind, data)  # 'N'
+
+    def _value(self, h):
+        self._need_active()
+        v = self._vals.get(h)
+        if v is None:
+            raise ValueError("invalid handle")
+        return v
+
+    # --- not simulated ------------------------------------------------------------------
+    def _unsupported(self, *args, **kw):
+        raise NotImplementedError("the simulated radio is a peripheral: GATT server only")
+
+    gap_scan = gap_connect = gattc_discover_services = gattc_read = gattc_write = _unsupported
+    gattc_discover_characteristics = gattc_discover_descriptors = _unsupported
+    gattc_exchange_mtu = l2cap_listen = l2cap_connect = _unsupported

@@ -79,6 +79,10 @@ class Kit:
             self.framer.sync()
             self.framer.flags = 2  # FLAG_RESUMED
         self.sampler.start()
+        if not self.device.use_timer and self.channels.adc.ready():
+            # A result left unread since boot or the last STOP holds the data-ready line
+            # asserted (NAU7802, HX711): no falling edge would ever come. Release it.
+            self.channels.adc.read()
         return True
 
     def stop(self):
@@ -141,9 +145,10 @@ class Kit:
                 await asyncio.wait_for_ms(self.flag.wait(), 10)
             except asyncio.TimeoutError:
                 pass
+            now = self.now()
+            self.sampler.kick(now)  # data-ready gone quiet mid-stream: read by hand
             if gatt.conn is None or not gatt.encrypted:
                 continue
-            now = self.now()
             for _ in range(_FRAMES_PER_WAKE):
                 f = framer.live(now)
                 if f is None or not gatt.notify(gatt.h_data, f):

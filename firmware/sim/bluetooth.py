@@ -42,7 +42,9 @@ _TX = const(608)
 _REPLY_MS = const(10000)  # answers to active() and gatts_register_services()
 _SEND_MS = const(1000)  # a full socket buffer: give up after this long
 _IDLE_MS = const(1000)
-_DEFAULT_BUF = const(20)  # value buffer of a characteristic until written locally
+_DEFAULT_BUF = const(20)
+_IPPROTO_TCP = const(6)
+_TCP_NODELAY = const(1)  # value buffer of a characteristic until written locally
 
 _bridge = None
 _ble = None
@@ -74,6 +76,7 @@ class _Bridge:
     def __init__(self, host, port):
         s = socket.socket()
         s.connect(socket.getaddrinfo(host, port)[0][-1])
+        s.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)  # events are small: no Nagle delay
         s.setblocking(False)
         self.sock = s
         self.poll = select.poll()
@@ -181,21 +184,18 @@ class _Bridge:
                 self._fill()
 
     async def pump(self):
-        # Delivers the bridge's events to the irq handler, in the device's asyncio loop.
-        reader = asyncio.StreamReader(self.sock)
+        # Delivers the bridge's events to the irq handler, in the device's asyncio loop. It
+        # waits with read(0), which consumes nothing: a timeout can never lose data.
+        stream = asyncio.StreamReader(self.sock)
         while True:
             while self.later:
                 typ, p = self.later.pop(0)
                 self.dispatch(typ, memoryview(p))
             try:
-                k = await asyncio.wait_for_ms(reader.readinto(self.rxv[self.n :]), _IDLE_MS)
+                await asyncio.wait_for_ms(stream.read(0), _IDLE_MS)
             except asyncio.TimeoutError:
                 continue
-            if k is None:
-                continue
-            if k == 0:
-                _closed()
-            self.n += k
+            self._fill()
             self._frames(None)
 
     def dispatch(self, typ, p):

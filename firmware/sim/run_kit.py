@@ -35,6 +35,9 @@ def _sim(op, value):
         world.set_battery_mv(value)
 
 
+if CHIP is not None:  # the board variant fitted with this bridge ADC (what the firmware reads)
+    sys.modules["boards." + KIND].ADC_CHIP = CHIP
+
 if KIT_ID is not None:
     with open("kit_id.txt", "w") as f:
         f.write(KIT_ID)

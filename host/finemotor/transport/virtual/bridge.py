@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -448,6 +449,9 @@ class KitBridge:
             writer.close()
             return
         self._writer = writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # small frames both ways: no Nagle delay
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         worker = asyncio.create_task(self._work())
         try:
             while True:

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -233,16 +234,26 @@ class SimKit:
                 async with asyncio.timeout(self.stop_timeout):
                     await proc.wait()
             except TimeoutError:
-                logger.warning("the simulated %s did not exit in time: killed", self.kind)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+                await self._interrupt(proc)
         for task in self._readers:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, 1.0)
         await self.bridge.close()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def _interrupt(self, proc: asyncio.subprocess.Process) -> None:
+        # Ctrl-C first (MicroPython prints where it was), then kill.
+        logger.warning("the simulated %s did not exit in time: interrupted", self.kind)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(1.0):
+                await proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
     async def __aenter__(self) -> Self:
         await self.start()

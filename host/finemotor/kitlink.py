@@ -136,7 +136,7 @@ class KitLink:
         top = stream.highest_seq
         if top is not None:
             if self._first_seq is None:
-                self._first_seq = blocks[0].seq[0] if blocks else top
+                self._first_seq = int(blocks[0].seq[0]) if blocks else top
             self._last_seq = max(self._last_seq, top)
         if blocks and self._on_blocks is not None:
             self._on_blocks(blocks)

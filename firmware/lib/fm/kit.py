@@ -61,6 +61,7 @@ class Kit:
         )
         self._status = bytearray(st.STATUS_SIZE)
         self._identify = 0
+        self.armed = False  # START received on the current connection
         self.health = 0
         self.battery_pct = 100
         self.battery_mv = 0
@@ -78,6 +79,7 @@ class Kit:
         if not self.sampler.running:
             self.framer.sync()
             self.framer.flags = 2  # FLAG_RESUMED
+        self.armed = True
         self.sampler.start()
         if not self.device.use_timer and self.channels.adc.ready():
             # A result left unread since boot or the last STOP holds the data-ready line
@@ -121,6 +123,9 @@ class Kit:
 
     # --- GATT events -------------------------------------------------------------------
     def on_connect(self):
+        # Data flows on a connection only after its START: the central subscribes first, so
+        # no frame is sent into a link that would drop it.
+        self.armed = False
         self.framer.set_mtu(23)
         self.control.max_payload = 20
 
@@ -147,7 +152,7 @@ class Kit:
                 pass
             now = self.now()
             self.sampler.kick(now)  # data-ready gone quiet mid-stream: read by hand
-            if gatt.conn is None or not gatt.encrypted:
+            if gatt.conn is None or not gatt.encrypted or not self.armed:
                 continue
             for _ in range(_FRAMES_PER_WAKE):
                 f = framer.live(now)

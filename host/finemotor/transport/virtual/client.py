@@ -200,11 +200,15 @@ class VirtualBleakClient(BaseBleakClient):
         async with radio.connect_lock:
             remaining = max(deadline - loop.time(), 0.001)
             try:
-                connection = await radio.central.connect(target, timeout=remaining)
+                # bumble bounds the connection attempt but not every step before it.
+                connection = await asyncio.wait_for(
+                    radio.central.connect(target, timeout=remaining), remaining + 0.5
+                )
             except asyncio.CancelledError:
                 _in_background(_cancel_connecting(radio))
                 raise
-            except core.TimeoutError:
+            except (core.TimeoutError, TimeoutError):
+                _in_background(_cancel_connecting(radio))
                 raise VirtualTimeoutError(
                     f"Could not connect to {self.address} within {timeout:.1f} s: the kit "
                     "stopped advertising or is out of range; check it is on and retry.",

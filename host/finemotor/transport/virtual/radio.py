@@ -217,6 +217,10 @@ class VirtualRadio:
             delegate=PairingDelegate(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT),
         )
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        # Kits advertise their static identity address, never a resolvable private one; with
+        # resolution left to the "controller", bumble connects to a bonded kit's address
+        # directly instead of scanning for an RPA that never comes (its scan has no timeout).
+        device.address_resolution_offload = True
         await device.power_on()
         self._central = _Node(controller, device)
         _running.setdefault(self._loop, []).append(self)

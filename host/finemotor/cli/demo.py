@@ -1,0 +1,52 @@
+"""``finemotor demo``: the simulated kit, end to end over the virtual radio."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from finemotor.demo import DemoOptions, run_demo
+
+
+def register(sub: Any) -> None:
+    """Add the ``demo`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "demo",
+        help="run the simulated stylus and grip dynamometer end to end",
+        description=(
+            "Starts a simulated stylus and grip dynamometer (their real firmware under "
+            "MicroPython, on a virtual Bluetooth radio), pairs, streams and reports."
+        ),
+    )
+    p.add_argument("--seconds", type=float, default=20.0, help="how long to stream (s)")
+    p.add_argument("--seed", type=int, default=1, help="seeds the simulated kits and student")
+    p.add_argument("--drop-at", type=float, default=None, help="cut the radio link at T s")
+    p.add_argument("--drop-for", type=float, default=4.0, help="for D s (default 4)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--no-browser", action="store_true", help="do not open the therapist view")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; 0 if every device streamed with nothing lost."""
+    opts = DemoOptions(
+        seconds=args.seconds, seed=args.seed, drop_at=args.drop_at, drop_for=args.drop_for
+    )
+    progress = None if args.json else (lambda msg: print(msg, flush=True))
+    report = asyncio.run(run_demo(opts, progress))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for d in report["devices"]:
+            print(
+                f"{d['kind']} {d['kit_id']}: {d['samples_received']} of "
+                f"{d['samples_expected']} samples ({d['received_pct']} %), gaps {d['gaps']}, "
+                f"backfilled {d['backfilled']}, lost {d['lost']}, malformed {d['malformed']}"
+            )
+    ok = report["devices"] and all(d["lost"] == 0 for d in report["devices"])
+    if not ok:
+        print("finemotor demo: samples were lost (see above)", file=sys.stderr)
+    return 0 if ok else 1

@@ -185,6 +185,8 @@ def _report(opts: DemoOptions, devices: dict[str, _Device]) -> dict[str, Any]:
             "lost": c["lost"],
             "malformed": c["malformed"],
             "reconnects": c["reconnects"],
+            "device_overwritten": link.kit.status.overwritten if link.kit.status else None,
+            "battery_percent": link.kit.status.battery_percent if link.kit.status else None,
             "clock_drift_ppm": round(link.clock.drift_ppm, 1) if link.clock.ready else None,
             "calibrated": bool(link.calibration and link.calibration.calibrated),
         }

@@ -42,9 +42,9 @@ _TX = const(608)
 _REPLY_MS = const(10000)  # answers to active() and gatts_register_services()
 _SEND_MS = const(1000)  # a full socket buffer: give up after this long
 _IDLE_MS = const(1000)
-_DEFAULT_BUF = const(20)
+_DEFAULT_BUF = const(20)  # value buffer of a characteristic until written locally
 _IPPROTO_TCP = const(6)
-_TCP_NODELAY = const(1)  # value buffer of a characteristic until written locally
+_TCP_NODELAY = const(1)
 
 _bridge = None
 _ble = None
@@ -176,6 +176,8 @@ class _Bridge:
         while True:
             r = self._frames(want)
             if r is not None:
+                if not r:  # the bridge could not do it (its log says why)
+                    raise OSError(errno.EIO)
                 return r
             left = _REPLY_MS - utime.ticks_diff(utime.ticks_ms(), t0)
             if left <= 0:
@@ -195,8 +197,14 @@ class _Bridge:
                 await asyncio.wait_for_ms(stream.read(0), _IDLE_MS)
             except asyncio.TimeoutError:
                 continue
-            self._fill()
-            self._frames(None)
+            try:
+                self._fill()
+            except OSError:
+                _closed()
+            try:
+                self._frames(None)
+            except OSError as e:  # an answer that could not be sent: report, carry on
+                sys.print_exception(e)
 
     def dispatch(self, typ, p):
         ble = _ble

@@ -778,7 +778,7 @@ class KitBridge:
                 int(encrypted),
                 int(encrypted and link.authenticated),
                 int(encrypted and link.bonded),
-                c.encryption_key_size if encrypted else 0,
+                (c.encryption_key_size or 16) if encrypted else 0,  # bumble: 0 when LE
             ),
         )
 

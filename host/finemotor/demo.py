@@ -24,7 +24,7 @@ from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.samples import SampleBlock
 from finemotor.simstudent import load_student_module
-from finemotor.transport.scan import scan_kits
+from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 from finemotor.transport.virtual.radio import VirtualRadio
 from finemotor.transport.virtual.simkit import SimKit
 
@@ -77,6 +77,8 @@ async def run_demo(
         for kind, dev in devices.items():
             dev.sim.press_button(300)  # what the facilitator does: opens the pairing window
             say(f"pressed the {kind} kit's button: pairing")
+            if await wait_for_pairing_window(KIT_IDS[kind], 15.0, radio.scanner_backend) is None:
+                raise TransportError(f"the {kind} kit's pairing window did not open")
             link = KitLink(adverts[kind], on_blocks=_consumer(dev), backend=radio.client_backend)
             info = await link.open()
             dev.link = link

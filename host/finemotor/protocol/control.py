@@ -47,7 +47,10 @@ RESULT_ADVICE: dict[Result, str] = {
     Result.BAD_STATE: "the kit is not in a state to do this (stop streaming first, or start it)",
     Result.SENSOR_FAULT: "the kit's force sensor does not answer: restart the kit",
     Result.STORAGE: "the kit could not write its flash: restart it and try again",
-    Result.NOT_AUTHORISED: "the link is not paired: press the kit's button, then pair again",
+    Result.NOT_AUTHORISED: (
+        "this computer is not paired with the kit: run `finemotor pair --kit ID` and press "
+        "the kit's button when asked"
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bleak import BleakScanner
@@ -44,3 +45,17 @@ async def scan_kits(
             continue
         kits.append(kit)
     return sorted(kits, key=lambda k: -k.rssi)
+
+
+async def wait_for_pairing_window(
+    kit_id: str, timeout: float = 60.0, backend: Any = None
+) -> KitAdvert | None:
+    """Scan until the kit with ``kit_id`` advertises an open pairing window (its button was
+    pressed); None if that does not happen within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for kit in await scan_kits(1.0, kit_id=kit_id, backend=backend):
+            if kit.pairing_open:
+                return kit
+    return None

@@ -1,0 +1,87 @@
+"""``finemotor pair`` and ``finemotor identify``: make sure it is this desk's kit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from finemotor.cli._radio import add_radio_args, open_radio
+from finemotor.errors import TransportError
+from finemotor.transport.ble import BleKit
+from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+
+def register(sub: Any) -> None:
+    """Add the ``pair`` and ``identify`` sub-commands."""
+    for name, helptext in (
+        ("pair", "pair with a kit (press the kit's button first)"),
+        ("identify", "blink a kit's light, to tell which kit is which"),
+    ):
+        p: argparse.ArgumentParser = sub.add_parser(name, help=helptext)
+        p.add_argument("--kit", required=True, help="the kit id on the kit's label, e.g. 1A2B3C")
+        p.add_argument("--seconds", type=int, default=5, help="how long to blink (identify)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        add_radio_args(p)
+        p.set_defaults(func=run, action=name)
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    def say(msg: str) -> None:
+        if not args.json:
+            print(msg, flush=True)
+
+    async with open_radio(args.sim) as radio:
+        found = await scan_kits(args.timeout, kit_id=args.kit, backend=radio.scanner_backend)
+        if not found:
+            raise TransportError(
+                f"kit {args.kit.upper()} is not in range: switch it on, bring it closer, "
+                "and check the id on its label"
+            )
+        kit = found[0]
+        # Simulated kits live only as long as this command, so nothing is ever bonded yet.
+        if (args.action == "pair" or args.sim) and not kit.pairing_open:
+            if radio.press_button(kit.kit_id):
+                say("(simulated kit: the button is pressed for you)")
+            else:
+                say(f"Press the button on kit {kit.kit_id}: its light starts blinking.")
+            opened = await wait_for_pairing_window(kit.kit_id, 60.0, radio.scanner_backend)
+            if opened is None:
+                raise TransportError(
+                    f"kit {kit.kit_id}'s pairing window did not open within a minute: press "
+                    "its button once (briefly), then run this again"
+                )
+            kit = opened
+        link = BleKit(kit.address, on_frame=lambda _f: None, backend=radio.client_backend)
+        info = await link.connect()
+        try:
+            if args.action == "identify":
+                await link.identify(args.seconds)
+            return {
+                "kit_id": kit.kit_id,
+                "kind": kit.kind,
+                "address": kit.address,
+                "model": info.model,
+                "firmware": info.firmware,
+                "paired": True,
+                "battery_percent": link.status.battery_percent if link.status else None,
+                "identify_s": args.seconds if args.action == "identify" else 0,
+            }
+        finally:
+            await link.disconnect()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Pair with, or blink, the kit named by --kit."""
+    result = asyncio.run(_run(args))
+    if args.json:
+        print(json.dumps(result))
+    elif args.action == "pair":
+        print(
+            f"Paired with {result['kind']} kit {result['kit_id']} ({result['model']}, "
+            f"firmware {result['firmware']}, battery {result['battery_percent']} %)."
+        )
+    else:
+        print(f"Kit {result['kit_id']}'s light is blinking for {args.seconds} s.")
+    return 0

@@ -1,0 +1,42 @@
+"""``finemotor scan``: list the kits in range, nearest first."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from finemotor.cli._radio import add_radio_args, open_radio
+from finemotor.transport.advert import KitAdvert
+from finemotor.transport.scan import scan_kits
+
+
+def register(sub: Any) -> None:
+    """Add the ``scan`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser("scan", help="list the kits in range")
+    add_radio_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+async def _scan(args: argparse.Namespace) -> list[KitAdvert]:
+    async with open_radio(args.sim) as radio:
+        return await scan_kits(args.timeout, backend=radio.scanner_backend)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the kits found; 1 if none."""
+    kits = asyncio.run(_scan(args))
+    if args.json:
+        print(json.dumps({"kits": [dataclasses.asdict(k) for k in kits]}))
+    elif kits:
+        for k in kits:
+            print(k.describe())
+    else:
+        print(
+            "No kit found. Switch the kit on (its light blinks), bring it within a few metres, "
+            "and check that this computer's Bluetooth is on."
+        )
+    return 0 if kits else 1

@@ -1,0 +1,46 @@
+"""`finemotor scan`, `pair` and `identify` against simulated kits on the virtual radio."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+
+def finemotor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "finemotor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_scan_finds_both_kits_with_their_ids() -> None:
+    proc = finemotor("scan", "--sim", "--timeout", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    kits: list[dict[str, Any]] = json.loads(proc.stdout)["kits"]
+    assert {(k["kind"], k["kit_id"]) for k in kits} == {("stylus", "5A1001"), ("grip", "5A2002")}
+    for k in kits:
+        assert 0 < k["battery_percent"] <= 100
+        assert k["pairing_open"] is False
+
+
+@pytest.mark.parametrize("action", ["pair", "identify"])
+def test_pair_and_identify_the_chosen_kit(action: str) -> None:
+    proc = finemotor(action, "--sim", "--kit", "5a2002", "--seconds", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["kit_id"] == "5A2002" and result["kind"] == "grip"
+    assert result["model"].startswith("FM-GRIP")
+    assert result["paired"] is True
+
+
+def test_an_unknown_kit_gets_advice() -> None:
+    proc = finemotor("pair", "--sim", "--kit", "ABCDEF", "--timeout", "1")
+    assert proc.returncode == 1
+    assert "not in range" in proc.stderr and "label" in proc.stderr

@@ -42,6 +42,13 @@ if KIT_ID is not None:
     with open("kit_id.txt", "w") as f:
         f.write(KIT_ID)
 
+try:
+    open("cal.bin").close()
+except OSError:  # a new kit: comes calibrated from the factory
+    from factory import write_factory_calibration
+
+    write_factory_calibration(world)
+
 bluetooth.connect_bridge("127.0.0.1", PORT)
 bluetooth.on_sim(_sim)
 asyncio.create_task(world.run())

@@ -57,6 +57,7 @@ class _Device:
     engine: PenEngine | GripEngine | None = None
     student: Any = None
     blocks: int = 0
+    first_t: float | None = None
     last: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,6 +127,8 @@ def _consumer(dev: _Device) -> Callable[[list[SampleBlock]], None]:
     def take(blocks: list[SampleBlock]) -> None:
         for block in blocks:
             dev.blocks += 1
+            if dev.first_t is None and len(block):
+                dev.first_t = float(block.t[0])
             if dev.engine is not None:
                 dev.engine.feed(block)
             if dev.student is not None:  # the truth at the very instants sampled
@@ -195,7 +198,12 @@ def _report(opts: DemoOptions, devices: dict[str, _Device]) -> dict[str, Any]:
         if dev.engine is not None:
             entry["metrics"] = to_jsonable(dev.engine.finish())
         if dev.student is not None:
-            truth = dev.student.truth()
-            entry["truth"] = truth["pen" if kind == "stylus" else "grip"]
+            truth = dev.student.truth()["pen" if kind == "stylus" else "grip"]
+            if kind == "grip" and dev.first_t is not None:
+                # Only the squeezes that began while the host was listening.
+                truth["trials"] = [
+                    tr for tr in truth.get("trials", []) if tr.get("t_onset_s", 0) >= dev.first_t
+                ]
+            entry["truth"] = truth
         out["devices"].append(entry)
     return out

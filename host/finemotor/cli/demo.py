@@ -46,7 +46,35 @@ def run(args: argparse.Namespace) -> int:
                 f"{d['samples_expected']} samples ({d['received_pct']} %), gaps {d['gaps']}, "
                 f"backfilled {d['backfilled']}, lost {d['lost']}, malformed {d['malformed']}"
             )
+            for line in _metric_lines(d):
+                print("    " + line)
     ok = report["devices"] and all(d["lost"] == 0 for d in report["devices"])
     if not ok:
         print("finemotor demo: samples were lost (see above)", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _value(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "-"
+    if m.get("value") is None:
+        return f"absent ({m.get('reason', '')})"
+    disp = m.get("display")
+    extra = f" ({disp['value']:.1f} {disp['unit']})" if disp else ""
+    return f"{m['value']:.2f} {m['unit']}{extra}"
+
+
+def _metric_lines(d: dict[str, Any]) -> list[str]:
+    """A few headline metrics beside the simulated student's true values."""
+    m, t = d.get("metrics") or {}, d.get("truth") or {}
+    if d["kind"] == "stylus":
+        f, tm = m.get("force", {}), m.get("timing", {})
+        return [
+            f"pen force mean {_value(f.get('mean'))} (true {t.get('mean_tip_N', 0):.2f} N), "
+            f"CV {_value(f.get('cv'))} (true {t.get('cv_tip_pct', 0):.1f} %)",
+            f"strokes/min {_value(tm.get('strokes_per_min'))}, "
+            f"in-air ratio {_value(tm.get('in_air_ratio'))}",
+        ]
+    peaks = [_value(tr.get("peak")) for tr in m.get("trials", [])]
+    true_peaks = [f"{tr['peak_N']:.1f} N" for tr in t.get("trials", [])]
+    return [f"grip trial peaks {', '.join(peaks) or 'none yet'} (true {', '.join(true_peaks)})"]

@@ -1,0 +1,116 @@
+"""``open_source(name)``: one name for every way to reach a kit.
+
+Names are URLs, the way pyserial's ``serial_for_url`` and bumble's transports name theirs:
+
+- ``ble://5A1001`` (the kit id on the label) or ``ble://F0:00:00:00:00:02`` (an address): a
+  kit on this computer's Bluetooth radio.
+- ``sim://stylus`` or ``sim://grip?seed=3&kit=5A2002&chip=ads1220&drift=40``: a simulated kit
+  (its real firmware under MicroPython) on a virtual radio, started and stopped with the
+  source; the simulated facilitator presses its button to pair.
+
+Everything after the source (stream, metrics, recording) does not know which it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from finemotor.errors import FinemotorError, TransportError
+from finemotor.kitlink import KitLink
+from finemotor.samples import SampleBlock
+from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_KIT_ID = re.compile(r"^[0-9A-Fa-f]{6}$")
+_SIM_IDS = {"stylus": "5A1001", "grip": "5A2002"}
+
+BlocksCallback = Callable[[list[SampleBlock]], None]
+
+
+@contextlib.asynccontextmanager
+async def open_source(
+    name: str, on_blocks: BlocksCallback | None = None, timeout: float = 10.0
+) -> AsyncIterator[KitLink]:
+    """Open a kit by name; yield its :class:`KitLink`, streaming; close it on exit.
+
+    Raises:
+        FinemotorError: the name is not one of the forms above.
+        TransportError: the kit cannot be found or reached (the message says what to do).
+    """
+    url = urlparse(name)
+    if url.scheme == "ble":
+        async with _ble(url.netloc or url.path.strip("/"), on_blocks, timeout) as link:
+            yield link
+    elif url.scheme == "sim":
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        async with _sim(url.netloc or url.path.strip("/"), params, on_blocks, timeout) as link:
+            yield link
+    else:
+        raise FinemotorError(
+            f"unknown kit source {name!r}: use ble://KIT_ID (the id on the kit's label), "
+            "ble://ADDRESS, or sim://stylus | sim://grip"
+        )
+
+
+@contextlib.asynccontextmanager
+async def _ble(
+    target: str,
+    on_blocks: BlocksCallback | None,
+    timeout: float,
+    backend: Any = None,
+    scanner_backend: Any = None,
+) -> AsyncIterator[KitLink]:
+    if _ADDRESS.match(target):
+        address = target.upper()
+    elif _KIT_ID.match(target):
+        found = await scan_kits(timeout, kit_id=target, backend=scanner_backend)
+        if not found:
+            raise TransportError(
+                f"kit {target.upper()} is not in range: switch it on, bring it within a few "
+                "metres, and check the id on its label"
+            )
+        address = found[0].address
+    else:
+        raise FinemotorError(
+            f"{target!r} is neither a kit id (6 hex digits, as on the label) nor an address"
+        )
+    link = KitLink(address, on_blocks=on_blocks, backend=backend, timeout=timeout)
+    await link.open()
+    try:
+        yield link
+    finally:
+        await link.close()
+
+
+@contextlib.asynccontextmanager
+async def _sim(
+    kind: str, params: dict[str, str], on_blocks: BlocksCallback | None, timeout: float
+) -> AsyncIterator[KitLink]:
+    from finemotor.transport.virtual.radio import VirtualRadio  # noqa: PLC0415  (bumble: only here)
+    from finemotor.transport.virtual.simkit import SimKit  # noqa: PLC0415
+
+    if kind not in _SIM_IDS:
+        raise FinemotorError(f"sim://{kind}: the simulated kits are sim://stylus and sim://grip")
+    kit_id = params.get("kit", _SIM_IDS[kind]).upper()
+    try:
+        seed = int(params.get("seed", "1"))
+        drift = float(params.get("drift", "0"))
+    except ValueError as exc:
+        raise FinemotorError(f"sim://{kind}: seed must be an integer, drift a number") from exc
+    async with (
+        VirtualRadio() as radio,
+        SimKit(
+            radio, kind, seed=seed, kit_id=kit_id, adc_chip=params.get("chip"), drift_ppm=drift
+        ) as sim,
+    ):
+        sim.press_button(300)  # the simulated facilitator opens the pairing window
+        if await wait_for_pairing_window(kit_id, timeout, radio.scanner_backend) is None:
+            raise TransportError(f"the simulated {kind} kit did not open its pairing window")
+        async with _ble(
+            sim.address, on_blocks, timeout, radio.client_backend, radio.scanner_backend
+        ) as link:
+            yield link

@@ -2,6 +2,7 @@
 from machine import I2C, SPI, Pin
 
 from fm.channels import GripChannels, StylusChannels
+from fm.errors import SensorFault
 from fm.drivers.adc_force import ForceADC
 from fm.drivers.battery import Battery
 from fm.drivers.button import Button
@@ -9,7 +10,10 @@ from fm.drivers.led import Led
 
 
 class Device:
-    def __init__(self, kind, model, channels, use_timer, default_rate, min_rate, max_rate):
+    def __init__(
+        self, kind, model, channels, use_timer, default_rate, min_rate, max_rate, fault=None
+    ):
+        self.fault = fault  # why the force sensor did not start (None: it did)
         self.kind = kind
         self.model = model
         self.channels = channels
@@ -17,6 +21,17 @@ class Device:
         self.default_rate = default_rate
         self.min_rate = min_rate
         self.max_rate = max_rate
+
+
+def _begin(adc, rate, gain):
+    # Start a bridge ADC; the reason if it does not answer. The kit still comes up (and says
+    # so in its status) rather than dying where nobody can see it.
+    try:
+        adc.begin(rate, gain)
+    except (SensorFault, OSError) as e:
+        print("force sensor fault:", e)
+        return str(e)
+    return None
 
 
 def _i2c(board):
@@ -28,9 +43,9 @@ def stylus(board):
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))
-    adc.begin(320, 8)  # gain 8: the tip cell's 0-10 N span fits the ADC (hardware/README.md)
+    fault = _begin(adc, 320, 8)  # gain 8: the tip cell's 0-10 N span (hardware/README.md)
     ch = StylusChannels(adc, ForceADC(board.FSR_A_ADC), ForceADC(board.FSR_B_ADC))
-    return Device("stylus", "FM-STYLUS-1", ch, True, 200, 100, 200)
+    return Device("stylus", "FM-STYLUS-1", ch, True, 200, 100, 200, fault)
 
 
 def grip(board, chip=None):
@@ -50,19 +65,19 @@ def grip(board, chip=None):
             miso=Pin(board.SPI_MISO),
         )
         ads = ADS1220(spi, Pin(board.ADS1220_CS, Pin.OUT), Pin(board.ADS1220_DRDY, Pin.IN))
-        ads.begin(1000, 128)
-        return Device("grip", "FM-GRIP-1-ADS", GripChannels(ads), False, 1000, 175, 1000)
+        fault = _begin(ads, 1000, 128)
+        return Device("grip", "FM-GRIP-1-ADS", GripChannels(ads), False, 1000, 175, 1000, fault)
     if chip == "hx711":
         from fm.drivers.hx711 import HX711
 
         hx = HX711(Pin(board.HX711_DOUT, Pin.IN), Pin(board.HX711_SCK, Pin.OUT))
-        hx.begin(80, 128)
-        return Device("grip", "FM-GRIP-1-HX", GripChannels(hx), False, 80, 80, 80)
+        fault = _begin(hx, 80, 128)
+        return Device("grip", "FM-GRIP-1-HX", GripChannels(hx), False, 80, 80, 80, fault)
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))
-    adc.begin(320, 128)
-    return Device("grip", "FM-GRIP-1", GripChannels(adc), False, 320, 80, 320)
+    fault = _begin(adc, 320, 128)
+    return Device("grip", "FM-GRIP-1", GripChannels(adc), False, 320, 80, 320, fault)
 
 
 def ui(board):

@@ -62,7 +62,8 @@ class Kit:
         self._status = bytearray(st.STATUS_SIZE)
         self._identify = 0
         self.armed = False  # START received on the current connection
-        self.health = 0
+        self.health = st.HEALTH_ADC if device.fault else 0
+        self._faults_seen = 0
         self.battery_pct = 100
         self.battery_mv = 0
 
@@ -179,6 +180,9 @@ class Kit:
                 flags |= st.FLAG_PAIRING_OPEN
             if self.cal.calibrated():
                 flags |= st.FLAG_CALIBRATED
+            if self.sampler.faults > self._faults_seen:  # reads failing: the sensor went away
+                self._faults_seen = self.sampler.faults
+                self.health |= st.HEALTH_ADC
             state = st.STATE_STREAMING if self.sampler.running else st.STATE_IDLE
             if self.health:
                 state = st.STATE_FAULT

@@ -37,7 +37,10 @@ class Sampler:
     def configure(self, rate):
         # Set the rate in Hz (the bridge ADC picks its nearest supported rate).
         if not self._use_timer:
-            rate = self.channels.adc.set_rate(rate)
+            try:
+                rate = self.channels.adc.set_rate(rate)
+            except OSError:  # the sensor does not answer: keep the rate asked for
+                pass
         self.rate = rate
         self._period = 1000000 // rate
         self._late = self._period + (self._period >> 1)

@@ -17,11 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import TransportError
 from finemotor.kitlink import KitLink
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
+from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.samples import SampleBlock
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
@@ -58,6 +61,8 @@ class _Device:
     student: Any = None
     blocks: int = 0
     first_t: float | None = None
+    true_t: list[float] = field(default_factory=list)
+    true_f: list[tuple[float, ...]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,10 +138,11 @@ def _consumer(dev: _Device) -> Callable[[list[SampleBlock]], None]:
                 dev.engine.feed(block)
             if dev.student is not None:  # the truth at the very instants sampled
                 for t in block.t:
+                    dev.true_t.append(float(t))
                     if dev.sim.kind == "stylus":
-                        dev.student.pen(float(t))
+                        dev.true_f.append(dev.student.pen(float(t)))
                     else:
-                        dev.student.grip(float(t))
+                        dev.true_f.append((dev.student.grip(float(t)),))
 
     return take
 
@@ -205,5 +211,18 @@ def _report(opts: DemoOptions, devices: dict[str, _Device]) -> dict[str, Any]:
                     tr for tr in truth.get("trials", []) if tr.get("t_onset_s", 0) >= dev.first_t
                 ]
             entry["truth"] = truth
+            entry["truth_metrics"] = _true_metrics(kind, dev, link.info.rate_hz)
         out["devices"].append(entry)
     return out
+
+
+def _true_metrics(kind: str, dev: _Device, rate_hz: float) -> Any:
+    """The metrics' own definitions applied to the student's true (noise-free) forces at the
+    instants sampled: what a perfect kit would have reported."""
+    if not dev.true_t:
+        return None
+    t = np.asarray(dev.true_t)
+    f = np.asarray(dev.true_f)
+    if kind == "stylus":
+        return to_jsonable(summarize_pen(t, f[:, 0], f[:, 1] + f[:, 2], rate_hz=rate_hz))
+    return to_jsonable(summarize_grip(t, f[:, 0], rate_hz=rate_hz))

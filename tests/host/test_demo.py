@@ -39,6 +39,17 @@ def test_a_short_drop_loses_nothing() -> None:
         assert d["samples_expected"] > 0.9 * 20 * d["rate_hz"] - 4 * d["rate_hz"]
         assert d["device_overwritten"] == 0
     assert kinds["stylus"]["rate_hz"] == 200 and kinds["grip"]["rate_hz"] == 320
+    # The metrics, through the whole chain (sensor noise, non-linearity, factory calibration,
+    # radio, reconnection), against the same metrics of the student's true forces.
+    pen, pen_true = kinds["stylus"]["metrics"], kinds["stylus"]["truth_metrics"]
+    cv, cv_true = pen["force"]["cv"]["value"], pen_true["force"]["cv"]["value"]
+    assert abs(cv - cv_true) < 0.05 * cv_true
+    grip, grip_true = kinds["grip"]["metrics"], kinds["grip"]["truth_metrics"]
+    peaks = [t["peak"]["value"] for t in grip["trials"]]
+    true_peaks = [t["peak"]["value"] for t in grip_true["trials"]]
+    assert peaks and len(peaks) == len(true_peaks)
+    for got, want in zip(peaks, true_peaks, strict=True):
+        assert abs(got - want) < 0.02 * want
 
 
 def test_a_drop_longer_than_the_kit_buffer_reports_exactly_what_was_lost() -> None:

@@ -66,15 +66,16 @@ def _value(m: dict[str, Any] | None) -> str:
 
 def _metric_lines(d: dict[str, Any]) -> list[str]:
     """A few headline metrics beside the simulated student's true values."""
-    m, t = d.get("metrics") or {}, d.get("truth") or {}
+    m, tm_ = d.get("metrics") or {}, d.get("truth_metrics") or {}
     if d["kind"] == "stylus":
-        f, tm = m.get("force", {}), m.get("timing", {})
+        f, tf = m.get("force", {}), tm_.get("force", {})
+        tim, ttim = m.get("timing", {}), tm_.get("timing", {})
         return [
-            f"pen force mean {_value(f.get('mean'))} (true {t.get('mean_tip_N', 0):.2f} N), "
-            f"CV {_value(f.get('cv'))} (true {t.get('cv_tip_pct', 0):.1f} %)",
-            f"strokes/min {_value(tm.get('strokes_per_min'))}, "
-            f"in-air ratio {_value(tm.get('in_air_ratio'))}",
+            f"pen force mean {_value(f.get('mean'))} (true {_value(tf.get('mean'))}), "
+            f"CV {_value(f.get('cv'))} (true {_value(tf.get('cv'))})",
+            f"strokes/min {_value(tim.get('strokes_per_min'))} "
+            f"(true {_value(ttim.get('strokes_per_min'))})",
         ]
     peaks = [_value(tr.get("peak")) for tr in m.get("trials", [])]
-    true_peaks = [f"{tr['peak_N']:.1f} N" for tr in t.get("trials", [])]
+    true_peaks = [_value(tr.get("peak")) for tr in tm_.get("trials", [])]
     return [f"grip trial peaks {', '.join(peaks) or 'none yet'} (true {', '.join(true_peaks)})"]

@@ -5,6 +5,7 @@ import time
 import machine
 from micropython import const
 
+from fm import linkselect
 from fm import status as st
 from fm.calstore import CalStore
 from fm.control import Control
@@ -38,8 +39,10 @@ def kit_id():
 
 
 class Kit:
-    def __init__(self, device, led, button, battery, hardware="A"):
+    def __init__(self, device, led, button, battery, hardware="A", link=None):
         # device: a fm.devices.Device (channels, trigger, rates, kind, model)
+        # link: makes the kit's link, called like Gatt (fm.seriallink.SerialLink for the USB
+        # cable); None: fm.linkselect.factory, else Bluetooth LE (Gatt). Kept as self.gatt.
         self.device = device
         self.kind = device.kind
         self.led = led
@@ -56,7 +59,7 @@ class Kit:
         self.control = Control(self)
         self.kit_id = kit_id()
         serial = "".join("%02x" % b for b in machine.unique_id())
-        self.gatt = Gatt(
+        self.gatt = (link or linkselect.factory or Gatt)(
             self, self.kind, self.kit_id, device.model, serial, FIRMWARE_VERSION, hardware
         )
         self._status = bytearray(st.STATUS_SIZE)

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     elif args.action == "pair":
+        pct = result["battery_percent"]
+        if pct is not None and pct < 15:
+            print(f"Warning: the kit's battery is at {pct} %: charge it before the session.")
         print(
             f"Paired with {result['kind']} kit {result['kit_id']} ({result['model']}, "
             f"firmware {result['firmware']}, battery {result['battery_percent']} %)."

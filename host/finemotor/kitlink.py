@@ -1,6 +1,7 @@
 """Keeping one kit streaming: start, assemble, sync clocks, fill gaps, reconnect.
 
-A :class:`KitLink` owns a :class:`~finemotor.transport.ble.BleKit` and a
+A :class:`KitLink` owns a :class:`~finemotor.transport.ble.BleKit` (or, for a kit on its USB
+cable, a :class:`~finemotor.transport.serial.SerialKit`) and a
 :class:`~finemotor.stream.DeviceStream`. Every block it hands on is gap-free and on device
 time. When the link drops it reconnects with back-off (the kit keeps sampling into its 32 s
 ring meanwhile), restarts the stream, and asks for whatever went missing; what the kit no
@@ -25,6 +26,7 @@ from finemotor.errors import FinemotorError, TransportError
 from finemotor.samples import SampleBlock
 from finemotor.stream import DeviceStream
 from finemotor.transport.ble import BleKit, KitInfo
+from finemotor.transport.serial import SerialKit, is_serial_target
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ class KitLink:
     """One kit, kept streaming.
 
     Args:
-        target: the kit (``BLEDevice`` from a scan, or its address).
+        target: the kit (``BLEDevice`` from a scan, or its address; or a serial port or URL,
+            ``serial:///dev/ttyACM0``, for a kit on its USB cable).
         on_blocks: called with each list of new gap-free blocks.
         backend: bleak client backend (None: the operating system's radio).
         timeout: seconds for connecting and for each command.
@@ -62,13 +65,19 @@ class KitLink:
         backend: Any = None,
         timeout: float = 10.0,
     ) -> None:
-        self.kit = BleKit(
-            target,
-            self._on_frame,
-            on_disconnect=self._on_disconnect,
-            backend=backend,
-            timeout=timeout,
-        )
+        self.kit: BleKit | SerialKit
+        if is_serial_target(target):
+            self.kit = SerialKit(
+                target, self._on_frame, on_disconnect=self._on_disconnect, timeout=timeout
+            )
+        else:
+            self.kit = BleKit(
+                target,
+                self._on_frame,
+                on_disconnect=self._on_disconnect,
+                backend=backend,
+                timeout=timeout,
+            )
         self._on_blocks = on_blocks
         self.stream: DeviceStream | None = None
         self.info: KitInfo | None = None

@@ -27,7 +27,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import serial  # type: ignore[import-untyped]  # pyserial ships no type information
 from cobs import cobs  # type: ignore[import-untyped]
@@ -160,7 +160,7 @@ def serial_url(target: str) -> str:
     return target
 
 
-def is_serial_target(target: object) -> bool:
+def is_serial_target(target: object) -> TypeGuard[str]:
     """True for a serial port or URL (``serial://``, ``/dev/...``, ``COM3``, ``loop://``...),
     False for a Bluetooth address."""
     if not isinstance(target, str):

@@ -1,0 +1,139 @@
+"""``finemotor calibrate``: calibrate a kit with weights, fit points, check in the field.
+
+* ``calibrate grip|stylus [--device URL] [--auto] [--force] [--json] [--out DIR]``: the guided
+  ISO 7500-1 procedure (docs/calibration.md).
+* ``calibrate fit POINTS.csv --model linear|poly2|poly3|monotone [--json]``: a fit from
+  reference/reading pairs recorded by other means.
+* ``calibrate check grip|stylus --weight W [--device URL]``: one known weight, % error, and
+  whether recalibration is due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from finemotor.calibration.fit import FIT_MODELS, Fit, FitModel, fit_points
+from finemotor.errors import CalibrationError, InputFileError
+
+KG_N = 9.80665
+REFERENCE_COLUMNS = ("reference_n", "reference", "force_n", "force", "load_n", "load")
+READING_COLUMNS = ("reading", "counts", "raw", "indication")
+
+
+def register(sub: Any) -> None:
+    """Add the ``calibrate`` sub-command and its own sub-commands."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "calibrate",
+        help="calibrate a kit with weights, fit points, check with one weight",
+        description="Calibration after ISO 7500-1 (see docs/calibration.md).",
+    )
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    f = what.add_parser(
+        "fit",
+        help="fit reference/reading pairs from a CSV file",
+        description=(
+            "Fit a calibration to a CSV file with a header: a reference column (newtons: "
+            f"{', '.join(REFERENCE_COLUMNS)}; or kg with --reference-unit kg) and a reading "
+            f"column ({', '.join(READING_COLUMNS)}). Rows at 0 N give the zero."
+        ),
+    )
+    f.add_argument("points", metavar="POINTS.csv")
+    f.add_argument("--model", choices=FIT_MODELS, default="linear")
+    f.add_argument("--reference-unit", choices=("N", "kg"), default="N")
+    f.add_argument("--zero", type=float, default=None, help="reading at zero force")
+    f.add_argument("--json", action="store_true", help="print JSON")
+    f.set_defaults(func=_run_fit)
+
+
+def read_points(path: str, unit: str = "N") -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Reference forces (N) and readings from a CSV file.
+
+    Raises:
+        InputFileError: the file is missing, has no usable header, or a cell is not a number.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read it ({exc.strerror})") from exc
+    if not rows:
+        raise InputFileError(path, "the file is empty: give a header and one row per point")
+    header = [h.strip().lower() for h in rows[0]]
+    ref = next((header.index(c) for c in REFERENCE_COLUMNS if c in header), None)
+    rd = next((header.index(c) for c in READING_COLUMNS if c in header), None)
+    if ref is None or rd is None:
+        raise InputFileError(
+            path,
+            f"header {rows[0]} lacks a reference column ({', '.join(REFERENCE_COLUMNS)}) or a "
+            f"reading column ({', '.join(READING_COLUMNS)}): add a header line naming them",
+            1,
+        )
+    refs: list[float] = []
+    reads: list[float] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            a, b = float(row[ref]), float(row[rd])
+        except (IndexError, ValueError):
+            raise InputFileError(
+                path, f"{row!r}: the reference and the reading must both be numbers", line
+            ) from None
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise InputFileError(path, f"{row!r}: a value is not finite", line)
+        refs.append(a * (KG_N if unit == "kg" else 1.0))
+        reads.append(b)
+    if not refs:
+        raise InputFileError(path, "no points after the header: add one row per point")
+    return np.asarray(refs), np.asarray(reads)
+
+
+def fit_report(fit: Fit) -> dict[str, Any]:
+    """A fit as JSON-ready data."""
+    ch = fit.channel()
+    return {
+        "model": fit.model,
+        "device_model": ch.model,
+        "zero": fit.zero,
+        "coeffs": list(fit.coeffs),
+        "rms_residual_n": fit.rms_n,
+        "max_residual_pct": fit.max_relative_pct,
+        "points": [
+            {
+                "reference_n": float(f),
+                "reading": float(r),
+                "fitted_n": float(f + e),
+                "residual_n": float(e),
+            }
+            for f, r, e in zip(fit.reference_n, fit.reading, fit.residuals_n, strict=True)
+        ],
+    }
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    refs, reads = read_points(args.points, args.reference_unit)
+    model: FitModel = args.model
+    try:
+        fit = fit_points(refs, reads, model, zero=args.zero)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{args.points}: {exc}") from exc
+    report = fit_report(fit)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{fit.model} fit of {len(refs)} points, zero {fit.zero:.6g}")
+    print("coefficients: " + ", ".join(f"{c:.9g}" for c in fit.coeffs))
+    print(f"{'reference N':>12} {'reading':>12} {'fitted N':>12} {'residual N':>12}")
+    for p in report["points"]:
+        print(
+            f"{p['reference_n']:12.4f} {p['reading']:12.6g} {p['fitted_n']:12.4f} "
+            f"{p['residual_n']:12.4f}"
+        )
+    print(f"rms residual {fit.rms_n:.4g} N, largest {fit.max_relative_pct:.3g} % of its force")
+    return 0

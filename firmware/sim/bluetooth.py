@@ -4,7 +4,7 @@
 #
 #   import bluetooth
 #   bluetooth.connect_bridge("127.0.0.1", port)   # once, before the firmware calls BLE()
-#   bluetooth.on_sim(fn)                           # fn(op, value): button press / battery
+#   bluetooth.on_sim(fn)                           # fn(op, value): button, battery, rig, truth
 #
 # One TCP socket, frames `u8 type | u16 length (LE) | payload` both ways (docs/virtual-radio.md,
 # "The kit's side"). Events from the bridge reach the irq handler from an asyncio task this
@@ -62,7 +62,8 @@ def connect_bridge(host, port):
 
 def on_sim(fn):
     # fn(op, value) runs in the pump task for the bridge's simulation controls:
-    # op 0 = press the button for value ms, op 1 = set the battery to value mV.
+    # op 0 = press the button for value ms, op 1 = set the battery to value mV, op 2 = the load
+    # rig's force in mN (0xFFFFFFFF: none), op 3 = write the world's truth to truth.json.
     _b().sim = fn
 
 
@@ -252,6 +253,9 @@ class _Bridge:
         elif typ == 0x62 or typ == 0x76:  # 'b' button ms, 'v' battery mV
             if self.sim is not None:
                 self.sim(0 if typ == 0x62 else 1, struct.unpack("<I", p)[0])
+        elif typ == 0x6C or typ == 0x74:  # 'l' rig load mN, 't' dump the truth
+            if self.sim is not None:
+                self.sim(2 if typ == 0x6C else 3, struct.unpack("<I", p)[0])
         elif typ == 0x71:  # 'q' quit
             raise SystemExit(0)
 

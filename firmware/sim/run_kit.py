@@ -3,9 +3,12 @@
 #
 #   micropython run_kit.py PORT KIND SEED KIT_ID|- ADC_CHIP|- DRIFT_PPM MAIN_PY
 #
-# The world runs in realtime, with the simulated student as its force source; the button and
-# the battery answer the bridge's simulation controls. The firmware's files (kit_id.txt,
+# The world runs in realtime, with the simulated student as its force source (or the simulated
+# load rig, when the host hangs a weight); the button, the battery, the rig and the truth dump
+# answer the bridge's simulation controls. The firmware's files (kit_id.txt,
 # bonds.bin, cal.bin) live in the current directory, as on the kit's flash.
+import json
+import math
 import sys
 
 from student import Student
@@ -19,9 +22,45 @@ CHIP = sys.argv[5] if sys.argv[5] != "-" else None
 DRIFT = float(sys.argv[6])
 MAIN = sys.argv[7]
 
-world = World(
-    KIND, seed=SEED, realtime=True, adc_chip=CHIP, drift_ppm=DRIFT, source=Student(seed=SEED)
-)
+
+class Rig:
+    # The simulated load rig: a weight on the sensor overrides the student. A new load settles
+    # like a hanging weight: L + (P - L)·exp(-dt/TAU)·cos(2π·SWING_HZ·dt), P the force before.
+    TAU_S = 0.12
+    SWING_HZ = 2.0
+
+    def __init__(self, student):
+        self.student = student
+        self.load = None
+        self.prev = 0.0
+        self.t0 = 0.0
+
+    def set(self, newtons, t_s):
+        # newtons None hands the sensor back to the student.
+        self.prev = self.force(t_s) if self.load is not None else 0.0
+        self.load = newtons
+        self.t0 = t_s
+
+    def force(self, t):
+        dt = t - self.t0
+        if dt < 0.0:
+            dt = 0.0
+        k = math.exp(-dt / self.TAU_S) * math.cos(6.283185307 * self.SWING_HZ * dt)
+        return self.load + (self.prev - self.load) * k
+
+    def pen(self, t):
+        if self.load is None:
+            return self.student.pen(t)
+        return (self.force(t), 0.0, 0.0)
+
+    def grip(self, t):
+        if self.load is None:
+            return self.student.grip(t)
+        return self.force(t)
+
+
+rig = Rig(Student(seed=SEED))
+world = World(KIND, seed=SEED, realtime=True, adc_chip=CHIP, drift_ppm=DRIFT, source=rig)
 
 import asyncio  # noqa: E402  (after the World: the simulated time is in place)
 
@@ -33,6 +72,14 @@ def _sim(op, value):
         world.press_button(value)
     elif op == 1:
         world.set_battery_mv(value)
+    elif op == 2:  # the rig: value in mN, 0xFFFFFFFF hands back to the student
+        rig.set(None if value == 0xFFFFFFFF else value / 1000.0, world.now() / 1_000_000)
+    elif op == 3:  # the hidden truth, at the gain the firmware set, to truth.json
+        with open("truth.json.tmp", "w") as f:
+            json.dump(world.truth, f)
+        import os
+
+        os.rename("truth.json.tmp", "truth.json")
 
 
 if CHIP is not None:  # the board variant fitted with this bridge ADC (what the firmware reads)

@@ -372,6 +372,16 @@ class KitBridge:
         """Sets the kit's cell voltage in millivolts."""
         self._send(ord("v"), struct.pack("<I", mv))
 
+    def apply_load(self, newtons: float | None) -> None:
+        """Sets the simulated load rig's force on the sensor (None hands it back to the
+        student)."""
+        mn = 0xFFFFFFFF if newtons is None else max(0, min(0xFFFFFFFE, round(newtons * 1000)))
+        self._send(ord("l"), struct.pack("<I", mn))
+
+    def dump_truth(self) -> None:
+        """Asks the firmware to write its world's hidden truth to ``truth.json``."""
+        self._send(ord("t"), struct.pack("<I", 0))
+
     def quit(self) -> None:
         """Asks the firmware process to exit (it raises ``SystemExit(0)``)."""
         self._send(ord("q"), b"")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bumble.device import Device
 
@@ -311,6 +312,26 @@ class SimKit:
     def set_battery_mv(self, mv: int) -> None:
         """Sets the kit's cell voltage (millivolts); the firmware reads it within a second."""
         self._require_running().set_battery_mv(mv)
+
+    def apply_load(self, newtons: float | None) -> None:
+        """Hangs ``newtons`` on the kit's force sensor with the simulated load rig (it settles
+        in about a second, swinging at first); None gives the sensor back to the student."""
+        if newtons is not None and not (0.0 <= newtons < 4e6):
+            raise TransportError(f"The rig applies 0 to 4e6 N, not {newtons} N.")
+        self._require_running().apply_load(newtons)
+
+    async def truth(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The simulated world's hidden truth (firmware/sim/README.md), at the sensor gain
+        the firmware set."""
+        bridge = self._require_running()
+        path = Path(self.workdir or ".") / "truth.json"
+        path.unlink(missing_ok=True)
+        bridge.dump_truth()
+        async with asyncio.timeout(timeout):
+            while not path.exists():
+                await asyncio.sleep(0.02)
+        found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return found
 
     def _require_running(self) -> KitBridge:
         if self.process is None or self.returncode is not None or not self.bridge.connected:

@@ -11,14 +11,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from finemotor.calibration.fit import FIT_MODELS, Fit, FitModel, fit_points
+from finemotor.calibration.procedure import DEVICES, load_procedure
 from finemotor.errors import CalibrationError, InputFileError
 
 KG_N = 9.80665
@@ -49,6 +54,41 @@ def register(sub: Any) -> None:
     f.add_argument("--zero", type=float, default=None, help="reading at zero force")
     f.add_argument("--json", action="store_true", help="print JSON")
     f.set_defaults(func=_run_fit)
+    for kind in DEVICES:
+        g = what.add_parser(
+            kind,
+            help=f"calibrate the {kind} with weights (ISO 7500-1)",
+            description=(
+                f"Guided calibration of the {kind} after calibration/{kind}.toml: prompts for "
+                "each weight, stable readings, fit, ISO 7500-1 verification; writes the kit "
+                "only if the required class is reached (or --force), then reads it back. "
+                "Saves a JSON record and a PDF/PNG certificate."
+            ),
+        )
+        _device_args(g, kind)
+        g.add_argument("--force", action="store_true", help="write even if the class is missed")
+        g.add_argument("--out", default=".", help="folder for the record and the certificate")
+        g.set_defaults(func=_run_calibrate, kind=kind)
+    c = what.add_parser(
+        "check",
+        help="field check with one known weight",
+        description="Read one known weight: the % error, and whether recalibration is due.",
+    )
+    c.add_argument("kind", choices=DEVICES)
+    c.add_argument("--weight", required=True, help="the weight with its unit, e.g. '5 kg', '2 N'")
+    _device_args(c, None)
+    c.set_defaults(func=_run_check)
+
+
+def _device_args(p: argparse.ArgumentParser, kind: str | None) -> None:
+    p.add_argument(
+        "--device",
+        default=None if kind is None else f"sim://{kind}",
+        help="the kit: ble://KIT_ID, serial://PORT or sim://KIND[?seed=N]",
+    )
+    p.add_argument("--procedure", default=None, help="a procedure file (default: calibration/)")
+    p.add_argument("--auto", action="store_true", help="the simulated rig places the weights")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def read_points(path: str, unit: str = "N") -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -114,6 +154,65 @@ def fit_report(fit: Fit) -> dict[str, Any]:
             for f, r, e in zip(fit.reference_n, fit.reading, fit.residuals_n, strict=True)
         ],
     }
+
+
+def _show(args: argparse.Namespace) -> Callable[[str], None]:
+    def show(text: str) -> None:
+        if not args.json:
+            print(text, file=sys.stderr)
+
+    return show
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from finemotor.calibration.guided import calibrate_kit  # noqa: PLC0415  (bumble: only here)
+
+    proc = load_procedure(args.procedure or args.kind)
+    if proc.device != args.kind:
+        raise CalibrationError(f"{args.procedure} is a procedure for the {proc.device}")
+    rec = asyncio.run(
+        calibrate_kit(args.device, proc, args.auto, args.force, Path(args.out), _show(args))
+    )
+    if args.json:
+        print(json.dumps(rec, indent=2))
+    else:
+        v, fit = rec.get("verification", {}), rec.get("fit", {})
+        print(f"{proc.device} {rec['serial']}: class {v.get('class') or 'none'} reached")
+        print(
+            f"q {v.get('q_max_pct', 0):.3f} %  b {v.get('b_max_pct', 0):.3f} %  "
+            f"v {v.get('v_max_pct', 0):.3f} %  f0 {v.get('f0_pct', 0):+.4f} %  "
+            f"a {v.get('a_max_pct', 0):.4f} %"
+        )
+        print(
+            f"fit {fit.get('model')}: zero {fit.get('zero')}, coefficients "
+            + ", ".join(f"{c:.6g}" for c in fit.get("coeffs", []))
+        )
+        print("written to the kit" if rec["written"] else "NOT written: the kit is unchanged")
+        for f in rec["files"]:
+            print(f"  {f}")
+    return 0 if rec["written"] else 3
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from finemotor.calibration.guided import check_kit  # noqa: PLC0415
+
+    if args.device is None:
+        args.device = f"sim://{args.kind}"
+    proc = load_procedure(args.procedure or args.kind)
+    res = asyncio.run(check_kit(args.device, proc, args.weight, args.auto, _show(args)))
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(
+            f"{res['weight']:g} {res['unit']} ({res['reference_n']:.3f} N) reads "
+            f"{res['indicated_n']:.3f} N: error {res['error_pct']:+.2f} %"
+        )
+        print(
+            "recalibration is due"
+            if res["recalibration_due"]
+            else f"within {res['limit_pct']:g} %: no recalibration needed"
+        )
+    return 0
 
 
 def _run_fit(args: argparse.Namespace) -> int:

@@ -104,6 +104,7 @@ class SerialLink:
         self.h_battery = 4
         self.packets = 0  # valid packets from hosts
         self.bad = 0  # packets dropped: not COBS, bad CRC, too long, unknown HELLO
+        self.errors = 0  # exceptions while serving the link (a bug: the link goes on)
         if console is None:
             console = rx is None
         self._rx = rx if rx is not None else _stdin()
@@ -173,7 +174,11 @@ class SerialLink:
     # --- the task -------------------------------------------------------------------------
     async def _run(self):
         while True:
-            self.service()
+            try:
+                self.service()
+            except Exception:  # one bad request must not end the link (Ctrl-C/REPL pass)
+                self.errors += 1
+                self._n = 0
             await asyncio.sleep_ms(_IDLE_MS)
 
     def service(self):

@@ -8,15 +8,25 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STUBS  := .stubs/esp32
 STAMP  := $(VENV)/.installed
+# uPlot for the therapist view: from npm at setup time, never committed (docs/therapist-view.md).
+UPLOT_VERSION := 1.6.32
+UPLOT  := host/finemotor/relay/static/vendor
 
 .PHONY: setup demo test lint typecheck pytest bench clean
 
-setup: $(STAMP) $(STUBS)/.installed
+setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(UPLOT)/.uplot-$(UPLOT_VERSION):
+	rm -rf $(UPLOT) && mkdir -p $(UPLOT)/.npm
+	cd $(UPLOT)/.npm && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && \
+		tar xzf uplot-$(UPLOT_VERSION).tgz package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE
+	mv $(UPLOT)/.npm/package/dist/* $(UPLOT)/.npm/package/LICENSE $(UPLOT)/ && rm -rf $(UPLOT)/.npm
 	touch $@
 
 # MicroPython's ESP32 stubs shadow CPython's stdlib names, so they live apart from the venv.
@@ -43,4 +53,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .stubs .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .stubs $(UPLOT) .mypy_cache .pytest_cache .ruff_cache

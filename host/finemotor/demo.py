@@ -21,10 +21,12 @@ import numpy as np
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import TransportError
+from finemotor.forwarder import Forwarder
 from finemotor.kitlink import KitLink
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.metrics.summary import summarize_grip, summarize_pen
+from finemotor.relay import PublishedSession, Relay
 from finemotor.samples import SampleBlock
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
@@ -44,6 +46,10 @@ class DemoOptions:
         drop_at: cut the radio link this many seconds in (None: no cut).
         drop_for: for this long.
         kinds: which kits.
+        view: publish the session for the therapist view.
+        relay_url: publish to this relay (None: run one in-process on localhost).
+        student: the session's pseudonymous student id.
+        on_view: called with the therapist's link once the session is published.
     """
 
     seconds: float = 20.0
@@ -51,16 +57,22 @@ class DemoOptions:
     drop_at: float | None = None
     drop_for: float = 4.0
     kinds: tuple[str, ...] = ("stylus", "grip")
+    view: bool = True
+    relay_url: str | None = None
+    student: str = "demo-S001"
+    on_view: Callable[[str], None] | None = None
 
 
 @dataclass
 class _Device:
     sim: SimKit
     link: KitLink | None = None
+    cal: DeviceCalibration | None = None
     engine: PenEngine | GripEngine | None = None
     student: Any = None
     blocks: int = 0
     first_t: float | None = None
+    last_t: float | None = None
     true_t: list[float] = field(default_factory=list)
     true_f: list[tuple[float, ...]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
@@ -74,6 +86,8 @@ async def run_demo(
     student_mod = load_student_module()
     async with VirtualRadio() as radio, contextlib.AsyncExitStack() as stack:
         devices: dict[str, _Device] = {}
+        marks: list[dict[str, Any]] = []
+        fwd = await _start_view(opts, stack, devices, marks)
         for i, kind in enumerate(opts.kinds):
             sim = SimKit(radio, kind, seed=opts.seed + i, kit_id=KIT_IDS[kind])
             await stack.enter_async_context(sim)
@@ -85,10 +99,13 @@ async def run_demo(
             say(f"pressed the {kind} kit's button: pairing")
             if await wait_for_pairing_window(KIT_IDS[kind], 15.0, radio.scanner_backend) is None:
                 raise TransportError(f"the {kind} kit's pairing window did not open")
-            link = KitLink(adverts[kind], on_blocks=_consumer(dev), backend=radio.client_backend)
+            link = KitLink(
+                adverts[kind], on_blocks=_consumer(dev, fwd), backend=radio.client_backend
+            )
             info = await link.open()
             dev.link = link
             cal = link.calibration or DeviceCalibration.uncalibrated(len(info.layout.channel_names))
+            dev.cal = cal
             dev.engine = (
                 PenEngine(cal, info.rate_hz) if kind == "stylus" else GripEngine(cal, info.rate_hz)
             )
@@ -101,10 +118,14 @@ async def run_demo(
                     radio.cut(dev.sim.address, seconds=opts.drop_for)
                 say(f"radio link cut for {opts.drop_for:g} s (the student walked off)")
                 cut_done = True
+            _publish_status(fwd, devices)
             await asyncio.sleep(1.0)
             say(_status_line(elapsed + 1.0, devices))
         await _settle(devices)
         report = _report(opts, devices)
+        if fwd is not None:
+            report["view_url"] = fwd.view_url
+            report["marks"] = marks
         for dev in devices.values():
             if dev.link is not None:
                 await dev.link.close()
@@ -128,14 +149,62 @@ async def _find(
     return found
 
 
-def _consumer(dev: _Device) -> Callable[[list[SampleBlock]], None]:
+async def _start_view(
+    opts: DemoOptions,
+    stack: contextlib.AsyncExitStack,
+    devices: dict[str, _Device],
+    marks: list[dict[str, Any]],
+) -> Forwarder | None:
+    """Publish the session (to an in-process relay unless one is given); None if not viewed."""
+    if not opts.view:
+        return None
+    url = opts.relay_url
+    if url is None:
+        relay = Relay("127.0.0.1", 0)
+        url = await relay.start()
+        stack.push_async_callback(relay.stop)
+
+    def record(mark: dict[str, Any]) -> dict[str, Any]:
+        # Until the SQLite recording exists, the session's events go into the demo's report.
+        at = {k: round(d.last_t, 3) for k, d in devices.items() if d.last_t is not None}
+        marks.append({**mark, "device_t": at})
+        return {"device_t": at}
+
+    session = PublishedSession.new(opts.student, ttl_s=opts.seconds + 3600.0)
+    fwd = Forwarder(url, session, on_mark=record)
+    await fwd.start()
+    stack.push_async_callback(fwd.close)
+    if opts.on_view is not None:
+        opts.on_view(fwd.view_url)
+    return fwd
+
+
+def _publish_status(fwd: Forwarder | None, devices: dict[str, _Device]) -> None:
+    if fwd is None:
+        return
+    for kind, dev in devices.items():
+        if dev.link is not None:
+            st = dev.link.kit.status
+            battery = st.battery_percent if st else None
+            fwd.status(kind, dev.link.state.connected, battery, dev.cal)
+
+
+def _consumer(dev: _Device, fwd: Forwarder | None) -> Callable[[list[SampleBlock]], None]:
+    def to_host(t: float) -> float:
+        assert dev.link is not None
+        return float(dev.link.clock.to_host(t * 1e6))
+
     def take(blocks: list[SampleBlock]) -> None:
         for block in blocks:
             dev.blocks += 1
             if dev.first_t is None and len(block):
                 dev.first_t = float(block.t[0])
+            if len(block):
+                dev.last_t = float(block.t[-1])
             if dev.engine is not None:
-                dev.engine.feed(block)
+                snap = dev.engine.feed(block)
+                if snap is not None and fwd is not None:
+                    fwd.metrics(dev.sim.kind, snap)
             if dev.student is not None:  # the truth at the very instants sampled
                 for t in block.t:
                     dev.true_t.append(float(t))
@@ -143,6 +212,9 @@ def _consumer(dev: _Device) -> Callable[[list[SampleBlock]], None]:
                         dev.true_f.append(dev.student.pen(float(t)))
                     else:
                         dev.true_f.append((dev.student.grip(float(t)),))
+        if fwd is not None and dev.cal is not None:
+            ready = dev.link is not None and dev.link.clock.ready
+            fwd.blocks(dev.sim.kind, blocks, dev.cal, to_host if ready else None)
 
     return take
 

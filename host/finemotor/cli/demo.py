@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import webbrowser
 from typing import Any
 
 from finemotor.demo import DemoOptions, run_demo
@@ -27,15 +28,30 @@ def register(sub: Any) -> None:
     p.add_argument("--drop-for", type=float, default=4.0, help="for D s (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-browser", action="store_true", help="do not open the therapist view")
+    p.add_argument(
+        "--relay", default=None, help="publish to this relay URL (default: one in-process)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 if every device streamed with nothing lost."""
-    opts = DemoOptions(
-        seconds=args.seconds, seed=args.seed, drop_at=args.drop_at, drop_for=args.drop_for
-    )
     progress = None if args.json else (lambda msg: print(msg, flush=True))
+
+    def on_view(url: str) -> None:
+        if progress is not None:
+            progress(f"therapist view: {url}")
+        if not args.no_browser:
+            webbrowser.open(url)
+
+    opts = DemoOptions(
+        seconds=args.seconds,
+        seed=args.seed,
+        drop_at=args.drop_at,
+        drop_for=args.drop_for,
+        relay_url=args.relay,
+        on_view=on_view,
+    )
     report = asyncio.run(run_demo(opts, progress))
     if args.json:
         print(json.dumps(report))

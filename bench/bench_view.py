@@ -1,0 +1,190 @@
+"""The therapist view: end-to-end latency in the page, and the relay's fan-out capacity.
+
+Latency: the simulated kits (real firmware under MicroPython, virtual radio) stream through
+the demo's pipeline to an in-process relay; headless Chromium opens the viewer link. The page
+measures, for each chart redraw, its own clock when uPlot has drawn minus the host time of the
+newest point's device tick (mapped through the kit's time sync). So it includes the kit's
+batching, the radio, decoding, the forwarder, the relay, the WebSocket, the page's frame
+scheduling (requestAnimationFrame) and uPlot's drawing.
+
+Fan-out: a standalone relay (``finemotor relay``, its own process) takes S publishers, each
+sending what a two-kit session sends (a stylus and a grip frame every 20 ms: 100 frames/s),
+and V viewers per session, all in this process; a viewer's latency is its receive time minus
+the frame's send time. The relay "keeps" S×V when p95 stays under 100 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+
+import aiohttp
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+from finemotor.demo import DemoOptions, run_demo
+from finemotor.relay import PublishedSession
+from finemotor.relay.tokens import digest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LATENCY_S = 20.0
+LEVELS = ((1, 1), (1, 10), (5, 5), (5, 10), (10, 10), (10, 20), (20, 20), (20, 40), (40, 40))
+LEVEL_S = 4.0
+
+
+def page_latency(seconds: float = LATENCY_S) -> list[float]:
+    """Run the demo with the page open in Chromium; return the page's latencies (ms)."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    url: Future[str] = Future()
+    opts = DemoOptions(seconds=seconds, on_view=url.set_result)
+    report = asyncio.run_coroutine_threadsafe(run_demo(opts), loop)
+    profile = tempfile.mkdtemp(prefix="fm-bench-")
+    try:
+        with sync_playwright() as pw:
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=ARGS, headless=True
+            )
+            page = ctx.new_page()
+            page.goto(url.result(60))
+            page.wait_for_function("() => window.__fm.drawn > 50", timeout=60_000)
+            page.evaluate("() => { window.__fm.lat.length = 0; }")  # drop the warm-up
+            deadline = time.monotonic() + seconds * 0.6
+            while time.monotonic() < deadline and not report.done():
+                page.wait_for_timeout(500)
+            lat: list[float] = page.evaluate("window.__fm.lat")
+            ctx.close()
+        report.result(120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+        loop.call_soon_threadsafe(loop.stop)
+    return lat
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _level(base: str, sessions: int, viewers: int, seconds: float) -> list[float]:
+    lat: list[float] = []
+    stop = asyncio.Event()
+    ws_base = base.replace("http", "ws")
+    async with aiohttp.ClientSession() as http:
+        pubs, views = [], []
+        for _ in range(sessions):
+            s = PublishedSession.new("bench")
+            headers = {
+                "Authorization": f"Bearer {s.publisher_token}",
+                "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
+                "X-Finemotor-Student": s.student,
+                "X-Finemotor-Expires": f"{s.expires_at:.0f}",
+            }
+            pubs.append(
+                await http.ws_connect(f"{ws_base}/ws/publish/{s.session_id}", headers=headers)
+            )
+            for _ in range(viewers):
+                views.append(
+                    await http.ws_connect(f"{ws_base}/ws/view/{s.session_id}?t={s.viewer_token}")
+                )
+
+        async def publish(ws: aiohttp.ClientWebSocketResponse) -> None:
+            n = 0
+            while not stop.is_set():
+                dev, tr = (
+                    ("stylus", '{"tip":[1.234],"barrel":[2.345]}')
+                    if n % 2
+                    else ("grip", '{"force":[123.456]}')
+                )
+                now = time.time() * 1000.0
+                await ws.send_str(f'{{"k":"d","dev":"{dev}","t":[{now:.3f}],"tr":{tr}}}')
+                n += 1
+                await asyncio.sleep(0.01)
+
+        async def view(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for msg in ws:
+                f = json.loads(msg.data)
+                if f.get("k") == "d":
+                    lat.append(time.time() * 1000.0 - f["t"][0])
+
+        tasks = [asyncio.create_task(publish(p)) for p in pubs]
+        tasks += [asyncio.create_task(view(v)) for v in views]
+        await asyncio.sleep(seconds)
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        for ws in pubs + views:
+            with contextlib.suppress(Exception):
+                await ws.close()
+    skip = len(lat) // 10  # the connection burst
+    return lat[skip:]
+
+
+def fan_out() -> list[tuple[int, int, float, float, int]]:
+    """Return (sessions, viewers per session, p50 ms, p95 ms, frames) per level until p95>100."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finemotor", "relay", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    out: list[tuple[int, int, float, float, int]] = []
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "relay listening on ..."
+        for sessions, viewers in LEVELS:
+            lat = asyncio.run(_level(f"http://127.0.0.1:{port}", sessions, viewers, LEVEL_S))
+            arr = np.asarray(lat)
+            p50, p95 = float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
+            out.append((sessions, viewers, p50, p95, arr.size))
+            if p95 > 100.0:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return out
+
+
+def main() -> None:
+    """Print the page's latency percentiles and the relay's fan-out levels."""
+    if os.path.exists(CHROMIUM):
+        lat = np.asarray(page_latency())
+        print(
+            f"device tick to point drawn in the page (Chromium, uPlot): p50 "
+            f"{np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms "
+            f"({lat.size} redraws)"
+        )
+    else:
+        print(f"page latency: skipped ({CHROMIUM} is missing)")
+    kept = 0
+    for s, v, p50, p95, n in fan_out():
+        ok = p95 <= 100.0
+        kept = max(kept, s * v) if ok else kept
+        print(
+            f"relay fan-out {s} sessions × {v} viewers (100 frames/s per session): "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {n} frames {'ok' if ok else 'over 100 ms'}"
+        )
+    print(f"relay fan-out kept under p95 100 ms: {kept} viewer streams")

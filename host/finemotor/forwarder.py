@@ -1,0 +1,331 @@
+"""The host's side of the therapist view: publish a live session to a relay.
+
+The :class:`Forwarder` takes what the pipeline already has (sample blocks with their device's
+calibration, metric snapshots, link status), turns it into compact JSON frames and sends them
+over one WebSocket to the relay, reconnecting with backoff. Blocks are decimated for display
+(at most :data:`DISPLAY_HZ` points per second per trace); the metrics run on the full rate
+upstream. While the relay is unreachable, display frames are dropped (the page shows the
+gap); the latest status and metrics are sent again on reconnection. Events the therapist marks
+come back through ``on_mark``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from finemotor.calibration.model import DeviceCalibration
+from finemotor.errors import FinemotorError
+from finemotor.metrics.grip import GripSummary
+from finemotor.metrics.live import LiveSnapshot, convert_channel
+from finemotor.metrics.pen import PenSummary
+from finemotor.metrics.results import Metric
+from finemotor.relay.tokens import PublishedSession, digest
+from finemotor.samples import SampleBlock
+
+logger = logging.getLogger(__name__)
+
+DISPLAY_HZ = 50.0
+"""Points per second per trace sent for display (the page draws at most 60)."""
+CAL_DUE_DAYS = 365.0
+"""A calibration older than this is shown as due."""
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
+_QUEUE = 512
+
+
+def _metric(m: Metric | None, label: str, scale: float = 1.0, unit: str | None = None) -> Any:
+    if m is None:
+        return {"label": label, "value": None, "unit": unit or "", "why": "not yet"}
+    if m.value is None:
+        return {"label": label, "value": None, "unit": unit or m.unit, "why": m.reason}
+    out = {"label": label, "value": round(float(m.value) * scale, 3), "unit": unit or m.unit}
+    if m.display_unit == "kgf" and m.unit == "N":
+        out["alt"] = f"{float(m.value) / 9.80665:.1f} kgf"
+    return out
+
+
+def tiles(snapshot: LiveSnapshot) -> dict[str, Any]:
+    """The live tiles of a snapshot: grip peak per hand; pen force CV, on-paper share and the
+    endurance trend (slope of mean force per minute)."""
+    s = snapshot.summary
+    out: dict[str, Any] = {}
+    if isinstance(s, GripSummary):
+        best: dict[str, tuple[float, Metric, int]] = {}
+        for tr in s.trials:
+            if tr.peak.value is None:
+                continue
+            v = float(tr.peak.value)
+            n = best[tr.hand][2] + 1 if tr.hand in best else 1
+            if tr.hand not in best or v > best[tr.hand][0]:
+                best[tr.hand] = (v, tr.peak, n)
+            else:
+                best[tr.hand] = (best[tr.hand][0], best[tr.hand][1], n)
+        for hand, (_v, metric, n) in sorted(best.items()):
+            label = "grip peak" + ("" if hand == "unspecified" else f", {hand} hand")
+            out[f"peak_{hand}"] = _metric(metric, f"{label} ({n} trial{'s' * (n != 1)})")
+        if not best:
+            out["peak"] = {"label": "grip peak", "value": None, "unit": s.unit, "why": s.reason}
+    elif isinstance(s, PenSummary):
+        out["cv"] = _metric(s.force.get("cv"), "pen force CV")
+        on, air = s.timing.get("on_paper_s"), s.timing.get("in_air_s")
+        if on is not None and air is not None and on.value and air.value is not None:
+            share = float(on.value) / (float(on.value) + float(air.value))
+            out["on_paper"] = {"label": "on paper", "value": round(100 * share, 1), "unit": "%"}
+        else:
+            out["on_paper"] = {"label": "on paper", "value": None, "unit": "%", "why": "no strokes"}
+        trends = s.endurance.get("trends")
+        slope = None
+        if isinstance(trends, dict) and isinstance(trends.get("mean_force"), dict):
+            slope = trends["mean_force"].get("slope")
+        if isinstance(slope, Metric):
+            out["endurance"] = _metric(slope, "endurance: force trend")
+        else:
+            why = s.endurance.get("reason") or "needs at least two whole minutes"
+            out["endurance"] = {
+                "label": "endurance: force trend",
+                "value": None,
+                "unit": "%/min",
+                "why": why,
+            }
+    return out
+
+
+def display_traces(block: SampleBlock, calibration: DeviceCalibration) -> dict[str, Any]:
+    """Convert a block to the page's traces: stylus ``tip`` and ``barrel``; grip ``force``."""
+    idx = {name: i for i, name in enumerate(block.channels)}
+    out: dict[str, Any] = {}
+    if block.kind == "stylus":
+        out["tip"] = convert_channel(block.counts[:, idx["tip"]], calibration, idx["tip"]).values
+        pads = [idx[c] for c in ("barrel_a", "barrel_b") if c in idx]
+        if pads:
+            out["barrel"] = np.sum(
+                [convert_channel(block.counts[:, i], calibration, i).values for i in pads], axis=0
+            )
+    else:
+        out["force"] = convert_channel(
+            block.counts[:, idx["force"]], calibration, idx["force"]
+        ).values
+    return out
+
+
+class Forwarder:
+    """Publishes one session to a relay, reconnecting; see the module docstring.
+
+    Args:
+        relay_url: the relay's origin, ``http://host:port`` or ``https://...``.
+        session: the session's id and tokens.
+        on_mark: called with each event a therapist marks (``{"id", "text", "at"}``); what it
+            returns (JSON-ready) is acknowledged to the page as recorded.
+    """
+
+    def __init__(
+        self,
+        relay_url: str,
+        session: PublishedSession,
+        on_mark: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        if not relay_url.startswith(("http://", "https://")):
+            raise FinemotorError(
+                f"relay URL {relay_url!r} must start with http:// or https:// "
+                "(for example http://127.0.0.1:8765)"
+            )
+        self.relay_url = relay_url.rstrip("/")
+        self.session = session
+        self.on_mark = on_mark
+        self.connected = False
+        self.connects = 0
+        self.sent = 0
+        self.dropped = 0
+        self._queue: deque[str] = deque(maxlen=_QUEUE)
+        self._latest: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_t: dict[str, float] = {}
+        self._wall_offset = time.time() - time.monotonic()
+
+    @property
+    def view_url(self) -> str:
+        """The therapist's link."""
+        return self.relay_url + self.session.view_path()
+
+    async def start(self) -> None:
+        """Start publishing (returns at once; connects in the background)."""
+        self._hello()
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop publishing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- what the pipeline calls ---------------------------------------------------------------
+
+    def blocks(
+        self,
+        dev: str,
+        blocks: list[SampleBlock],
+        calibration: DeviceCalibration,
+        to_host: Callable[[float], float] | None = None,
+    ) -> None:
+        """Queue blocks for display, decimated to :data:`DISPLAY_HZ`.
+
+        Args:
+            dev: the device's kind (``stylus`` or ``grip``).
+            blocks: new gap-free blocks.
+            calibration: the device's calibration (counts to newtons).
+            to_host: device time (s) to host ``time.monotonic()`` time; None: the latest
+                sample is taken as sampled now.
+        """
+        ts: list[float] = []
+        traces: dict[str, list[float]] = {}
+        for block in blocks:
+            if len(block) == 0:
+                continue
+            conv = display_traces(block, calibration)
+            nxt = self._next_t.get(dev, -math.inf)
+            for i, t in enumerate(block.t):
+                if t < nxt:
+                    continue
+                nxt = float(t) + 1.0 / DISPLAY_HZ - 1e-6
+                ts.append(float(t))
+                for name, values in conv.items():
+                    traces.setdefault(name, []).append(round(float(values[i]), 3))
+            self._next_t[dev] = nxt
+        if not ts:
+            return
+        if to_host is not None:
+            wall = [(to_host(t) + self._wall_offset) * 1000.0 for t in ts]
+        else:
+            now = time.time() * 1000.0
+            wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
+        frame = {
+            "k": "d",
+            "dev": dev,
+            "t": [round(w, 1) for w in wall],
+            "tr": traces,
+        }
+        self._send(json.dumps(frame, separators=(",", ":")), keep=False)
+
+    def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
+        """Queue the live tiles of a metric snapshot."""
+        frame = {"k": "m", "dev": dev, "tiles": tiles(snapshot)}
+        self._send(json.dumps(frame, separators=(",", ":")), keep=True, key=f"m:{dev}")
+
+    def status(
+        self,
+        dev: str,
+        connected: bool,
+        battery: int | None,
+        calibration: DeviceCalibration | None,
+        **extra: Any,
+    ) -> None:
+        """Queue a device's status: link, battery, calibration valid or due."""
+        if calibration is None or not calibration.calibrated:
+            cal = "none"
+        elif time.time() - calibration.calibrated_at > CAL_DUE_DAYS * 86400:
+            cal = "due"
+        else:
+            cal = "valid"
+        frame = {
+            "k": "s",
+            "dev": dev,
+            "link": "connected" if connected else "reconnecting",
+            "battery": battery,
+            "cal": cal,
+            **extra,
+        }
+        self._send(json.dumps(frame, separators=(",", ":")), keep=True, key=f"s:{dev}")
+
+    # -- the connection ------------------------------------------------------------------------
+
+    def _hello(self) -> None:
+        frame = {"k": "hello", "dev": "", "student": self.session.student}
+        self._send(json.dumps(frame), keep=True, key="hello")
+
+    def _send(self, msg: str, keep: bool, key: str = "") -> None:
+        if keep:
+            self._latest[key] = msg
+        if not self.connected:
+            if not keep:
+                self.dropped += 1
+            return
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(msg)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        s = self.session
+        headers = {
+            "Authorization": f"Bearer {s.publisher_token}",
+            "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
+            "X-Finemotor-Student": s.student,
+            "X-Finemotor-Expires": f"{s.expires_at:.0f}",
+        }
+        url = f"{self.relay_url.replace('http', 'ws', 1)}/ws/publish/{s.session_id}"
+        attempt = 0
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.ws_connect(url, headers=headers, heartbeat=10.0) as ws:
+                        attempt = 0
+                        self.connects += 1
+                        self._queue.clear()
+                        self._queue.extend(self._latest.values())
+                        self.connected = True
+                        logger.info("publishing to the relay")
+                        await self._pump(ws)
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status == 403:
+                        logger.warning("the relay refused this session (403)")
+                finally:
+                    self.connected = False
+                await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+                attempt += 1
+
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        reader = asyncio.create_task(self._read(ws))
+        try:
+            while not ws.closed and not reader.done():
+                while self._queue:
+                    await ws.send_str(self._queue.popleft())
+                    self.sent += 1
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                obj = json.loads(msg.data)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict) or obj.get("k") != "mark":
+                continue
+            mark = {
+                "id": obj.get("id"),
+                "text": str(obj.get("text", ""))[:200],
+                "at": obj.get("at"),
+            }
+            recorded = self.on_mark(mark) if self.on_mark is not None else {}
+            ack = {"k": "ack", "id": mark["id"], "text": mark["text"], **recorded}
+            self._send(json.dumps(ack), keep=False)

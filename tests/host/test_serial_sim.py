@@ -328,3 +328,17 @@ async def test_unplugging_reports_a_disconnect(relayed: SerialSim) -> None:
     assert time.monotonic() - t0 < 1.0
     assert not kit.connected
     assert "unplugged" in kit.counters.last_error
+
+
+@run_async
+async def test_the_repl_packet_stops_the_firmware(sim: SerialSim) -> None:
+    kit = SerialKit(sim.path, lambda f: None, timeout=5)
+    await kit.connect()
+    await kit.release_console()
+    assert not kit.connected
+    for _ in range(40):
+        if sim.process.poll() is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert sim.process.poll() is not None, "the firmware did not stop"
+    assert "KeyboardInterrupt" in sim.kill()

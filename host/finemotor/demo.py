@@ -207,11 +207,13 @@ def _consumer(dev: _Device, fwd: Forwarder | None) -> Callable[[list[SampleBlock
                     fwd.metrics(dev.sim.kind, snap)
             if dev.student is not None:  # the truth at the very instants sampled
                 for t in block.t:
+                    f = (
+                        dev.student.pen(float(t))
+                        if dev.sim.kind == "stylus"
+                        else (dev.student.grip(float(t)),)
+                    )
                     dev.true_t.append(float(t))
-                    if dev.sim.kind == "stylus":
-                        dev.true_f.append(dev.student.pen(float(t)))
-                    else:
-                        dev.true_f.append((dev.student.grip(float(t)),))
+                    dev.true_f.append(f)
         if fwd is not None and dev.cal is not None:
             ready = dev.link is not None and dev.link.clock.ready
             fwd.blocks(dev.sim.kind, blocks, dev.cal, to_host if ready else None)

@@ -74,6 +74,7 @@ class DeviceStream:
         self._next: int | None = None  # next sample index to deliver
         self._held: dict[int, _Pending] = {}
         self._requested: set[int] = set()
+        self._last_t_us = -np.inf
 
     @property
     def period_us(self) -> float:
@@ -225,7 +226,13 @@ class DeviceStream:
             counts = p.counts[skip:]
             n = len(counts)
             idx = np.arange(nxt, nxt + n, dtype=np.int64)
-            t = ((p.t0_us + (skip + np.arange(n)) * self._period_us) / 1e6).astype(np.float64)
+            t_us = p.t0_us + (skip + np.arange(n)) * self._period_us
+            # Times only move forward: a frame's tick is exact, but the samples of the one
+            # before it were spaced by a period estimate that may run a few us long.
+            if t_us[0] <= self._last_t_us:
+                t_us += self._last_t_us + 1.0 - t_us[0]
+            self._last_t_us = float(t_us[-1])
+            t = (t_us / 1e6).astype(np.float64)
             out.append(SampleBlock(self.layout.kind, self.layout.channel_names, idx, t, counts))
             self._next = nxt + n
             self.counters.delivered += n

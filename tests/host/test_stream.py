@@ -95,3 +95,10 @@ def test_sequence_and_tick_wrap_are_invisible() -> None:
     seq, t = collect(s, frames)
     np.testing.assert_array_equal(seq - seq[0], np.arange(120))
     np.testing.assert_allclose(np.diff(t), PERIOD_US / 1e6, rtol=1e-6)
+
+
+def test_times_never_go_backwards_when_the_period_estimate_runs_long() -> None:
+    s = DeviceStream(GRIP, 250)  # nominal period 4000 us, the device runs at 3125 us
+    seq, t = collect(s, [frame(k * 6, 6) for k in range(30)])
+    assert (np.diff(t) > 0).all()
+    np.testing.assert_array_equal(seq, np.arange(180))

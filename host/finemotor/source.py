@@ -4,6 +4,8 @@ Names are URLs, the way pyserial's ``serial_for_url`` and bumble's transports na
 
 - ``ble://5A1001`` (the kit id on the label) or ``ble://F0:00:00:00:00:02`` (an address): a
   kit on this computer's Bluetooth radio.
+- ``serial:///dev/ttyACM0`` (or ``serial://COM3``): a kit on its USB cable (COBS packets,
+  docs/protocol.md "Serial link").
 - ``sim://stylus`` or ``sim://grip?seed=3&kit=5A2002&chip=ads1220&drift=40``: a simulated kit
   (its real firmware under MicroPython) on a virtual radio, started and stopped with the
   source; the simulated facilitator presses its button to pair.
@@ -45,6 +47,13 @@ async def open_source(
     if url.scheme == "ble":
         async with _ble(url.netloc or url.path.strip("/"), on_blocks, timeout) as link:
             yield link
+    elif url.scheme == "serial":
+        link = KitLink(name, on_blocks=on_blocks, timeout=timeout)
+        await link.open()
+        try:
+            yield link
+        finally:
+            await link.close()
     elif url.scheme == "sim":
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         async with _sim(url.netloc or url.path.strip("/"), params, on_blocks, timeout) as link:
@@ -52,7 +61,8 @@ async def open_source(
     else:
         raise FinemotorError(
             f"unknown kit source {name!r}: use ble://KIT_ID (the id on the kit's label), "
-            "ble://ADDRESS, or sim://stylus | sim://grip"
+            "ble://ADDRESS, serial:///dev/ttyACM0 (the kit on its USB cable), or "
+            "sim://stylus | sim://grip"
         )
 
 

@@ -34,6 +34,7 @@ from finemotor.kitlink import KitLink
 from finemotor.protocol import FRAME_BACKFILL, decode_frames
 from finemotor.protocol.status import Status
 from finemotor.samples import SampleBlock
+from finemotor.source import open_source
 from finemotor.stream import DeviceStream
 from finemotor.transport.serial import SerialKit
 from finemotor.transport.virtual.simkit import _micropypath, firmware_dir
@@ -253,16 +254,16 @@ async def test_stylus_streams_and_answers_over_serial(sim: SerialSim) -> None:
 
 
 @run_async
-async def test_grip_streams_through_kitlink_with_calibration() -> None:
+async def test_grip_streams_through_its_source_name_with_calibration() -> None:
     s = SerialSim("grip", seed=4)
     try:
         got: list[SampleBlock] = []
-        link = KitLink(f"serial://{s.path}", got.extend, timeout=5)
-        info = await link.open()
-        assert info.model.startswith("FM-GRIP-1") and info.layout.name == "grip.v1"
-        assert link.calibration is not None and link.calibration.calibrated_at > 0
-        await asyncio.sleep(2.5)
-        await link.close()
+        async with open_source(f"serial://{s.path}", got.extend, timeout=5) as link:
+            info = link.info
+            assert info is not None
+            assert info.model.startswith("FM-GRIP-1") and info.layout.name == "grip.v1"
+            assert link.calibration is not None and link.calibration.calibrated_at > 0
+            await asyncio.sleep(2.5)
         seq = _continuous(got)
         assert len(seq) >= 0.8 * 2.5 * info.rate_hz
         assert link.counters()["lost"] == 0

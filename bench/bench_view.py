@@ -74,7 +74,10 @@ def page_latency(seconds: float = LATENCY_S) -> list[float]:
                 page.wait_for_timeout(500)
             lat: list[float] = page.evaluate("window.__fm.lat")
             ctx.close()
-        report.result(120)
+        try:
+            report.result(120)
+        except Exception as exc:  # the latency figures stand; say what the demo reported
+            print(f"(the demo itself ended with an error: {exc!r})")
     finally:
         shutil.rmtree(profile, ignore_errors=True)
         loop.call_soon_threadsafe(loop.stop)
@@ -87,11 +90,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _level(base: str, sessions: int, viewers: int, seconds: float) -> list[float]:
+async def _level(
+    base: str, sessions: int, viewers: int, seconds: float
+) -> tuple[list[float], float]:
+    """Return the viewers' latencies (ms) and the share of sent frames they received."""
     lat: list[float] = []
+    sent = [0]
     stop = asyncio.Event()
     ws_base = base.replace("http", "ws")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         pubs, views = [], []
         for _ in range(sessions):
             s = PublishedSession.new("bench")
@@ -120,6 +127,7 @@ async def _level(base: str, sessions: int, viewers: int, seconds: float) -> list
                 now = time.time() * 1000.0
                 await ws.send_str(f'{{"k":"d","dev":"{dev}","t":[{now:.3f}],"tr":{tr}}}')
                 n += 1
+                sent[0] += 1
                 await asyncio.sleep(0.01)
 
         async def view(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -137,12 +145,14 @@ async def _level(base: str, sessions: int, viewers: int, seconds: float) -> list
         for ws in pubs + views:
             with contextlib.suppress(Exception):
                 await ws.close()
+    share = len(lat) / max(1, sent[0] * viewers)
     skip = len(lat) // 10  # the connection burst
-    return lat[skip:]
+    return lat[skip:], share
 
 
-def fan_out() -> list[tuple[int, int, float, float, int]]:
-    """Return (sessions, viewers per session, p50 ms, p95 ms, frames) per level until p95>100."""
+def fan_out() -> list[tuple[int, int, float, float, float]]:
+    """Return (sessions, viewers per session, p50 ms, p95 ms, share of frames delivered) per
+    level, until p95 passes 100 ms."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -151,16 +161,22 @@ def fan_out() -> list[tuple[int, int, float, float, int]]:
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    out: list[tuple[int, int, float, float, int]] = []
+    out: list[tuple[int, int, float, float, float]] = []
     try:
         assert proc.stdout is not None
         proc.stdout.readline()  # "relay listening on ..."
         for sessions, viewers in LEVELS:
-            lat = asyncio.run(_level(f"http://127.0.0.1:{port}", sessions, viewers, LEVEL_S))
+            try:
+                lat, share = asyncio.run(
+                    _level(f"http://127.0.0.1:{port}", sessions, viewers, LEVEL_S)
+                )
+            except TimeoutError:  # the relay could not even take the connections
+                out.append((sessions, viewers, float("inf"), float("inf"), 0.0))
+                break
             arr = np.asarray(lat)
             p50, p95 = float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
-            out.append((sessions, viewers, p50, p95, arr.size))
-            if p95 > 100.0:
+            out.append((sessions, viewers, p50, p95, share))
+            if p95 > 100.0 or share < 0.9:
                 break
     finally:
         proc.terminate()
@@ -180,11 +196,13 @@ def main() -> None:
     else:
         print(f"page latency: skipped ({CHROMIUM} is missing)")
     kept = 0
-    for s, v, p50, p95, n in fan_out():
-        ok = p95 <= 100.0
+    for s, v, p50, p95, share in fan_out():
+        ok = p95 <= 100.0 and share >= 0.99
         kept = max(kept, s * v) if ok else kept
         print(
             f"relay fan-out {s} sessions × {v} viewers (100 frames/s per session): "
-            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {n} frames {'ok' if ok else 'over 100 ms'}"
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {share * 100:.1f} % of frames delivered"
+            f"{'' if ok else ' (not kept)'}",
+            flush=True,
         )
-    print(f"relay fan-out kept under p95 100 ms: {kept} viewer streams")
+    print(f"relay fan-out kept (p95 ≤ 100 ms, ≥ 99 % delivered): {kept} viewer streams")

@@ -70,6 +70,7 @@ class RelayLimits:
         max_sessions: sessions at once.
         max_viewers: viewers per session.
         max_ttl_s: longest session lifetime a publisher may ask for.
+        idle_s: a session with neither publisher nor viewers is forgotten after this long.
     """
 
     max_msg_bytes: int = 64 * 1024
@@ -83,6 +84,7 @@ class RelayLimits:
     max_sessions: int = 200
     max_viewers: int = 50
     max_ttl_s: float = 12 * 3600.0
+    idle_s: float = 600.0
 
 
 class _Bucket:
@@ -134,6 +136,7 @@ class _Session:
     latest: dict[str, str] = field(default_factory=dict)
     next_mark: int = 1
     dropped_in: int = 0
+    idle_since: float | None = None
 
     def expired(self) -> bool:
         return time.time() >= self.expires_at
@@ -257,7 +260,15 @@ class Relay:
     async def _reap(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            now = time.monotonic()
             for sid, sess in list(self.sessions.items()):
+                if sess.publisher is not None or sess.viewers:
+                    sess.idle_since = None
+                elif sess.idle_since is None:
+                    sess.idle_since = now
+                elif now - sess.idle_since > self.limits.idle_s:
+                    self.sessions.pop(sid, None)
+                    continue
                 if sess.expired():
                     sess.broadcast(json.dumps({"k": "end", "why": "the session has expired"}))
                     await asyncio.sleep(0.05)

@@ -198,8 +198,9 @@ class SerialLink:
                 ev = e
             if not ev:
                 return
-            if ev & (_POLLHUP | _POLLERR):
-                self._drop()  # the far end is gone (a closed pseudo-terminal)
+            if not ev & _POLLIN:  # bytes still waiting are read first, even after a hang-up
+                if ev & (_POLLHUP | _POLLERR):
+                    self._drop()  # the far end is gone (a closed pseudo-terminal)
                 return
             try:
                 n = self._rx.readinto(chunk, len(chunk))

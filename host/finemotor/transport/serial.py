@@ -101,6 +101,7 @@ _READ_S = 0.05
 _HEARTBEAT_S = 1.0
 _SILENCE_S = 3.0
 _JOIN_S = 2.0
+_REPL_GRACE_S = 0.5
 _HELLO_EVERY_S = 0.5
 
 
@@ -467,6 +468,9 @@ class SerialKit:
         if self._port is not None:
             with contextlib.suppress(TransportError):
                 self._write(b"\x00" + encode_packet(TAG_REPL))
+            # Closing the port at once can discard bytes the kit has not read yet (a pseudo-
+            # terminal's hang-up does): give it time to read the packet (it polls every 5 ms).
+            await asyncio.sleep(_REPL_GRACE_S)
         await self._drop(notify=True)
 
     async def _drop(self, notify: bool) -> None:
@@ -718,6 +722,7 @@ def release_console(port: str, baudrate: int = 115200) -> None:
         p = _open_port(serial_url(port), baudrate, 2.0)
         try:
             p.write(b"\x00" + encode_packet(TAG_REPL))
+            time.sleep(_REPL_GRACE_S)  # let the kit read it before the port closes
         finally:
             p.close()
     except (serial.SerialException, ValueError, OSError) as exc:

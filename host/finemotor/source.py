@@ -18,13 +18,16 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.kitlink import KitLink
 from finemotor.samples import SampleBlock
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+if TYPE_CHECKING:
+    from finemotor.transport.virtual.simkit import SimKit
 
 _ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _KIT_ID = re.compile(r"^[0-9A-Fa-f]{6}$")
@@ -55,8 +58,7 @@ async def open_source(
         finally:
             await link.close()
     elif url.scheme == "sim":
-        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        async with _sim(url.netloc or url.path.strip("/"), params, on_blocks, timeout) as link:
+        async with open_simulated(name, on_blocks, timeout) as (link, _sim):
             yield link
     else:
         raise FinemotorError(
@@ -97,30 +99,44 @@ async def _ble(
 
 
 @contextlib.asynccontextmanager
-async def _sim(
-    kind: str, params: dict[str, str], on_blocks: BlocksCallback | None, timeout: float
-) -> AsyncIterator[KitLink]:
+async def open_simulated(
+    name: str,
+    on_blocks: BlocksCallback | None = None,
+    timeout: float = 10.0,
+    prepare: Callable[[SimKit], None] | None = None,
+) -> AsyncIterator[tuple[KitLink, SimKit]]:
+    """Open ``sim://stylus|grip?...``; yield its link, streaming, and the simulated kit itself
+    (to press its button, load its rig, read its truth).
+
+    Args:
+        prepare: called with the simulated kit once it is on, before it is paired.
+    """
     from finemotor.transport.virtual.radio import VirtualRadio  # noqa: PLC0415  (bumble: only here)
     from finemotor.transport.virtual.simkit import SimKit  # noqa: PLC0415
 
-    if kind not in _SIM_IDS:
-        raise FinemotorError(f"sim://{kind}: the simulated kits are sim://stylus and sim://grip")
+    url = urlparse(name)
+    kind = url.netloc or url.path.strip("/")
+    params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    if url.scheme != "sim" or kind not in _SIM_IDS:
+        raise FinemotorError(f"{name}: the simulated kits are sim://stylus and sim://grip")
     kit_id = params.get("kit", _SIM_IDS[kind]).upper()
     try:
         seed = int(params.get("seed", "1"))
         drift = float(params.get("drift", "0"))
     except ValueError as exc:
-        raise FinemotorError(f"sim://{kind}: seed must be an integer, drift a number") from exc
+        raise FinemotorError(f"{name}: seed must be an integer, drift a number") from exc
     async with (
         VirtualRadio() as radio,
         SimKit(
             radio, kind, seed=seed, kit_id=kit_id, adc_chip=params.get("chip"), drift_ppm=drift
         ) as sim,
     ):
+        if prepare is not None:
+            prepare(sim)
         sim.press_button(300)  # the simulated facilitator opens the pairing window
         if await wait_for_pairing_window(kit_id, timeout, radio.scanner_backend) is None:
             raise TransportError(f"the simulated {kind} kit did not open its pairing window")
         async with _ble(
             sim.address, on_blocks, timeout, radio.client_backend, radio.scanner_backend
         ) as link:
-            yield link
+            yield link, sim

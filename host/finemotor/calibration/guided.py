@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import numpy.typing as npt
@@ -161,33 +161,14 @@ async def open_kit(device: str, port: LinkPort, timeout: float = 10.0) -> AsyncI
             port.link = link
             yield None
         return
-    from finemotor.source import _ble  # noqa: PLC0415
-    from finemotor.transport.scan import wait_for_pairing_window  # noqa: PLC0415
-    from finemotor.transport.virtual.radio import VirtualRadio  # noqa: PLC0415
-    from finemotor.transport.virtual.simkit import SimKit  # noqa: PLC0415
+    from finemotor.source import open_simulated  # noqa: PLC0415
 
-    kind = url.netloc or url.path.strip("/")
-    params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-    if kind not in ("grip", "stylus"):
-        raise FinemotorError(f"{device}: the simulated kits are sim://stylus and sim://grip")
-    kit_id = params.get("kit", "5A1001" if kind == "stylus" else "5A2002").upper()
-    try:
-        seed = int(params.get("seed", "1"))
-    except ValueError as exc:
-        raise FinemotorError(f"{device}: seed must be an integer") from exc
-    async with (
-        VirtualRadio() as radio,
-        SimKit(radio, kind, seed=seed, kit_id=kit_id, adc_chip=params.get("chip")) as sim,
-    ):
+    def on_the_rig(sim: Any) -> None:
         sim.apply_load(0.0)  # on the rig from the start: the student does not squeeze
-        sim.press_button(300)
-        if await wait_for_pairing_window(kit_id, timeout, radio.scanner_backend) is None:
-            raise TransportError(f"the simulated {kind} kit did not open its pairing window")
-        async with _ble(
-            sim.address, port.feed, timeout, radio.client_backend, radio.scanner_backend
-        ) as link:
-            port.link = link
-            yield sim
+
+    async with open_simulated(device, port.feed, timeout, prepare=on_the_rig) as (link, sim):
+        port.link = link
+        yield sim
 
 
 def truth_comparison(cal: Calibration, truth: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import random
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard
@@ -32,13 +31,12 @@ from typing import Any, Protocol, TypeGuard
 import serial  # type: ignore[import-untyped]  # pyserial ships no type information
 from cobs import cobs  # type: ignore[import-untyped]
 
-from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import KitCommandError, ProtocolError, TransportError
 from finemotor.protocol import LAYOUTS
 from finemotor.protocol import control as cp
-from finemotor.protocol.calblob import decode_calibration, encode_calibration
 from finemotor.protocol.status import Status, decode_status
-from finemotor.transport.ble import KitInfo, TimeSyncSample
+from finemotor.transport.ble import KitInfo
+from finemotor.transport.commands import KitCommands
 
 __all__ = [
     "KIND_NAMES",
@@ -300,7 +298,7 @@ def _open_port(url: str, baudrate: int, write_timeout: float) -> _Port:
     return port
 
 
-class SerialKit:
+class SerialKit(KitCommands):
     """A connection to one kit over a serial port (its USB cable).
 
     Args:
@@ -612,10 +610,6 @@ class SerialKit:
             self._lost(gen, f"the kit on {self.address} had dropped the link")
 
     # --- commands ---------------------------------------------------------------------
-    def _next_token(self) -> int:
-        self._token = (self._token + 1) & 0xFF
-        return self._token
-
     async def command(self, request: bytes) -> cp.Response:
         """Send one control point request and wait for its response.
 
@@ -642,66 +636,6 @@ class SerialKit:
         if not resp.ok:
             raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
         return resp
-
-    async def start(self) -> tuple[int, int]:
-        """Start streaming; returns (next wire seq, device tick now)."""
-        resp = await self.command(cp.encode(cp.Op.START, self._next_token()))
-        seq, tick = struct.unpack("<HI", resp.payload[:6])
-        return seq, tick
-
-    async def stop(self) -> None:
-        """Stop streaming (at the end of the current 16-sample block)."""
-        await self.command(cp.encode(cp.Op.STOP, self._next_token()))
-
-    async def time_sync(self) -> TimeSyncSample:
-        """One TIME_SYNC exchange."""
-        sent = time.monotonic()
-        resp = await self.command(cp.encode(cp.Op.TIME_SYNC, self._next_token()))
-        received = time.monotonic()
-        return TimeSyncSample(sent, struct.unpack("<I", resp.payload[:4])[0], received)
-
-    async def backfill(self, seq: int, count: int) -> tuple[int, int, int]:
-        """Ask for samples again; returns (first seq, count queued, count gone for good)."""
-        resp = await self.command(cp.backfill(self._next_token(), seq, count))
-        first, queued, gone = struct.unpack("<HHH", resp.payload[:6])
-        return first, queued, gone
-
-    async def identify(self, seconds: int = 5) -> None:
-        """Blink the kit's light so the facilitator can see which kit this is."""
-        await self.command(cp.identify(self._next_token(), seconds))
-
-    async def set_rate(self, hz: int) -> int:
-        """Set the sampling rate (while stopped); returns the rate the kit set."""
-        resp = await self.command(cp.set_rate(self._next_token(), hz))
-        return int(struct.unpack("<H", resp.payload[:2])[0])
-
-    async def tare(self, samples: int = 64) -> list[int]:
-        """Mean raw counts of the last ``samples`` samples, per channel."""
-        resp = await self.command(cp.tare(self._next_token(), samples))
-        n = len(resp.payload) // 4
-        return list(struct.unpack(f"<{n}i", resp.payload[: 4 * n]))
-
-    async def read_calibration(self) -> DeviceCalibration:
-        """Read the calibration record stored on the kit."""
-        blob = b""
-        total = None
-        while total is None or len(blob) < total:
-            resp = await self.command(cp.cal_read(self._next_token(), len(blob)))
-            total = struct.unpack("<H", resp.payload[:2])[0]
-            chunk = resp.payload[2:]
-            if not chunk and len(blob) < total:
-                raise TransportError("the kit's calibration record came back short", self.address)
-            blob += chunk
-        channels = len(self.info.layout.channel_names) if self.info else None
-        return decode_calibration(blob[:total], channels)
-
-    async def write_calibration(self, cal: DeviceCalibration) -> None:
-        """Store a calibration record on the kit: staged in chunks, committed atomically."""
-        blob = encode_calibration(cal)
-        step = max(8, self.mtu - 3 - 4)
-        for off in range(0, len(blob), step):
-            await self.command(cp.cal_stage(self._next_token(), off, blob[off : off + step]))
-        await self.command(cp.cal_commit(self._next_token(), len(blob), zlib.crc32(blob)))
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"

@@ -73,3 +73,18 @@ class KitCommandError(FinemotorError):
         self.op = op
         self.result = result
         self.payload = payload
+
+
+class RecordingError(FinemotorError):
+    """The session recording (the SQLite database) cannot be opened, read or written.
+
+    Attributes:
+        path: the database file.
+        reason: a short machine-readable tag (``"locked"``, ``"corrupt"``, ``"full"``,
+            ``"unknown_session"``, ``"missing"``...).
+    """
+
+    def __init__(self, path: str, reason: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.reason = reason

@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from finemotor.errors import FinemotorError
 
 # Sub-command modules, in the order `finemotor --help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "scan", "pair", "info", "analyze", "calibrate", "relay")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "scan",
+    "pair",
+    "info",
+    "analyze",
+    "calibrate",
+    "relay",
+    "sessions",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

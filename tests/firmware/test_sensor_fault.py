@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mpy_runner import run_mpy
 
 SCRIPT = """
@@ -42,3 +41,15 @@ def test_the_kit_boots_with_the_fault_named(kind: str, chip: str, failing: str) 
 def test_a_healthy_kit_has_no_fault() -> None:
     proc = run_mpy(SCRIPT.replace("w.fail(sys.argv[3])", ""), "grip", "-", "x")
     assert "FAULT None" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("kind", "ldo_code"), [("stylus", 0b101), ("grip", 0b110)])
+def test_each_device_sets_its_bridge_excitation(kind: str, ldo_code: int) -> None:
+    # hardware/README.md: the stylus excites its tip cell at 3.0 V, the grip its 350 ohm
+    # bridge at 2.7 V (within the NAU7802 regulator's 10 mA).
+    code = SCRIPT.replace("w.fail(sys.argv[3])", "") + (
+        "print('CTRL1', w.chips['nau7802'].regs[0x01])\n"
+    )
+    proc = run_mpy(code, kind, "-", "x")
+    ctrl1 = next(int(ln.split()[1]) for ln in proc.stdout.splitlines() if ln.startswith("CTRL1"))
+    assert (ctrl1 >> 3) & 0x07 == ldo_code

@@ -23,11 +23,11 @@ class Device:
         self.max_rate = max_rate
 
 
-def _begin(adc, rate, gain):
+def _begin(adc, rate, gain, *ldo):
     # Start a bridge ADC; the reason if it does not answer. The kit still comes up (and says
     # so in its status) rather than dying where nobody can see it.
     try:
-        adc.begin(rate, gain)
+        adc.begin(rate, gain, *ldo)
     except (SensorFault, OSError) as e:
         print("force sensor fault:", e)
         return str(e)
@@ -43,7 +43,7 @@ def stylus(board):
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))
-    fault = _begin(adc, 320, 8)  # gain 8: the tip cell's 0-10 N span (hardware/README.md)
+    fault = _begin(adc, 320, 8, 3000)  # gain 8, 3.0 V: the tip cell's 0-10 N (hardware/)
     ch = StylusChannels(adc, ForceADC(board.FSR_A_ADC), ForceADC(board.FSR_B_ADC))
     return Device("stylus", "FM-STYLUS-1", ch, True, 200, 100, 200, fault)
 
@@ -76,7 +76,7 @@ def grip(board, chip=None):
     from fm.drivers.nau7802 import NAU7802
 
     adc = NAU7802(_i2c(board), board.NAU7802_ADDR, Pin(board.NAU7802_DRDY, Pin.IN))
-    fault = _begin(adc, 320, 128)
+    fault = _begin(adc, 320, 128, 2700)  # 2.7 V: a 350 ohm bridge within the LDO's 10 mA
     return Device("grip", "FM-GRIP-1", GripChannels(adc), False, 320, 80, 320, fault)
 
 

@@ -24,7 +24,6 @@ _PUR = const(0x08)
 _CS = const(0x10)
 _CR = const(0x20)
 _AVDDS = const(0x80)
-_VLDO_3V0 = const(5 << 3)
 _CRP_LOW = const(0x80)
 _CALS = const(0x04)
 _CAL_ERR = const(0x08)
@@ -70,8 +69,10 @@ class NAU7802:
             time.sleep_ms(1)
 
     # -- set-up -----------------------------------------------------------------------------
-    def begin(self, rate=320, gain=128):
+    def begin(self, rate=320, gain=128, ldo_mv=3000):
         # Reset, power up, configure and calibrate; raises SensorFault if the chip misbehaves.
+        # ldo_mv: the bridge excitation from the internal regulator, 2400-4500 mV in 300 mV
+        # steps (hardware/README.md: 3.0 V for the stylus, 2.7 V for the grip's 350 ohm bridge).
         try:
             self._wr(_PU_CTRL, _RR)
         except OSError as e:
@@ -90,7 +91,9 @@ class NAU7802:
         while g < 7 and (2 << g) <= gain:
             g += 1
         self.gain = 1 << g
-        self._wr(_CTRL1, _CRP_LOW | _VLDO_3V0 | g)
+        vldo = (4500 - ldo_mv) // 300
+        vldo = 0 if vldo < 0 else (7 if vldo > 7 else vldo)
+        self._wr(_CTRL1, _CRP_LOW | (vldo << 3) | g)
         self._wr(_PU_CTRL, _PUD | _PUA | _AVDDS)
         self._wr(_ADC, _CHPS_OFF)
         self._wr(_POWER, _PGA_CAP_EN)

@@ -519,8 +519,8 @@ class Recording:
             raise RecordingError(
                 str(self.path),
                 "missing",
-                "no recording here yet: record a session first (finemotor demo --record), "
-                "or pass --db",
+                "no recording here yet: nothing has been recorded into this file; "
+                "pass --db to read another",
             )
         _check_file(self.path)
         self._conn = _connect(self.path, busy_timeout_s)

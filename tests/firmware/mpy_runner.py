@@ -13,23 +13,15 @@ The source directories follow on the path.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from finemotor.transport.virtual.simkit import micropypath as kit_micropypath
+from finemotor.transport.virtual.simkit import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 SIM = FIRMWARE / "sim"
-BUILD = ROOT / "build" / "mpy"
-
-
-def tool(name: str) -> str:
-    """Path of a MicroPython tool (`make setup` installs them into the venv)."""
-    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    if not Path(found).exists():
-        raise FileNotFoundError(f"{name} not installed: run `make setup`")
-    return found
 
 
 def micropython() -> str:
@@ -37,35 +29,10 @@ def micropython() -> str:
     return tool("micropython")
 
 
-def compiled(src_dir: Path) -> Path:
-    """src_dir compiled to .mpy under build/mpy/<name>; only stale files are recompiled."""
-    mpy_cross = tool("mpy-cross")
-    dest = BUILD / src_dir.name
-    wanted = set()
-    for src in src_dir.rglob("*.py"):
-        out = dest / src.relative_to(src_dir).with_suffix(".mpy")
-        wanted.add(out)
-        if out.exists() and out.stat().st_mtime_ns >= src.stat().st_mtime_ns:
-            continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp")
-        proc = subprocess.run(
-            [mpy_cross, "-o", str(tmp), str(src)], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"mpy-cross failed on {src}:\n{proc.stderr}")
-        os.replace(tmp, out)
-    for old in dest.rglob("*.mpy"):
-        if old not in wanted:
-            old.unlink(missing_ok=True)
-    return dest
-
-
 def micropypath() -> str:
-    """MICROPYPATH for the simulated device: simulation first, then the firmware."""
-    lib = FIRMWARE / "lib"
-    return ":".join(map(str, [compiled(SIM), SIM, compiled(lib), lib, FIRMWARE, ".frozen"]))
+    """MICROPYPATH for the simulated device: simulation first, then the firmware (the same
+    precompiled layout a simulated kit runs with)."""
+    return kit_micropypath(FIRMWARE)
 
 
 def run_mpy(

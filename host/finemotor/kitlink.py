@@ -25,7 +25,8 @@ from finemotor.clocksync import ClockSync
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.samples import SampleBlock
 from finemotor.stream import DeviceStream
-from finemotor.transport.ble import BleKit, KitInfo
+from finemotor.transport.ble import BleKit
+from finemotor.transport.commands import KitInfo
 from finemotor.transport.serial import SerialKit, is_serial_target
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient
@@ -21,7 +19,6 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from finemotor.errors import KitCommandError, TransportError
-from finemotor.protocol import LAYOUTS, Layout
 from finemotor.protocol import control as cp
 from finemotor.protocol.constants import (
     BATTERY_LEVEL_UUID,
@@ -30,26 +27,13 @@ from finemotor.protocol.constants import (
     STATUS_UUID,
 )
 from finemotor.protocol.status import Status, decode_status
-from finemotor.transport.commands import KitCommands
+from finemotor.transport.commands import KitCommands, KitInfo
 
 logger = logging.getLogger(__name__)
 
 MODEL_UUID = "00002a24-0000-1000-8000-00805f9b34fb"
 SERIAL_UUID = "00002a25-0000-1000-8000-00805f9b34fb"
 FIRMWARE_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
-
-
-@dataclass(frozen=True)
-class KitInfo:
-    """What a connected kit says about itself."""
-
-    address: str
-    model: str
-    serial: str
-    firmware: str
-    layout: Layout
-    rate_hz: int
-    ring_samples: int
 
 
 class BleKit(KitCommands):
@@ -151,18 +135,7 @@ class BleKit(KitCommands):
             if "encrypt" in str(exc).lower() or "authentic" in str(exc).lower():
                 raise self._refused() from exc
             raise
-        resp = await self.command(cp.encode(cp.Op.INFO, self._next_token()))
-        layout_id, rate, capacity, _channels = struct.unpack("<BHHB", resp.payload[:6])
-        if layout_id not in LAYOUTS:
-            raise TransportError(
-                f"the kit sends channel layout {layout_id}, which this host library does not "
-                "know: update finemotor",
-                self.address,
-            )
-        self.info = KitInfo(
-            self.address, model, serial, firmware, LAYOUTS[layout_id], rate, capacity
-        )
-        return self.info
+        return await self.read_info(model, serial, firmware)
 
     def _refused(self) -> TransportError:
         return TransportError(

@@ -7,15 +7,25 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import TransportError
+from finemotor.protocol import LAYOUTS, Layout
 from finemotor.protocol import control as cp
 from finemotor.protocol.calblob import decode_calibration, encode_calibration
 
-if TYPE_CHECKING:
-    from finemotor.transport.ble import KitInfo
+
+@dataclass(frozen=True)
+class KitInfo:
+    """What a connected kit says about itself."""
+
+    address: str
+    model: str
+    serial: str
+    firmware: str
+    layout: Layout
+    rate_hz: int
+    ring_samples: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,25 @@ class KitCommands(ABC):
     @abstractmethod
     async def command(self, request: bytes) -> cp.Response:
         """Send one control point request and wait for its response."""
+
+    async def read_info(self, model: str, serial: str, firmware: str) -> KitInfo:
+        """Ask the kit for its layout, rate and buffer (INFO) and keep what it is as ``info``.
+
+        Raises:
+            TransportError: the kit sends a channel layout this library does not know.
+        """
+        resp = await self.command(cp.encode(cp.Op.INFO, self._next_token()))
+        layout_id, rate, capacity, _channels = struct.unpack("<BHHB", resp.payload[:6])
+        if layout_id not in LAYOUTS:
+            raise TransportError(
+                f"the kit sends channel layout {layout_id}, which this host library does not "
+                "know: update finemotor",
+                self.address,
+            )
+        self.info = KitInfo(
+            self.address, model, serial, firmware, LAYOUTS[layout_id], rate, capacity
+        )
+        return self.info
 
     def _next_token(self) -> int:
         self._token = (self._token + 1) & 0xFF

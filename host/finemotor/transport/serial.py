@@ -32,11 +32,9 @@ import serial  # type: ignore[import-untyped]  # pyserial ships no type informat
 from cobs import cobs  # type: ignore[import-untyped]
 
 from finemotor.errors import KitCommandError, ProtocolError, TransportError
-from finemotor.protocol import LAYOUTS
 from finemotor.protocol import control as cp
 from finemotor.protocol.status import Status, decode_status
-from finemotor.transport.ble import KitInfo
-from finemotor.transport.commands import KitCommands
+from finemotor.transport.commands import KitCommands, KitInfo
 
 __all__ = [
     "KIND_NAMES",
@@ -432,24 +430,7 @@ class SerialKit(KitCommands):
             )
         self.identity = identity
         self._attached = True
-        resp = await self.command(cp.encode(cp.Op.INFO, self._next_token()))
-        layout_id, rate, capacity, _channels = struct.unpack("<BHHB", resp.payload[:6])
-        if layout_id not in LAYOUTS:
-            raise TransportError(
-                f"the kit sends channel layout {layout_id}, which this host library does not "
-                "know: update finemotor",
-                self.address,
-            )
-        self.info = KitInfo(
-            self.address,
-            identity.model,
-            identity.serial,
-            identity.firmware,
-            LAYOUTS[layout_id],
-            rate,
-            capacity,
-        )
-        return self.info
+        return await self.read_info(identity.model, identity.serial, identity.firmware)
 
     async def disconnect(self) -> None:
         """Say BYE and close the port (the kit goes on sampling until told to stop)."""

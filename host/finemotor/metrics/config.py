@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -122,3 +123,20 @@ class GripContext:
     task: GripTask = "auto"
     target: float | None = None
     hold_s: float | None = None
+
+
+def rate_or_unit_problem(
+    rate_hz: float, min_rate_hz: float, threshold_unit: str, unit: str, thresholds: str
+) -> str | None:
+    """Why a recording cannot be analysed (a bad or too low rate, thresholds in another unit
+    than the signal), or None. ``thresholds`` names them for the message."""
+    if not (rate_hz > 0 and math.isfinite(rate_hz)):
+        return f"sampling rate must be positive, got {rate_hz}"
+    if rate_hz < min_rate_hz:
+        return f"needs ≥{min_rate_hz:g} Hz sampling, recording is {rate_hz:g} Hz"
+    if threshold_unit != unit:
+        return (
+            f"the signal is in {unit!r} units but the {thresholds} are in "
+            f"{threshold_unit!r}: give the {thresholds} in the signal's units"
+        )
+    return None

@@ -16,7 +16,13 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from finemotor.metrics.config import EPS_S, ForceUnit, GripConfig, GripContext
+from finemotor.metrics.config import (
+    EPS_S,
+    ForceUnit,
+    GripConfig,
+    GripContext,
+    rate_or_unit_problem,
+)
 from finemotor.metrics.endurance import pinch_change
 from finemotor.metrics.filters import CausalFilter, lowpass_sos
 from finemotor.metrics.grip_trial import GripTrial, measure_trial
@@ -126,18 +132,9 @@ class GripCore:
         self.unit = unit
         self.norms = norms
         self.student = student
-        self.unsupported: str | None = None
-        if not (self.rate_hz > 0 and math.isfinite(self.rate_hz)):
-            self.unsupported = f"sampling rate must be positive, got {rate_hz}"
-        elif self.rate_hz < cfg.min_rate_hz:
-            self.unsupported = (
-                f"needs ≥{cfg.min_rate_hz:g} Hz sampling, recording is {self.rate_hz:g} Hz"
-            )
-        elif cfg.threshold_unit != unit:
-            self.unsupported = (
-                f"force is in {unit!r} units but the trial trigger is in "
-                f"{cfg.threshold_unit!r}: give trigger thresholds in the force's units"
-            )
+        self.unsupported = rate_or_unit_problem(
+            self.rate_hz, cfg.min_rate_hz, cfg.threshold_unit, unit, "trial trigger thresholds"
+        )
         self._sos = lowpass_sos(cfg.lowpass_hz, self.rate_hz) if self.unsupported is None else None
         self._causal = CausalFilter(self._sos) if self._sos is not None else None
         self._raw = False

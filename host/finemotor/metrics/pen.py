@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from finemotor.metrics.config import ForceUnit, PenConfig
+from finemotor.metrics.config import ForceUnit, PenConfig, rate_or_unit_problem
 from finemotor.metrics.endurance import BinSet, endurance_summary
 from finemotor.metrics.filters import lowpass_sos, zero_lag
 from finemotor.metrics.pendown import PenDownSegmenter
@@ -112,18 +112,9 @@ class PenCore:
         self.rate_hz = float(rate_hz)
         self.tip_unit = tip_unit
         self.barrel_unit = barrel_unit
-        self.unsupported: str | None = None
-        if not (self.rate_hz > 0 and math.isfinite(self.rate_hz)):
-            self.unsupported = f"sampling rate must be positive, got {rate_hz}"
-        elif self.rate_hz < cfg.min_rate_hz:
-            self.unsupported = (
-                f"needs ≥{cfg.min_rate_hz:g} Hz sampling, recording is {self.rate_hz:g} Hz"
-            )
-        elif cfg.threshold_unit != tip_unit:
-            self.unsupported = (
-                f"tip signal is in {tip_unit!r} units but the pen-down thresholds are in "
-                f"{cfg.threshold_unit!r}: give thresholds in the tip's units"
-            )
+        self.unsupported = rate_or_unit_problem(
+            self.rate_hz, cfg.min_rate_hz, cfg.threshold_unit, tip_unit, "pen-down thresholds"
+        )
         self.seg = PenDownSegmenter(cfg.on, cfg.off, cfg.min_stroke_s, cfg.min_lift_s)
         self._pend: tuple[F64, F64, F64 | None, Bools] | None = None
         self._t_first: float | None = None

@@ -75,6 +75,7 @@ class DeviceStream:
         self._held: dict[int, _Pending] = {}
         self._requested: set[int] = set()
         self._last_t_us = -np.inf
+        self._top = 0  # one past the highest sample index received
 
     @property
     def period_us(self) -> float:
@@ -105,12 +106,7 @@ class DeviceStream:
     @property
     def highest_seq(self) -> int | None:
         """Highest sample index received so far (delivered or held behind a hole)."""
-        if self._next is None:
-            return None
-        top = self._next - 1
-        for seq, p in self._held.items():
-            top = max(top, seq + len(p.counts) - 1)
-        return top
+        return None if self._next is None else self._top - 1
 
     def holes(self) -> list[tuple[int, int]]:
         """Holes behind which samples wait, as (first index, count)."""
@@ -165,7 +161,7 @@ class DeviceStream:
             self.counters.frames += 1
             self._learn_period(seq, tick)
             if self._next is None:
-                self._next = seq
+                self._next = self._top = seq
             self._hold(seq, float(tick), counts, backfill=int(d.ftype[f]) == FRAME_BACKFILL)
         return self._deliver()
 
@@ -194,10 +190,10 @@ class DeviceStream:
             return
         if backfill:
             self.counters.backfilled += len(counts)
-        holes_before = len(self._holes())
-        self._held[seq] = _Pending(seq, t0, counts)
-        if len(self._holes()) > holes_before:
+        if seq > self._top:  # beyond everything received: the samples between went missing
             self.counters.gaps += 1
+        self._top = max(self._top, seq + len(counts))
+        self._held[seq] = _Pending(seq, t0, counts)
 
     def _holes(self) -> list[tuple[int, int]]:
         if self._next is None:

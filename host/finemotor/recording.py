@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,16 @@ CREATE TABLE IF NOT EXISTS metrics (
     device TEXT NOT NULL,
     host_t REAL NOT NULL,
     data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS goals (
+    id INTEGER PRIMARY KEY,
+    student TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    target REAL NOT NULL,
+    unit TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    set_at REAL NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -241,6 +251,50 @@ def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables that are missing (inside the caller's transaction)."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+
+@contextlib.contextmanager
+def write_transaction(
+    path: str | Path | None = None, busy_timeout_s: float = 5.0
+) -> Iterator[sqlite3.Connection]:
+    """One write transaction on the recording database (created if missing), for what is not a
+    session's samples (e.g. the therapist's goals): committed on exit, rolled back on error.
+
+    Raises:
+        RecordingError: the file is locked, corrupt, not writable, or the disk is full.
+    """
+    db = Path(path) if path is not None else default_db_path()
+    _check_file(db)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordingError(str(db), "cannot_open", f"cannot create its folder: {exc}") from exc
+    conn = _connect(db, busy_timeout_s)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        _create_schema(conn)
+        yield conn
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise _fail(db, exc, "writing") from exc
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
 class Recorder:
     """Records one session into the database at ``path``.
 
@@ -298,11 +352,7 @@ class Recorder:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            if self._conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-                self._conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            _create_schema(self._conn)
             cur = self._conn.execute(
                 "INSERT INTO sessions (student, started_at, note) VALUES (?, ?, ?)",
                 (student, time.time(), note),
@@ -540,6 +590,14 @@ class Recording:
             return self._conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise _fail(self.path, exc, "reading") from exc
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of a read-only SQL query (for tables without a reader here, e.g. goals).
+
+        Raises:
+            RecordingError: the database cannot be read.
+        """
+        return self._query(sql, args)
 
     def list_sessions(self) -> list[SessionInfo]:
         """Every session, oldest first, with its sample count per device."""

@@ -15,6 +15,7 @@ from finemotor.errors import FinemotorError
 
 # Sub-command modules, in the order `finemotor --help` lists them.
 COMMANDS: tuple[str, ...] = (
+    "session",
     "demo",
     "scan",
     "pair",
@@ -24,6 +25,10 @@ COMMANDS: tuple[str, ...] = (
     "relay",
     "sessions",
     "export",
+    "report",
+    "progress",
+    "goal",
+    "flash",
 )
 
 

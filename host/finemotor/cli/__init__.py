@@ -15,7 +15,6 @@ from finemotor.errors import FinemotorError
 
 # Sub-command modules, in the order `finemotor --help` lists them.
 COMMANDS: tuple[str, ...] = (
-    "session",
     "demo",
     "scan",
     "pair",
@@ -28,7 +27,6 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "progress",
     "goal",
-    "flash",
 )
 
 

@@ -110,6 +110,7 @@ def test_an_uncalibrated_grip_is_reported_in_raw_units_and_says_so(tmp_path: Pat
     assert isinstance(grip.summary, GripSummary) and grip.summary.unit == "raw"
     assert len(grip.summary.trials) == 3  # the trigger comes from the recording itself
     assert grip.summary.hands["right"]["max_of_3"].value is None  # no newtons
+    assert [row[4].endswith("raw (above baseline)") for row in trial_rows(grip)] == [True] * 3
     # the tare is estimated from the recording: the relative peaks keep their ratio
     levels = [tr.level for tr in grip.summary.trials]
     assert levels[1] is not None and levels[2] is not None

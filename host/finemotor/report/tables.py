@@ -129,7 +129,7 @@ def trial_rows(d: DeviceAnalysis) -> list[Row]:
                 tr.hand,
                 tr.kind,
                 DASH if onset is None else f"{t0 + float(onset):.2f}",
-                fmt(tr.peak, 1) if tr.peak.present else f"{DASH} {comment(tr.peak)}"[:40],
+                _peak_text(tr.peak, tr.level, d.summary.unit),
                 fmt(tr.time_to_peak_s, 2).removesuffix(" s"),
                 fmt(tr.duration_s, 2).removesuffix(" s"),
                 fmt(tr.rfd_20_80, 0),
@@ -137,6 +137,14 @@ def trial_rows(d: DeviceAnalysis) -> list[Row]:
             ]
         )
     return rows
+
+
+def _peak_text(peak: Metric, level: float | None, unit: str) -> str:
+    if peak.present:
+        return fmt(peak, 1)
+    if unit == "raw" and level is not None:
+        return f"{level:.0f} raw (above baseline)"
+    return f"{DASH} {comment(peak)}"[:40]
 
 
 TASK_COLUMNS = [

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "progress",
     "goal",
     "flash",
+    "doctor",
 )
 
 

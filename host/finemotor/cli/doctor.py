@@ -1,0 +1,48 @@
+"""``finemotor doctor``: is this computer ready for the kit?"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from finemotor.doctor import NOTE, OK, Check, System, run_checks, to_json
+
+_MARK = {OK: "ok       ", NOTE: "note     "}
+
+
+def register(sub: Any) -> None:
+    """Add the ``doctor`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "doctor",
+        help="check this computer is ready for the kit",
+        description=(
+            "Checks Bluetooth, the Python packages, the recording folder and the USB serial "
+            "port permission, and says how to fix each problem. Exit code 0 if all is well."
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=run, system=None)
+
+
+def render(checks: list[Check]) -> str:
+    """The checks as lines for a person: one per check, a ``fix:`` line under each problem."""
+    lines = []
+    for c in checks:
+        lines.append(f"{_MARK.get(c.status, 'PROBLEM  ')}{c.title}: {c.detail}")
+        if c.fix and c.status != OK:
+            lines.append(f"         fix: {c.fix}")
+    problems = sum(not c.ok for c in checks)
+    lines.append(
+        "All set: this computer is ready for the kit."
+        if not problems
+        else f"{problems} problem(s) to fix; run finemotor doctor again afterwards."
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks; 0 if none found a problem, 1 otherwise."""
+    system: System = args.system or System()
+    checks = run_checks(system)
+    print(to_json(checks, system) if args.json else render(checks))
+    return 0 if all(c.ok for c in checks) else 1

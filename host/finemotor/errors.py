@@ -57,6 +57,14 @@ class TransportError(FinemotorError):
         self.address = address
 
 
+class PairingRefusedError(TransportError):
+    """A kit refused to pair (or no longer knows this computer): its pairing window is shut.
+
+    The fix is always the same: press the kit's button (its light blinks for a minute while
+    the window is open), then connect again.
+    """
+
+
 class KitCommandError(FinemotorError):
     """A kit answered a control point command with an error.
 

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from finemotor.aio import wait_event
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
 from finemotor.metrics.grip import GripSummary
@@ -304,8 +305,7 @@ class Forwarder:
                     await ws.send_str(self._queue.popleft())
                     self.sent += 1
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                await wait_event(self._wake, 1.0)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -20,9 +20,11 @@ from typing import Any
 
 from bleak.backends.device import BLEDevice
 
+from finemotor.aio import wait_event
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.clocksync import ClockSync
 from finemotor.errors import FinemotorError, TransportError
+from finemotor.protocol.status import Status
 from finemotor.samples import SampleBlock
 from finemotor.stream import DeviceStream
 from finemotor.transport.ble import BleKit
@@ -119,6 +121,26 @@ class KitLink:
         await self.kit.disconnect()
 
     @property
+    def connected(self) -> bool:
+        """The link is up (False while reconnecting)."""
+        return self.state.connected
+
+    @property
+    def status(self) -> Status | None:
+        """The kit's latest status (battery, sensor health, counters), if one arrived."""
+        return self.kit.status
+
+    def to_host(self, device_t: float) -> float | None:
+        """Device seconds to host ``time.monotonic()`` seconds; None before the first sync."""
+        if not self.clock.ready:
+            return None
+        return float(self.clock.to_host(device_t * 1e6))
+
+    def settled(self) -> bool:
+        """Nothing is waiting to be backfilled."""
+        return self.stream is None or not self.stream.holes()
+
+    @property
     def expected(self) -> int:
         """Samples the kit took since streaming began, from its sequence numbers."""
         return 0 if self._first_seq is None else self._last_seq + 1 - self._first_seq
@@ -170,8 +192,7 @@ class KitLink:
                     last_sync = time.monotonic()
             except TransportError as exc:
                 self.state.last_error = str(exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost_link.wait(), _TICK_EVERY_S)
+            await wait_event(self._lost_link, _TICK_EVERY_S)
 
     async def _reconnect(self) -> None:
         attempt = 0

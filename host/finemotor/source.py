@@ -11,6 +11,8 @@ Names are URLs, the way pyserial's ``serial_for_url`` and bumble's transports na
   source; the simulated facilitator presses its button to pair.
 
 Everything after the source (stream, metrics, recording) does not know which it was.
+:func:`open_link` also takes ``replay://SESSION/DEVICE`` (a recorded session played back,
+:mod:`finemotor.replay`), for whatever consumes blocks without commanding the kit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.kitlink import KitLink
+from finemotor.replay import ReplayLink, parse_replay_url
 from finemotor.samples import SampleBlock
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
@@ -64,8 +67,33 @@ async def open_source(
         raise FinemotorError(
             f"unknown kit source {name!r}: use ble://KIT_ID (the id on the kit's label), "
             "ble://ADDRESS, serial:///dev/ttyACM0 (the kit on its USB cable), or "
-            "sim://stylus | sim://grip"
+            "sim://stylus | sim://grip (and, where a recording can stand in for a kit, "
+            "replay://SESSION/DEVICE)"
         )
+
+
+@contextlib.asynccontextmanager
+async def open_link(
+    name: str, on_blocks: BlocksCallback | None = None, timeout: float = 10.0
+) -> AsyncIterator[KitLink | ReplayLink]:
+    """Like :func:`open_source`, and also ``replay://SESSION/DEVICE?db=FILE&speed=S``.
+
+    Raises:
+        FinemotorError: the name is not one of the forms above.
+        TransportError: the kit cannot be found or reached.
+        RecordingError: the recording, session or device to replay does not exist.
+    """
+    if urlparse(name).scheme == "replay":
+        session, device, db, speed = parse_replay_url(name)
+        link = ReplayLink(db, session, device, on_blocks, speed)
+        await link.open()
+        try:
+            yield link
+        finally:
+            await link.close()
+        return
+    async with open_source(name, on_blocks, timeout) as kit_link:
+        yield kit_link
 
 
 @contextlib.asynccontextmanager

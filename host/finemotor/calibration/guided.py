@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
+from finemotor.aio import wait_event
 from finemotor.calibration.certificate import save_certificate, save_record
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.calibration.procedure import Procedure, parse_weight
@@ -97,8 +98,7 @@ class LinkPort:
                     "the kit stopped sending readings: " + DISCONNECTED.split(": ", 1)[1]
                 )
             self._event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), min(left, 0.2))
+            await wait_event(self._event, min(left, 0.2))
         x = np.concatenate(self._chunks) if self._chunks else np.zeros(0)
         return x[-max(1, round(seconds * self.rate_hz)) :]
 

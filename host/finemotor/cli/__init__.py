@@ -15,6 +15,7 @@ from finemotor.errors import FinemotorError
 
 # Sub-command modules, in the order `finemotor --help` lists them.
 COMMANDS: tuple[str, ...] = (
+    "session",
     "demo",
     "scan",
     "pair",

@@ -18,7 +18,7 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
-from finemotor.errors import KitCommandError, TransportError
+from finemotor.errors import KitCommandError, PairingRefusedError, TransportError
 from finemotor.protocol import control as cp
 from finemotor.protocol.constants import (
     BATTERY_LEVEL_UUID,
@@ -137,8 +137,8 @@ class BleKit(KitCommands):
             raise
         return await self.read_info(model, serial, firmware)
 
-    def _refused(self) -> TransportError:
-        return TransportError(
+    def _refused(self) -> PairingRefusedError:
+        return PairingRefusedError(
             f"the kit at {self.address} refused to pair: press the kit's button (its light "
             "blinks for a minute), then connect again",
             self.address,

@@ -59,3 +59,15 @@ async def wait_for_pairing_window(
             if kit.pairing_open:
                 return kit
     return None
+
+
+async def wait_for_button(kind: str, timeout: float = 60.0, backend: Any = None) -> list[KitAdvert]:
+    """Scan until some ``kind`` kit advertises an open pairing window (the facilitator pressed
+    its button); return every such kit seen in that scan (empty if none within ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        kits = [k for k in await scan_kits(1.0, kind=kind, backend=backend) if k.pairing_open]
+        if kits:
+            return kits
+    return []

@@ -1,0 +1,397 @@
+"""``finemotor session``: the facilitator's command, from pairing to the summary.
+
+It finds this desk's kits (or leads the facilitator through pairing them), checks their
+battery and calibration, connects, records every sample, forwards the therapist's view, shows
+a live status line, and ends cleanly on Ctrl-C with a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from finemotor.aio import wait_event
+from finemotor.cli._radio import Radio, open_radio
+from finemotor.desk import Desk
+from finemotor.errors import FinemotorError, PairingRefusedError, TransportError
+from finemotor.kitlink import KitLink
+from finemotor.metrics.results import to_jsonable
+from finemotor.pairing import pair_at_desk
+from finemotor.preflight import Flag, check_kit
+from finemotor.recording import default_db_path
+from finemotor.replay import ReplayLink
+from finemotor.samples import SampleBlock
+from finemotor.session import SessionOptions, SessionRunner, SessionStatus, SessionSummary
+from finemotor.source import open_link
+from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+KINDS = ("stylus", "grip")
+
+
+def register(sub: Any) -> None:
+    """Add the ``session`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "session",
+        help="run a session: this desk's kits, recorded, with the therapist's view",
+        description=(
+            "Finds this desk's paired kits (or leads you through pairing them), checks their "
+            "battery and calibration, records the session and shows the therapist's link. "
+            "Press Ctrl-C to end the session."
+        ),
+    )
+    p.add_argument("--student", required=True, help="the student's pseudonymous id (no names)")
+    p.add_argument(
+        "--kit",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="use the kit with this id (on its label) instead of this desk's; repeatable",
+    )
+    p.add_argument(
+        "--devices",
+        default="stylus,grip",
+        help="which kits this session uses: stylus, grip or stylus,grip (default)",
+    )
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="record from sim://…, serial://…, ble://… or replay://SESSION/DEVICE instead",
+    )
+    p.add_argument("--relay", default=None, help="the relay URL the therapist's link uses")
+    p.add_argument("--no-view", action="store_true", help="do not publish the therapist view")
+    p.add_argument("--open", action="store_true", help="open the therapist's link here too")
+    p.add_argument("--seconds", type=float, default=None, help="end by itself after N seconds")
+    p.add_argument("--note", default="", help="a note stored with the session (no names)")
+    p.add_argument("--db", type=Path, default=None, help="the recording database")
+    p.add_argument("--desk", type=Path, default=None, help="this desk's kit list (kits.json)")
+    p.add_argument("--anyway", action="store_true", help="start despite battery/calibration")
+    p.add_argument("--yes", action="store_true", help="answer yes to the pairing question")
+    p.add_argument("--sim", action="store_true", help="simulated kits on a virtual radio")
+    p.add_argument("--seed", type=int, default=1, help="seeds the simulated kits")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to find each kit")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+
+
+class _Deferred:
+    """Holds blocks until it knows which device they belong to."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[list[SampleBlock]], None] | None = None
+        self.held: list[SampleBlock] = []
+
+    def __call__(self, blocks: list[SampleBlock]) -> None:
+        if self.target is None:
+            self.held.extend(blocks)
+        else:
+            self.target(blocks)
+
+    def bind(self, target: Callable[[list[SampleBlock]], None]) -> None:
+        self.target = target
+        held, self.held = self.held, []
+        if held:
+            target(held)
+
+
+class _Console:
+    """What the facilitator sees: lines, questions, and the live status line."""
+
+    def __init__(self, quiet: bool, yes: bool) -> None:
+        self.quiet = quiet
+        self.yes = yes
+        self.tty = sys.stdout.isatty()
+        self._last_plain = -1e9
+        self._open_line = False
+
+    def say(self, msg: str) -> None:
+        if self.quiet:
+            return
+        if self._open_line:
+            print()
+            self._open_line = False
+        print(msg, flush=True)
+
+    async def confirm(self, question: str) -> bool:
+        if self.yes:
+            self.say(question + "y (--yes)")
+            return True
+        if not sys.stdin.isatty():
+            raise FinemotorError(
+                f"{question.strip()} — cannot ask: not at a terminal. Run it at a terminal, or "
+                "add --yes"
+            )
+        answer = await asyncio.to_thread(input, question)
+        return answer.strip().lower() in ("y", "yes")
+
+    def status(self, st: SessionStatus) -> None:
+        if self.quiet:
+            return
+        line = status_line(st)
+        if self.tty:
+            print("\r" + line.ljust(100), end="", flush=True)
+            self._open_line = True
+        elif st.elapsed_s - self._last_plain >= 10.0 or st.recording_problem:
+            self._last_plain = st.elapsed_s
+            print(line, flush=True)
+
+
+def status_line(st: SessionStatus) -> str:
+    """The live status: time, each kit's connection, battery and samples, saving."""
+    m, s = divmod(int(st.elapsed_s), 60)
+    parts = [f"{m:02d}:{s:02d}"]
+    for d in st.devices:
+        state = "connected" if d.connected else "RECONNECTING"
+        battery = f", battery {d.battery_percent} %" if d.battery_percent is not None else ""
+        lost = f", {d.lost} lost" if d.lost else ""
+        parts.append(f"{d.name} {state}{battery}, {d.samples} samples{lost}")
+    if st.recording_problem:
+        parts.append(f"NOT SAVING: {st.recording_problem}")
+    elif st.saved_ago_s is not None:
+        parts.append(f"saved {st.saved_ago_s:.1f} s ago")
+    if st.marks:
+        parts.append(f"{st.marks} marked")
+    return " | ".join(parts)
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise FinemotorError(f"--devices {text!r}: use stylus, grip or stylus,grip")
+    return kinds
+
+
+def _press(radio: Radio) -> Callable[[str], bool]:
+    def press(kind_or_id: str) -> bool:
+        sim = radio.sims.get(kind_or_id)
+        if sim is not None:
+            sim.press_button(300)
+            return True
+        return radio.press_button(kind_or_id)
+
+    return press
+
+
+async def _connect_kit(
+    kit_id: str,
+    kind: str | None,
+    radio: Radio,
+    on_blocks: _Deferred,
+    con: _Console,
+    timeout: float,
+) -> KitLink:
+    """Find the kit by its id and open its link (asking for its button if it forgot us)."""
+    found = await scan_kits(timeout, kit_id=kit_id, backend=radio.scanner_backend)
+    if not found:
+        what = f"the {kind} {kit_id}" if kind else f"kit {kit_id}"
+        raise TransportError(
+            f"{what} is not in range: switch it on (its light glows), bring it to the desk, and "
+            "check the id on its label. A new kit for this desk is paired with "
+            "`finemotor pair --kit ID`"
+        )
+    advert = found[0]
+    if radio.sims:  # simulated kits live only as long as this command: never bonded yet
+        _press(radio)(advert.kit_id)
+        await wait_for_pairing_window(advert.kit_id, timeout, radio.scanner_backend)
+    link = KitLink(
+        advert.address, on_blocks=on_blocks, backend=radio.client_backend, timeout=timeout
+    )
+    try:
+        await link.open()
+    except PairingRefusedError:
+        con.say(
+            f"The {advert.kind} {advert.kit_id} no longer knows this computer: press its button "
+            "once (its light blinks slowly)."
+        )
+        if await wait_for_pairing_window(advert.kit_id, 60.0, radio.scanner_backend) is None:
+            raise
+        await link.open()
+    con.say(f"The {advert.kind} {advert.kit_id} is connected (battery {advert.battery_percent} %).")
+    return link
+
+
+async def _open_kits(
+    args: argparse.Namespace,
+    radio: Radio,
+    stack: contextlib.AsyncExitStack,
+    con: _Console,
+) -> dict[str, tuple[KitLink | ReplayLink, _Deferred, str]]:
+    """Open every kit of the session: name -> (link, its block holder, kit id)."""
+    opened: dict[str, tuple[KitLink | ReplayLink, _Deferred, str]] = {}
+
+    def keep(link: KitLink | ReplayLink, holder: _Deferred, kit_id: str) -> None:
+        assert link.info is not None
+        name = link.info.layout.kind
+        if name in opened:
+            raise FinemotorError(f"two {name}s in one session: give one of each at most")
+        opened[name] = (link, holder, kit_id)
+
+    if args.source:
+        for url in args.source:
+            holder = _Deferred()
+            link = await stack.enter_async_context(open_link(url, holder, args.timeout))
+            keep(link, holder, link.info.serial if link.info else url)
+        return opened
+    if args.kit:
+        for kit_id in args.kit:
+            holder = _Deferred()
+            link = await _connect_kit(kit_id.upper(), None, radio, holder, con, args.timeout)
+            stack.push_async_callback(link.close)
+            keep(link, holder, kit_id.upper())
+        return opened
+    desk = Desk(args.desk)
+    for kind in _kinds(args.devices):
+        kit = desk.kit_for(kind)
+        if kit is None:
+            con.say(f"No {kind} is paired with this computer yet.")
+            kit = await pair_at_desk(
+                kind,
+                desk,
+                con.say,
+                con.confirm,
+                radio.scanner_backend,
+                radio.client_backend,
+                _press(radio) if radio.sims else None,
+            )
+        holder = _Deferred()
+        link = await _connect_kit(kit.kit_id, kind, radio, holder, con, args.timeout)
+        stack.push_async_callback(link.close)
+        keep(link, holder, kit.kit_id)
+    return opened
+
+
+async def _preflight(
+    opened: dict[str, tuple[KitLink | ReplayLink, _Deferred, str]],
+    args: argparse.Namespace,
+    con: _Console,
+) -> list[Flag]:
+    flags: list[Flag] = []
+    for name, (link, _holder, kit_id) in opened.items():
+        if isinstance(link, ReplayLink):
+            continue  # a recording is checked as it was recorded
+        flags += check_kit(name, kit_id, link.status, link.calibration)
+    for flag in flags:
+        con.say(("STOP: " if flag.blocks else "Note: ") + flag.message)
+    blocking = [f for f in flags if f.blocks]
+    if blocking and not args.anyway:
+        if con.yes or not sys.stdin.isatty():
+            raise FinemotorError(
+                "the session did not start (see above); nothing was recorded. Fix what is "
+                "listed, or start anyway with --anyway (the problem is then noted in the "
+                "recording and its report)"
+            )
+        if not await con.confirm(
+            "Start the session anyway? It will be noted in the record. [y/n] "
+        ):
+            raise FinemotorError("the session did not start; nothing was recorded")
+    return flags
+
+
+async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runner = SessionRunner(
+        SessionOptions(
+            student=args.student,
+            db=args.db,
+            relay_url=args.relay,
+            view=not args.no_view,
+            note=args.note,
+        )
+    )
+    async with (
+        open_radio(args.sim and not args.source, args.seed) as radio,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        opened = await _open_kits(args, radio, stack, con)
+        runner.opts.accepted_flags = await _preflight(opened, args, con)
+        for name, (_link, holder, _kit_id) in opened.items():
+            holder.bind(runner.consumer(name))
+        await runner.start({name: link for name, (link, _h, _k) in opened.items()})
+        assert runner.recorder is not None
+        con.say(
+            f"Recording session {runner.recorder.session_id} for student {args.student} "
+            f"into {runner.recorder.path}."
+        )
+        _show_link(runner.view_url, args, con)
+        con.say("Press Ctrl-C to end the session.")
+        t0 = time.monotonic()
+        replays = [link for link, _h, _k in opened.values() if isinstance(link, ReplayLink)]
+        try:
+            while not stop.is_set():
+                await wait_event(stop, 1.0)
+                con.status(runner.tick())
+                if args.seconds is not None and time.monotonic() - t0 >= args.seconds:
+                    break
+                if replays and all(r.done.is_set() for r in replays):
+                    break
+        except asyncio.CancelledError:  # Ctrl-C where signal handlers are not available
+            pass
+        con.say("Ending the session...")
+        return await runner.finish()
+
+
+def _show_link(url: str | None, args: argparse.Namespace, con: _Console) -> None:
+    if url is None:
+        return
+    con.say(f"Therapist's link: {url}")
+    if args.relay is None:
+        con.say(
+            "  (this link works on this computer only: for a therapist elsewhere, start the "
+            "session with --relay and your school's relay address)"
+        )
+    if args.open:
+        webbrowser.open(url)
+
+
+def _print_summary(s: SessionSummary) -> None:
+    m, sec = divmod(int(s.seconds), 60)
+    print(f"Session {s.session_id} ended after {m} min {sec:02d} s (student {s.student}).")
+    for name, d in s.devices.items():
+        extra = []
+        if d.get("lost"):
+            extra.append(f"{d['lost']} lost")
+        if d.get("reconnects"):
+            extra.append(f"{d['reconnects']} reconnection(s)")
+        tail = f" ({', '.join(extra)})" if extra else ", none lost"
+        print(f"  {name}: {d['samples_recorded']} samples recorded{tail}")
+    if s.marks:
+        print(f"  {len(s.marks)} event(s) marked by the therapist")
+    for flag in s.flags:
+        print(f"  noted: {flag.message}")
+    if s.recording_problem:
+        print(f"  WARNING: {s.recording_problem}")
+    print(f"Saved in {s.db}. Report: finemotor report {s.session_id}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a session; 0 when it was recorded."""
+    if args.db is None:
+        args.db = default_db_path()
+    con = _Console(quiet=args.json, yes=args.yes or args.sim)
+    try:
+        summary = asyncio.run(_session(args, con))
+    except KeyboardInterrupt:
+        print("\nfinemotor session: interrupted before the session started", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(to_jsonable(summary)))
+    else:
+        if con.tty:
+            print()
+        _print_summary(summary)
+    return 1 if summary.recording_problem else 0

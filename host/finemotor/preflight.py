@@ -46,7 +46,7 @@ def check_kit(
     """The flags for one kit (empty: ready)."""
     now = time.time() if now is None else now
     flags: list[Flag] = []
-    name = f"the {device} kit ({kit_id})"
+    name = f"the {device} kit ({kit_id})" if kit_id else f"the {device} kit"
     if status is None:
         flags.append(
             Flag(device, "battery_unknown", f"{name} did not report its battery.", blocks=False)

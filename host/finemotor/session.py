@@ -296,7 +296,7 @@ class SessionRunner:
                 if isinstance(dev.engine, GripEngine):
                     dev.engine.set_context(GripContext(hand=hand, task="max"), dev.last_t)  # type: ignore[arg-type]
         self.marks.append({**data, "device_t": at})
-        return {"device_t": at}
+        return {"recorded": self.recorder is not None, "device_t": at}
 
     def tick(self) -> SessionStatus:
         """Once a second: record link changes and a metrics snapshot when due, publish the

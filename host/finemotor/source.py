@@ -6,7 +6,8 @@ Names are URLs, the way pyserial's ``serial_for_url`` and bumble's transports na
   kit on this computer's Bluetooth radio.
 - ``serial:///dev/ttyACM0`` (or ``serial://COM3``): a kit on its USB cable (COBS packets,
   docs/protocol.md "Serial link").
-- ``sim://stylus`` or ``sim://grip?seed=3&kit=5A2002&chip=ads1220&drift=40``: a simulated kit
+- ``sim://stylus`` or ``sim://grip?seed=3&kit=5A2002&chip=ads1220&drift=40&battery_mv=3500``: a
+  simulated kit
   (its real firmware under MicroPython) on a virtual radio, started and stopped with the
   source; the simulated facilitator presses its button to pair.
 
@@ -151,14 +152,19 @@ async def open_simulated(
     try:
         seed = int(params.get("seed", "1"))
         drift = float(params.get("drift", "0"))
+        battery_mv = int(params["battery_mv"]) if "battery_mv" in params else None
     except ValueError as exc:
-        raise FinemotorError(f"{name}: seed must be an integer, drift a number") from exc
+        raise FinemotorError(
+            f"{name}: seed and battery_mv must be integers, drift a number"
+        ) from exc
     async with (
         VirtualRadio() as radio,
         SimKit(
             radio, kind, seed=seed, kit_id=kit_id, adc_chip=params.get("chip"), drift_ppm=drift
         ) as sim,
     ):
+        if battery_mv is not None:
+            sim.set_battery_mv(battery_mv)
         if prepare is not None:
             prepare(sim)
         sim.press_button(300)  # the simulated facilitator opens the pairing window

@@ -18,6 +18,7 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from finemotor.aio import wait_event
 from finemotor.cli._radio import Radio, open_radio
@@ -238,10 +239,13 @@ async def _open_kits(
         opened[name] = (link, holder, kit_id)
 
     if args.source:
-        for url in args.source:
+        for given in args.source:
+            url = given
+            if url.startswith("replay:") and "db=" not in url:  # replay from this session's file
+                url += ("&" if "?" in url else "?") + urlencode({"db": str(args.db)})
             holder = _Deferred()
             link = await stack.enter_async_context(open_link(url, holder, args.timeout))
-            keep(link, holder, link.info.serial if link.info else url)
+            keep(link, holder, "")
         return opened
     if args.kit:
         for kit_id in args.kit:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from finemotor.desk import Desk
 
 
 def finemotor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,13 +34,21 @@ def test_scan_finds_both_kits_with_their_ids() -> None:
 
 
 @pytest.mark.parametrize("action", ["pair", "identify"])
-def test_pair_and_identify_the_chosen_kit(action: str) -> None:
-    proc = finemotor(action, "--sim", "--kit", "5a2002", "--seconds", "2", "--json")
+def test_pair_and_identify_the_chosen_kit(action: str, tmp_path: Path) -> None:
+    desk = tmp_path / "kits.json"
+    proc = finemotor(
+        action, "--sim", "--kit", "5a2002", "--seconds", "2", "--json", "--desk", str(desk)
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["kit_id"] == "5A2002" and result["kind"] == "grip"
     assert result["model"].startswith("FM-GRIP")
     assert result["paired"] is True
+    # Pairing makes it this desk's grip (what `finemotor session` looks for); blinking does not.
+    if action == "pair":
+        assert Desk(desk).kit_for("grip") == Desk(desk).kits["5A2002"]
+    else:
+        assert not desk.exists()
 
 
 def test_an_unknown_kit_gets_advice() -> None:

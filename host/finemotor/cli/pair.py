@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from finemotor.cli._radio import add_radio_args, open_radio
+from finemotor.desk import Desk
 from finemotor.errors import TransportError
 from finemotor.transport.ble import BleKit
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
@@ -23,6 +25,7 @@ def register(sub: Any) -> None:
         p.add_argument("--kit", required=True, help="the kit id on the kit's label, e.g. 1A2B3C")
         p.add_argument("--seconds", type=int, default=5, help="how long to blink (identify)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--desk", type=Path, default=None, help="this desk's kit list (kits.json)")
         add_radio_args(p)
         p.set_defaults(func=run, action=name)
 
@@ -58,6 +61,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             if args.action == "identify":
                 await link.identify(args.seconds)
+            else:  # this desk's kit from now on: `finemotor session` finds it by its id
+                Desk(args.desk).remember(kit.kit_id, kit.kind, kit.address)
             return {
                 "kit_id": kit.kit_id,
                 "kind": kit.kind,
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"Warning: the kit's battery is at {pct} %: charge it before the session.")
         print(
             f"Paired with {result['kind']} kit {result['kit_id']} ({result['model']}, "
-            f"firmware {result['firmware']}, battery {result['battery_percent']} %)."
+            f"firmware {result['firmware']}, battery {result['battery_percent']} %). "
+            "It is this desk's kit now: `finemotor session` will use it."
         )
     else:
         print(f"Kit {result['kit_id']}'s light is blinking for {args.seconds} s.")

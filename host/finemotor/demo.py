@@ -23,11 +23,13 @@ from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import TransportError
 from finemotor.forwarder import Forwarder
 from finemotor.kitlink import KitLink
+from finemotor.metrics.config import GripContext
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.relay import PublishedSession, Relay
 from finemotor.samples import SampleBlock
+from finemotor.session import HAND_MARKS
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 from finemotor.transport.virtual.radio import VirtualRadio
@@ -165,10 +167,14 @@ async def _start_view(
         stack.push_async_callback(relay.stop)
 
     def record(mark: dict[str, Any]) -> dict[str, Any]:
-        # Until the SQLite recording exists, the session's events go into the demo's report.
+        # The demo keeps its events in its report; `finemotor session` records them.
         at = {k: round(d.last_t, 3) for k, d in devices.items() if d.last_t is not None}
         marks.append({**mark, "device_t": at})
-        return {"device_t": at}
+        hand = HAND_MARKS.get(str(mark.get("text", "")).strip().lower())
+        for dev in devices.values():
+            if hand is not None and isinstance(dev.engine, GripEngine):
+                dev.engine.set_context(GripContext(hand=hand, task="max"), dev.last_t)  # type: ignore[arg-type]
+        return {"recorded": True, "device_t": at}
 
     session = PublishedSession.new(opts.student, ttl_s=opts.seconds + 3600.0)
     fwd = Forwarder(url, session, on_mark=record)

@@ -295,6 +295,33 @@ def write_transaction(
         conn.close()
 
 
+def delete_session(path: str | Path | None, session: int) -> SessionInfo:
+    """Delete a session and everything recorded with it (devices, samples, events, metrics),
+    then compact the file so the deleted samples do not linger in it. Returns what was deleted.
+
+    Raises:
+        RecordingError: no such session, or the file is locked, corrupt or not writable.
+    """
+    with Recording(path) as rec:
+        info = rec.session(session)
+    with write_transaction(path) as conn:
+        devices = "SELECT id FROM devices WHERE session_id = ?"
+        conn.execute(f"DELETE FROM blocks WHERE device_id IN ({devices})", (session,))
+        for table in ("devices", "events", "metrics"):
+            conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session,))
+        conn.execute("DELETE FROM sessions WHERE id = ?", (session,))
+    db = Path(path) if path is not None else default_db_path()
+    conn = _connect(db, 5.0)
+    try:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        raise _fail(db, exc, "compacting after the deletion") from exc
+    finally:
+        conn.close()
+    return info
+
+
 class Recorder:
     """Records one session into the database at ``path``.
 

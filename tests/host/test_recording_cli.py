@@ -82,3 +82,24 @@ def test_export_of_an_unknown_session_says_so(
     assert "no session 9" in capsys.readouterr().err
     assert main(["export", "1", "--db", str(tmp_path / "none.sqlite")]) == 1
     assert "no recording here yet" in capsys.readouterr().err
+
+
+def test_deleting_a_session_removes_its_samples_from_the_file_and_keeps_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.sqlite"
+    _record(db)
+    _record(db)
+    needle = (np.arange(16, dtype=np.int64) * -999).astype("<i4").tobytes()[8:40]
+    assert main(["sessions", "--db", str(db), "--delete", "1"]) == 1  # not at a terminal
+    assert "--yes" in capsys.readouterr().err
+    assert main(["sessions", "--db", str(db), "--delete", "1", "--yes"]) == 0
+    assert "deleted session 1" in capsys.readouterr().out
+    with Recording(db) as rec:
+        assert [s.id for s in rec.list_sessions()] == [2]
+        assert rec.events(2, "mark") and len(rec.load_samples(2, "grip").seq) == 320
+        assert rec.query("SELECT count(*) FROM blocks")[0][0] == 21
+    # Compacted: one copy of the bytes is left (session 2's), none in free pages.
+    assert db.read_bytes().count(needle) == 1
+    assert main(["sessions", "--db", str(db), "--delete", "1", "--yes"]) == 1
+    assert "no session 1" in capsys.readouterr().err

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from finemotor.recording import Recording, default_db_path
+from finemotor.errors import FinemotorError
+from finemotor.recording import Recording, default_db_path, delete_session
 
 
 def register(sub: Any) -> None:
@@ -21,12 +23,43 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--db", type=Path, default=None, help="the database (default: data directory)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument(
+        "--delete",
+        type=int,
+        metavar="SESSION",
+        default=None,
+        help="delete this session and everything recorded with it (asks first unless --yes)",
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask before deleting")
     p.set_defaults(func=run)
 
 
+def _delete(path: Path, session: int, yes: bool) -> int:
+    with Recording(path) as rec:
+        info = rec.session(session)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise FinemotorError("deleting cannot be undone: add --yes to confirm")
+        answer = input(
+            f"Delete session {session} of student {info.student} and all its samples? "
+            "This cannot be undone. [y/n] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    delete_session(path, session)
+    print(
+        f"deleted session {session} (student {info.student}). Exports and backups made before "
+        "are not touched: delete them too if needed"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the sessions; 0."""
+    """Print the sessions (or delete one); 0."""
     path = args.db or default_db_path()
+    if args.delete is not None:
+        return _delete(path, args.delete, args.yes)
     if not path.exists():
         sessions = []
     else:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from finemotor.calibration.procedure import procedures_dir
+from finemotor.calibration.procedure import load_procedure, procedures_dir
+from finemotor.calibration.session import readings_in
 from finemotor.cli import main
 
 
@@ -59,3 +60,20 @@ def test_wrong_kind_of_kit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     argv = ["calibrate", "grip", "--device", "sim://stylus", "--auto", "--out", str(tmp_path)]
     assert main(argv) == 1
     assert "procedure for its own kind" in capsys.readouterr().err
+
+
+def test_auto_calibration_shows_a_progress_bar_of_every_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    procedure = _quick(tmp_path, "grip")
+    argv = ["calibrate", "grip", "--device", "sim://grip", "--auto", "--procedure", procedure]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    total = readings_in(load_procedure(procedure))
+    bar = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("calibrating grip: ")
+    ]
+    assert total < 40  # so the bar prints one line per reading when not at a terminal
+    assert len(bar) == total
+    assert bar[-1].startswith(f"calibrating grip: {total}/{total}: ")

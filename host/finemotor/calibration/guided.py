@@ -27,11 +27,13 @@ from finemotor.calibration.session import (
     UNCHANGED,
     Calibration,
     read_stable,
+    readings_in,
     run_calibration,
     summary,
 )
 from finemotor.errors import CalibrationError, FinemotorError, TransportError
 from finemotor.kitlink import KitLink
+from finemotor.progress import Progress
 from finemotor.samples import SampleBlock
 
 F64 = npt.NDArray[np.float64]
@@ -208,8 +210,10 @@ async def calibrate_kit(
     force: bool,
     out_dir: Path,
     show: Callable[[str], None],
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the procedure on ``device``; save the record and certificate; return the record.
+    ``progress`` shows a progress bar of the readings (on standard error).
 
     Raises:
         CalibrationError / TransportError: with what to do; the kit keeps its calibration.
@@ -224,10 +228,13 @@ async def calibrate_kit(
         assert port.link is not None
         port.attach(port.link, proc.channel)
         op: RigOperator | PersonOperator = RigOperator(sim, show) if auto else PersonOperator()
+        bar = Progress(readings_in(proc), f"calibrating {proc.device}", enabled=progress)
         try:
-            cal = await run_calibration(port, op, proc, port.index, force=force)
+            cal = await run_calibration(port, op, proc, port.index, force=force, progress=bar)
         except TransportError as exc:
             raise CalibrationError(f"{exc}; " + DISCONNECTED) from exc
+        finally:
+            bar.close()
         truth = await sim.truth() if sim is not None else None
     record: dict[str, Any] = {
         "serial": port.serial,

@@ -20,6 +20,7 @@ from finemotor.calibration.iso7500 import Verification, resolution_n, verify
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.calibration.procedure import Procedure, parse_weight
 from finemotor.errors import CalibrationError, FinemotorError
+from finemotor.progress import Progress
 
 F64 = npt.NDArray[np.float64]
 UNCHANGED = "the kit's calibration is unchanged"
@@ -166,6 +167,14 @@ def _wrong_unit(newtons: float, indicated: float) -> str | None:
     return None
 
 
+def readings_in(proc: Procedure) -> int:
+    """How many stable readings the procedure takes (zeros, preloads, series)."""
+    n = len(proc.loads)
+    zeros = 1 + proc.preloads + max(0, proc.increasing_series - 1) + 1
+    loads = proc.preloads + proc.increasing_series * n + proc.decreasing_series * (n - 1)
+    return zeros + loads
+
+
 async def run_calibration(
     kit: KitPort,
     op: Operator,
@@ -173,8 +182,11 @@ async def run_calibration(
     channel_index: int,
     force: bool = False,
     now: float | None = None,
+    progress: Progress | None = None,
 ) -> Calibration:
     """Run the whole procedure; write the kit only if it passes (or ``force``).
+
+    ``progress`` (if given) advances once per stable reading: :func:`readings_in` of them.
 
     Raises:
         CalibrationError: bad input, a reading that never settles, loads out of order or out
@@ -190,12 +202,17 @@ async def run_calibration(
         await op.ask(proc.prompt(None), None)
         r = await read_stable(kit, proc, op, 0.0, cpn)
         cal.zeros.append(r)
+        if progress is not None:
+            progress.advance(note="unloaded")
         return r
 
     async def place(asked: float) -> tuple[float, Reading]:
         typed = await op.ask(proc.prompt(asked), proc.newtons(asked))
         got = parse_weight(typed, proc, asked)
-        return got, await read_stable(kit, proc, op, got, cpn)
+        r = await read_stable(kit, proc, op, got, cpn)
+        if progress is not None:
+            progress.advance(note=f"{got:g} {proc.unit}")
+        return got, r
 
     op.show(f"calibrating {proc.device} channel {proc.channel} ({proc.model} fit)")
     zero = await unload()

@@ -171,7 +171,15 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     if proc.device != args.kind:
         raise CalibrationError(f"{args.procedure} is a procedure for the {proc.device}")
     rec = asyncio.run(
-        calibrate_kit(args.device, proc, args.auto, args.force, Path(args.out), _show(args))
+        calibrate_kit(
+            args.device,
+            proc,
+            args.auto,
+            args.force,
+            Path(args.out),
+            _show(args),
+            progress=args.auto and not args.json,
+        )
     )
     if args.json:
         print(json.dumps(rec, indent=2))

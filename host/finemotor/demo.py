@@ -23,13 +23,12 @@ from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import TransportError
 from finemotor.forwarder import Forwarder
 from finemotor.kitlink import KitLink
-from finemotor.metrics.config import GripContext
+from finemotor.marks import hand_context
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.relay import PublishedSession, Relay
 from finemotor.samples import SampleBlock
-from finemotor.session import HAND_MARKS
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 from finemotor.transport.virtual.radio import VirtualRadio
@@ -170,10 +169,10 @@ async def _start_view(
         # The demo keeps its events in its report; `finemotor session` records them.
         at = {k: round(d.last_t, 3) for k, d in devices.items() if d.last_t is not None}
         marks.append({**mark, "device_t": at})
-        hand = HAND_MARKS.get(str(mark.get("text", "")).strip().lower())
+        context = hand_context(str(mark.get("text", "")))
         for dev in devices.values():
-            if hand is not None and isinstance(dev.engine, GripEngine):
-                dev.engine.set_context(GripContext(hand=hand, task="max"), dev.last_t)  # type: ignore[arg-type]
+            if context is not None and isinstance(dev.engine, GripEngine):
+                dev.engine.set_context(context, dev.last_t)
         return {"recorded": True, "device_t": at}
 
     session = PublishedSession.new(opts.student, ttl_s=opts.seconds + 3600.0)
@@ -196,10 +195,6 @@ def _publish_status(fwd: Forwarder | None, devices: dict[str, _Device]) -> None:
 
 
 def _consumer(dev: _Device, fwd: Forwarder | None) -> Callable[[list[SampleBlock]], None]:
-    def to_host(t: float) -> float:
-        assert dev.link is not None
-        return float(dev.link.clock.to_host(t * 1e6))
-
     def take(blocks: list[SampleBlock]) -> None:
         for block in blocks:
             dev.blocks += 1
@@ -221,8 +216,7 @@ def _consumer(dev: _Device, fwd: Forwarder | None) -> Callable[[list[SampleBlock
                     dev.true_t.append(float(t))
                     dev.true_f.append(f)
         if fwd is not None and dev.cal is not None:
-            ready = dev.link is not None and dev.link.clock.ready
-            fwd.blocks(dev.sim.kind, blocks, dev.cal, to_host if ready else None)
+            fwd.blocks(dev.sim.kind, blocks, dev.cal, dev.link.to_host if dev.link else None)
 
     return take
 

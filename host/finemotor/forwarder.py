@@ -31,6 +31,7 @@ from finemotor.metrics.grip import GripSummary
 from finemotor.metrics.live import LiveSnapshot, convert_channel
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
+from finemotor.preflight import CALIBRATION_VALID_DAYS
 from finemotor.relay.tokens import PublishedSession, digest
 from finemotor.samples import SampleBlock
 
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 50.0
 """Points per second per trace sent for display (the page draws at most 60)."""
-CAL_DUE_DAYS = 365.0
-"""A calibration older than this is shown as due."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
 _QUEUE = 512
 
@@ -179,7 +178,7 @@ class Forwarder:
         dev: str,
         blocks: list[SampleBlock],
         calibration: DeviceCalibration,
-        to_host: Callable[[float], float] | None = None,
+        to_host: Callable[[float], float | None] | None = None,
     ) -> None:
         """Queue blocks for display, decimated to :data:`DISPLAY_HZ`.
 
@@ -187,8 +186,9 @@ class Forwarder:
             dev: the device's kind (``stylus`` or ``grip``).
             blocks: new gap-free blocks.
             calibration: the device's calibration (counts to newtons).
-            to_host: device time (s) to host ``time.monotonic()`` time; None: the latest
-                sample is taken as sampled now.
+            to_host: device time (s) to host ``time.monotonic()`` time (a link's
+                ``to_host``); without it, or while it returns None (clocks not synced yet), the
+                latest sample is taken as sampled now.
         """
         ts: list[float] = []
         traces: dict[str, list[float]] = {}
@@ -207,8 +207,9 @@ class Forwarder:
             self._next_t[dev] = nxt
         if not ts:
             return
-        if to_host is not None:
-            wall = [(to_host(t) + self._wall_offset) * 1000.0 for t in ts]
+        hosts = [to_host(t) for t in ts] if to_host is not None else []
+        if hosts and None not in hosts:
+            wall = [(h + self._wall_offset) * 1000.0 for h in hosts if h is not None]
         else:
             now = time.time() * 1000.0
             wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
@@ -236,7 +237,7 @@ class Forwarder:
         """Queue a device's status: link, battery, calibration valid or due."""
         if calibration is None or not calibration.calibrated:
             cal = "none"
-        elif time.time() - calibration.calibrated_at > CAL_DUE_DAYS * 86400:
+        elif time.time() - calibration.calibrated_at > CALIBRATION_VALID_DAYS * 86400:
             cal = "due"
         else:
             cal = "valid"

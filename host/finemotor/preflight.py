@@ -16,7 +16,7 @@ from finemotor.protocol.status import Status
 LOW_BATTERY_PERCENT = 20
 """Below this a kit may not last a 30-minute session."""
 CALIBRATION_VALID_DAYS = 365.0
-"""A calibration older than this is expired (the same limit the therapist view shows as due)."""
+"""A calibration older than this is expired (and shown as due in the therapist view)."""
 
 
 @dataclass(frozen=True)

@@ -601,6 +601,7 @@ class Recording:
             )
         _check_file(self.path)
         self._conn = _connect(self.path, busy_timeout_s)
+        self._conn.execute("PRAGMA query_only = ON")  # a reader never writes, whatever it runs
 
     def close(self) -> None:
         """Close the database."""
@@ -619,7 +620,8 @@ class Recording:
             raise _fail(self.path, exc, "reading") from exc
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        """Rows of a read-only SQL query (for tables without a reader here, e.g. goals).
+        """Rows of an SQL query (for tables without a reader here, e.g. goals); the connection
+        is query-only, so a statement that would write fails.
 
         Raises:
             RecordingError: the database cannot be read.

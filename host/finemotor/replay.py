@@ -85,7 +85,8 @@ class ReplayLink:
         self.calibration: DeviceCalibration | None = None
         self.done = asyncio.Event()
         self._blocks: list[SampleBlock] = []
-        self._played = 0
+        self._received = 0
+        self._expected = 0
         self._task: asyncio.Task[None] | None = None
         self._t0_host = 0.0
         self._t0_dev = 0.0
@@ -153,7 +154,8 @@ class ReplayLink:
                     await asyncio.sleep(delay)
             else:
                 await asyncio.sleep(0)
-            self._played += 1
+            self._received += len(block)
+            self._expected = int(block.seq[-1] - self._blocks[0].seq[0] + 1)
             if self._on_blocks is not None:
                 self._on_blocks([block])
         self.done.set()
@@ -177,15 +179,12 @@ class ReplayLink:
 
     def counters(self) -> dict[str, int]:
         """Samples played, and what the recording's sequence numbers say was taken."""
-        played = self._blocks[: self._played]
-        received = sum(len(b) for b in played)
-        expected = int(played[-1].seq[-1] - self._blocks[0].seq[0] + 1) if played else 0
         return {
-            "received": received,
-            "expected": expected,
+            "received": self._received,
+            "expected": self._expected,
             "gaps": 0,
             "backfilled": 0,
-            "lost": expected - received,
+            "lost": self._expected - self._received,
             "malformed": 0,
             "duplicates": 0,
             "reconnects": 0,

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.errors import RecordingError
+from finemotor.errors import FinemotorError, RecordingError
 from finemotor.forwarder import Forwarder
-from finemotor.metrics.config import GripContext
+from finemotor.marks import hand_context
 from finemotor.metrics.live import GripEngine, LiveSnapshot, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.preflight import Flag
@@ -32,9 +32,6 @@ from finemotor.samples import SampleBlock
 from finemotor.transport.commands import KitInfo
 
 logger = logging.getLogger(__name__)
-
-HAND_MARKS = {"right hand": "right", "left hand": "left"}
-"""Marks that say which hand squeezes the dynamometer from now on."""
 
 
 class Link(Protocol):
@@ -161,9 +158,10 @@ class SessionRunner:
         """The therapist's link (once started with the view)."""
         return self.forwarder.view_url if self.forwarder is not None else None
 
-    def consumer(self, name: str) -> Callable[[list[SampleBlock]], None]:
-        """The ``on_blocks`` callback for the device called ``name`` (``stylus`` or ``grip``)."""
-        dev = self.devices.setdefault(name, _Device(name))
+    def consumer(self, key: str) -> Callable[[list[SampleBlock]], None]:
+        """The ``on_blocks`` callback for the link that :meth:`start` will get under ``key``
+        (any label: a kit id, a URL...). Blocks are held until the session starts."""
+        dev = self.devices.setdefault(key, _Device(key))
 
         def take(blocks: list[SampleBlock]) -> None:
             if self.recorder is None:
@@ -176,21 +174,32 @@ class SessionRunner:
     # -- starting ---------------------------------------------------------------------------
 
     async def start(self, links: dict[str, Link]) -> None:
-        """Start recording (and publishing) the session with these opened links.
+        """Start recording (and publishing) the session with these opened links, keyed as
+        their consumers were. Each device is named by its kind (``stylus``, ``grip``).
 
         Raises:
+            FinemotorError: a link is not open, or two links are the same kind of device.
             RecordingError: the database cannot be opened or written (nothing is recorded).
         """
+        names: dict[str, str] = {}
+        for key, link in links.items():
+            if link.info is None:
+                raise FinemotorError(f"{key}: the link is not open")
+            name = link.info.layout.kind
+            if name in names.values():
+                raise FinemotorError(f"two {name}s in one session: use one of each at most")
+            names[key] = name
         self.recorder = Recorder(
             self.opts.db, self.opts.student, self.opts.note, on_commit=self._committed
         )
         self._started_at = time.monotonic()
         for flag in self.opts.accepted_flags:
             self.recorder.add_event("preflight_flag", flag, device=flag.device)
-        for name, link in links.items():
-            dev = self.devices.setdefault(name, _Device(name))
+        for key, link in links.items():
+            dev = self.devices.setdefault(key, _Device(key))
+            dev.name = names[key]
             dev.link = link
-            self._add_device(name, link)
+            self._add_device(dev, link)
         if self.opts.view:
             await self._start_view()
         for dev in self.devices.values():
@@ -199,15 +208,13 @@ class SessionRunner:
                 self._take(dev, held)
         self.tick()
 
-    def _add_device(self, name: str, link: Link) -> None:
-        assert self.recorder is not None
+    def _add_device(self, dev: _Device, link: Link) -> None:
+        assert self.recorder is not None and link.info is not None
         info = link.info
-        if info is None:
-            raise RecordingError(str(self.recorder.path), "device", f"{name}: link not open")
         channels = info.layout.channel_names
         cal = link.calibration
         self.recorder.add_device(
-            name,
+            dev.name,
             info.layout.kind,
             channels,
             serial=info.serial,
@@ -218,7 +225,6 @@ class SessionRunner:
             calibration=cal,
         )
         cal = cal or DeviceCalibration.uncalibrated(len(channels))
-        dev = self.devices[name]
         if info.layout.kind == "stylus":
             dev.engine = PenEngine(cal, info.rate_hz, channels=channels)
         else:
@@ -258,14 +264,7 @@ class SessionRunner:
                         self.forwarder.metrics(dev.name, snap)
         link = dev.link
         if self.forwarder is not None and link is not None and dev.engine is not None:
-            to_host = None
-            if dev.last_t is not None and link.to_host(dev.last_t) is not None:
-
-                def to_host(t: float, link: Link = link) -> float:
-                    host = link.to_host(t)
-                    return time.monotonic() if host is None else host
-
-            self.forwarder.blocks(dev.name, blocks, dev.engine.calibration, to_host)
+            self.forwarder.blocks(dev.name, blocks, dev.engine.calibration, link.to_host)
 
     def _committed(self, commit: Commit) -> None:
         self._saved_at = time.monotonic()
@@ -290,11 +289,11 @@ class SessionRunner:
                 self.recorder.add_event("mark", data, device=dev.name, device_t=dev.last_t)
             if not with_data:
                 self.recorder.add_event("mark", data)
-        hand = HAND_MARKS.get(text.strip().lower())
-        if hand is not None:
+        context = hand_context(text)
+        if context is not None:
             for dev in self.devices.values():
                 if isinstance(dev.engine, GripEngine):
-                    dev.engine.set_context(GripContext(hand=hand, task="max"), dev.last_t)  # type: ignore[arg-type]
+                    dev.engine.set_context(context, dev.last_t)
         self.marks.append({**data, "device_t": at})
         return {"recorded": self.recorder is not None, "device_t": at}
 
@@ -378,8 +377,7 @@ class SessionRunner:
             d.link is None or d.link.settled() for d in self.devices.values()
         ):
             await asyncio.sleep(0.2)
-        self.tick()
-        elapsed = self.status().elapsed_s
+        elapsed = self.tick().elapsed_s
         devices: dict[str, dict[str, Any]] = {}
         for dev in self.devices.values():
             entry: dict[str, Any] = {"samples_recorded": dev.received}

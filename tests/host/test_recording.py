@@ -249,3 +249,13 @@ def test_a_host_killed_mid_session_keeps_every_sample_up_to_the_last_second(
     # and the last commit was no more than about a second before the kill
     assert killed_at - last_commit["t"] <= 1.0
     assert received - got.seq[-1] <= rate * 1.0 + 32
+
+
+def test_a_reader_cannot_write_even_through_query(tmp_path: Path) -> None:
+    db = tmp_path / "rec.sqlite"
+    with Recorder(db, student="S-1") as rec:
+        rec.add_block("grip", _block(0, 8))
+    with Recording(db) as reading, pytest.raises(RecordingError):
+        reading.query("DELETE FROM blocks")
+    with Recording(db) as reading:
+        assert reading.query("SELECT count(*) FROM blocks")[0][0] == 1

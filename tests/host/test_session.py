@@ -202,3 +202,5 @@ def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: 
     )
     assert again.returncode == 0, again.stderr
     assert "Pairing" not in again.stdout and "Session 2 ended" in again.stdout
+    # The simulated kits restarted without their bonds: each asks for its button again.
+    assert again.stdout.count("no longer knows this computer") == 2

@@ -29,6 +29,14 @@ class Radio:
                 return True
         return False
 
+    def press_kind(self, kind: str) -> bool:
+        """Press the simulated ``kind`` kit's button; False if there is none."""
+        sim = self.sims.get(kind)
+        if sim is None:
+            return False
+        sim.press_button(300)
+        return True
+
 
 @contextlib.asynccontextmanager
 async def open_radio(sim: bool, seed: int = 1) -> AsyncIterator[Radio]:

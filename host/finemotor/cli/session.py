@@ -85,26 +85,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-class _Deferred:
-    """Holds blocks until it knows which device they belong to."""
-
-    def __init__(self) -> None:
-        self.target: Callable[[list[SampleBlock]], None] | None = None
-        self.held: list[SampleBlock] = []
-
-    def __call__(self, blocks: list[SampleBlock]) -> None:
-        if self.target is None:
-            self.held.extend(blocks)
-        else:
-            self.target(blocks)
-
-    def bind(self, target: Callable[[list[SampleBlock]], None]) -> None:
-        self.target = target
-        held, self.held = self.held, []
-        if held:
-            target(held)
-
-
 class _Console:
     """What the facilitator sees: lines, questions, and the live status line."""
 
@@ -173,22 +153,11 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
-def _press(radio: Radio) -> Callable[[str], bool]:
-    def press(kind_or_id: str) -> bool:
-        sim = radio.sims.get(kind_or_id)
-        if sim is not None:
-            sim.press_button(300)
-            return True
-        return radio.press_button(kind_or_id)
-
-    return press
-
-
 async def _connect_kit(
     kit_id: str,
     kind: str | None,
     radio: Radio,
-    on_blocks: _Deferred,
+    on_blocks: Callable[[list[SampleBlock]], None],
     con: _Console,
     timeout: float,
 ) -> KitLink:
@@ -202,9 +171,6 @@ async def _connect_kit(
             "`finemotor pair --kit ID`"
         )
     advert = found[0]
-    if radio.sims:  # simulated kits live only as long as this command: never bonded yet
-        _press(radio)(advert.kit_id)
-        await wait_for_pairing_window(advert.kit_id, timeout, radio.scanner_backend)
     link = KitLink(
         advert.address, on_blocks=on_blocks, backend=radio.client_backend, timeout=timeout
     )
@@ -215,6 +181,8 @@ async def _connect_kit(
             f"The {advert.kind} {advert.kit_id} no longer knows this computer: press its button "
             "once (its light blinks slowly)."
         )
+        if radio.press_button(advert.kit_id):
+            con.say("(simulated kit: the button is pressed for you)")
         if await wait_for_pairing_window(advert.kit_id, 60.0, radio.scanner_backend) is None:
             raise
         await link.open()
@@ -227,64 +195,56 @@ async def _open_kits(
     radio: Radio,
     stack: contextlib.AsyncExitStack,
     con: _Console,
-) -> dict[str, tuple[KitLink | ReplayLink, _Deferred, str]]:
-    """Open every kit of the session: name -> (link, its block holder, kit id)."""
-    opened: dict[str, tuple[KitLink | ReplayLink, _Deferred, str]] = {}
-
-    def keep(link: KitLink | ReplayLink, holder: _Deferred, kit_id: str) -> None:
-        assert link.info is not None
-        name = link.info.layout.kind
-        if name in opened:
-            raise FinemotorError(f"two {name}s in one session: give one of each at most")
-        opened[name] = (link, holder, kit_id)
-
+    runner: SessionRunner,
+) -> dict[str, tuple[KitLink | ReplayLink, str]]:
+    """Open every kit of the session, each streaming into ``runner``: key -> (link, kit id)."""
+    opened: dict[str, tuple[KitLink | ReplayLink, str]] = {}
     if args.source:
-        for given in args.source:
-            url = given
-            if url.startswith("replay:") and "db=" not in url:  # replay from this session's file
-                url += ("&" if "?" in url else "?") + urlencode({"db": str(args.db)})
-            holder = _Deferred()
-            link = await stack.enter_async_context(open_link(url, holder, args.timeout))
-            keep(link, holder, "")
-        return opened
-    if args.kit:
-        for kit_id in args.kit:
-            holder = _Deferred()
-            link = await _connect_kit(kit_id.upper(), None, radio, holder, con, args.timeout)
-            stack.push_async_callback(link.close)
-            keep(link, holder, kit_id.upper())
-        return opened
-    desk = Desk(args.desk)
-    for kind in _kinds(args.devices):
-        kit = desk.kit_for(kind)
-        if kit is None:
-            con.say(f"No {kind} is paired with this computer yet.")
-            kit = await pair_at_desk(
-                kind,
-                desk,
-                con.say,
-                con.confirm,
-                radio.scanner_backend,
-                radio.client_backend,
-                _press(radio) if radio.sims else None,
+        for url in args.source:
+            name = url
+            if name.startswith("replay:") and "db=" not in name:  # this session's file
+                name += ("&" if "?" in name else "?") + urlencode({"db": str(args.db)})
+            link = await stack.enter_async_context(
+                open_link(name, runner.consumer(url), args.timeout)
             )
-        holder = _Deferred()
-        link = await _connect_kit(kit.kit_id, kind, radio, holder, con, args.timeout)
+            opened[url] = (link, "")
+        return opened
+    wanted: list[tuple[str, str | None]] = [(k.upper(), None) for k in args.kit]
+    if not wanted:
+        desk = Desk(args.desk)
+        for kind in _kinds(args.devices):
+            kit = desk.kit_for(kind)
+            if kit is None:
+                con.say(f"No {kind} is paired with this computer yet.")
+                kit = await pair_at_desk(
+                    kind,
+                    desk,
+                    con.say,
+                    con.confirm,
+                    radio.scanner_backend,
+                    radio.client_backend,
+                    radio.press_kind if radio.sims else None,
+                )
+            wanted.append((kit.kit_id, kind))
+    for kit_id, maybe_kind in wanted:
+        link = await _connect_kit(
+            kit_id, maybe_kind, radio, runner.consumer(kit_id), con, args.timeout
+        )
         stack.push_async_callback(link.close)
-        keep(link, holder, kit.kit_id)
+        opened[kit_id] = (link, kit_id)
     return opened
 
 
 async def _preflight(
-    opened: dict[str, tuple[KitLink | ReplayLink, _Deferred, str]],
+    opened: dict[str, tuple[KitLink | ReplayLink, str]],
     args: argparse.Namespace,
     con: _Console,
 ) -> list[Flag]:
     flags: list[Flag] = []
-    for name, (link, _holder, kit_id) in opened.items():
-        if isinstance(link, ReplayLink):
+    for link, kit_id in opened.values():
+        if isinstance(link, ReplayLink) or link.info is None:
             continue  # a recording is checked as it was recorded
-        flags += check_kit(name, kit_id, link.status, link.calibration)
+        flags += check_kit(link.info.layout.kind, kit_id, link.status, link.calibration)
     for flag in flags:
         con.say(("STOP: " if flag.blocks else "Note: ") + flag.message)
     blocking = [f for f in flags if f.blocks]
@@ -321,11 +281,9 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
         open_radio(args.sim and not args.source, args.seed) as radio,
         contextlib.AsyncExitStack() as stack,
     ):
-        opened = await _open_kits(args, radio, stack, con)
+        opened = await _open_kits(args, radio, stack, con, runner)
         runner.opts.accepted_flags = await _preflight(opened, args, con)
-        for name, (_link, holder, _kit_id) in opened.items():
-            holder.bind(runner.consumer(name))
-        await runner.start({name: link for name, (link, _h, _k) in opened.items()})
+        await runner.start({key: link for key, (link, _kit_id) in opened.items()})
         assert runner.recorder is not None
         con.say(
             f"Recording session {runner.recorder.session_id} for student {args.student} "
@@ -334,7 +292,7 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
         _show_link(runner.view_url, args, con)
         con.say("Press Ctrl-C to end the session.")
         t0 = time.monotonic()
-        replays = [link for link, _h, _k in opened.values() if isinstance(link, ReplayLink)]
+        replays = [link for link, _kit_id in opened.values() if isinstance(link, ReplayLink)]
         try:
             while not stop.is_set():
                 await wait_event(stop, 1.0)

@@ -20,7 +20,8 @@ import numpy.typing as npt
 
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.errors import CalibrationError
-from finemotor.metrics.config import GripContext, Hand
+from finemotor.marks import hand_context
+from finemotor.metrics.config import GripContext
 from finemotor.metrics.grip import GripSummary
 from finemotor.metrics.live import convert_channel
 from finemotor.metrics.pen import PenSummary
@@ -30,7 +31,6 @@ from finemotor.recording import DeviceInfo, Event, Recording, Samples, SessionIn
 F64 = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
-_HAND = re.compile(r"\b(right|left)\s+hand\b", re.IGNORECASE)
 _END = re.compile(r"^\s*(end|stop)\b", re.IGNORECASE)
 _START = re.compile(r"^\s*start\b\s*(.*)$", re.IGNORECASE)
 TARE_PERCENTILE = 1.0
@@ -169,10 +169,9 @@ def hand_contexts(marks: Sequence[Mark], device: str) -> list[tuple[float, GripC
     """``(device time, context)`` for each "right hand"/"left hand" mark on ``device``."""
     out: list[tuple[float, GripContext]] = []
     for m in sorted(_on_device(marks, device), key=lambda m: m.device_t or 0.0):
-        found = _HAND.search(m.text)
-        if found is not None and m.device_t is not None:
-            hand: Hand = "right" if found.group(1).lower() == "right" else "left"
-            out.append((m.device_t, GripContext(hand=hand)))
+        context = hand_context(m.text)
+        if context is not None and m.device_t is not None:
+            out.append((m.device_t, context))
     return out
 
 

@@ -9,6 +9,7 @@ the job of :class:`finemotor.kitlink.KitLink`, which owns the stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -135,7 +136,16 @@ class BleKit(KitCommands):
             if "encrypt" in str(exc).lower() or "authentic" in str(exc).lower():
                 raise self._refused() from exc
             raise
-        return await self.read_info(model, serial, firmware)
+        try:
+            return await self.read_info(model, serial, firmware)
+        except KitCommandError as exc:
+            if exc.result == "NOT_AUTHORISED":
+                # Connected but not bonded: the kit forgot this computer. Forget its old keys
+                # too, so the next connection (once its button is pressed) pairs afresh.
+                with contextlib.suppress(BleakError, OSError, TimeoutError):
+                    await client.unpair()
+                raise self._refused() from exc
+            raise
 
     def _refused(self) -> PairingRefusedError:
         return PairingRefusedError(

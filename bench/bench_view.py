@@ -19,34 +19,21 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future
 
 import aiohttp
 import numpy as np
-from playwright.sync_api import sync_playwright
 
+from bench.chromium import CHROMIUM, chromium_context
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import PublishedSession
 from finemotor.relay.tokens import digest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LATENCY_S = 20.0
 LEVELS = ((1, 1), (1, 10), (5, 5), (5, 10), (10, 10), (10, 20), (20, 20), (20, 40), (40, 40))
 LEVEL_S = 4.0
@@ -59,12 +46,8 @@ def page_latency(seconds: float = LATENCY_S) -> list[float]:
     url: Future[str] = Future()
     opts = DemoOptions(seconds=seconds, on_view=url.set_result)
     report = asyncio.run_coroutine_threadsafe(run_demo(opts), loop)
-    profile = tempfile.mkdtemp(prefix="fm-bench-")
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=ARGS, headless=True
-            )
+        with chromium_context() as ctx:
             page = ctx.new_page()
             page.goto(url.result(60))
             page.wait_for_function("() => window.__fm.drawn > 50", timeout=60_000)
@@ -73,13 +56,11 @@ def page_latency(seconds: float = LATENCY_S) -> list[float]:
             while time.monotonic() < deadline and not report.done():
                 page.wait_for_timeout(500)
             lat: list[float] = page.evaluate("window.__fm.lat")
-            ctx.close()
         try:
             report.result(120)
         except Exception as exc:  # the latency figures stand; say what the demo reported
             print(f"(the demo itself ended with an error: {exc!r})")
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
         loop.call_soon_threadsafe(loop.stop)
     return lat
 

@@ -9,8 +9,6 @@ SQLite recording exists), refuse a bad token with 403, and recover after the rel
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,22 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.chromium import CHROMIUM, chromium_context
 
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import Relay
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="install the dev extras")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytest.importorskip("playwright.sync_api", reason="install the dev extras")
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
 )
@@ -74,16 +62,8 @@ class Session:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    profile = tempfile.mkdtemp(prefix="fm-chromium-")
-    with playwright_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True
-        )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    with chromium_context() as ctx:
+        yield ctx
 
 
 def test_the_page_follows_a_live_session_through_a_relay_restart(browser: Any) -> None:

@@ -9,6 +9,7 @@ every ``update_s`` of device time (0.2 s: 5 Hz).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +102,49 @@ def _check_layout(
         )
 
 
-class PenEngine:
+class _LiveEngine(ABC):
+    """What both engines share: the record and layout they take, the conversion of a block's
+    channel, and a snapshot every ``update_s`` of device time."""
+
+    def __init__(
+        self,
+        kind: str,
+        calibration: DeviceCalibration,
+        channels: tuple[str, ...],
+        count_limits: tuple[int, int] | None,
+        update_s: float,
+    ) -> None:
+        self.kind = kind
+        self.calibration = calibration
+        self.channels = channels
+        self.count_limits = count_limits
+        self.update_s = update_s
+        self._last_update: float | None = None
+
+    def _channel(self, block: SampleBlock, index: int) -> ChannelData:
+        return convert_channel(block.counts[:, index], self.calibration, index, self.count_limits)
+
+    def _check(self, block: SampleBlock) -> bool:
+        """False for an empty block; raises for one of another layout."""
+        if len(block) == 0:
+            return False
+        _check_layout(block, self.calibration, self.kind, self.channels)
+        return True
+
+    def _due(self, block: SampleBlock) -> LiveSnapshot | None:
+        """A snapshot if ``update_s`` has passed since the last one."""
+        t = float(block.t[-1])
+        if self._last_update is None or t - self._last_update >= self.update_s - 1e-9:
+            self._last_update = t
+            return self.snapshot()
+        return None
+
+    @abstractmethod
+    def snapshot(self) -> LiveSnapshot:
+        """Return the live values and every metric so far."""
+
+
+class PenEngine(_LiveEngine):
     """Live pen metrics for a stylus stream."""
 
     def __init__(
@@ -128,10 +171,7 @@ class PenEngine:
         """
         if "tip" not in channels:
             raise CalibrationError(f"a stylus needs a 'tip' channel, got {channels}")
-        self.calibration = calibration
-        self.channels = channels
-        self.count_limits = count_limits
-        self.update_s = update_s
+        super().__init__("stylus", calibration, channels, count_limits, update_s)
         tip_cal = calibration.channel(channels.index("tip"))
         tip_unit: ForceUnit = "N" if tip_cal.calibrated else "raw"
         self._barrel_idx = [channels.index(c) for c in ("barrel_a", "barrel_b") if c in channels]
@@ -143,36 +183,22 @@ class PenEngine:
         sos = lowpass_sos(display_lowpass_hz, rate_hz) if rate_hz > 0 else None
         self._tip_live = CausalFilter(sos) if sos is not None else None
         self._bar_live = CausalFilter(sos) if sos is not None and self._barrel_idx else None
-        self._last_update: float | None = None
 
     def feed(self, block: SampleBlock) -> LiveSnapshot | None:
         """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
-        if len(block) == 0:
+        if not self._check(block):
             return None
-        _check_layout(block, self.calibration, "stylus", self.channels)
-        tip = convert_channel(
-            block.counts[:, self.channels.index("tip")],
-            self.calibration,
-            self.channels.index("tip"),
-            self.count_limits,
-        )
+        tip = self._channel(block, self.channels.index("tip"))
         barrel = None
         if self._barrel_idx:
-            parts = [
-                convert_channel(block.counts[:, i], self.calibration, i, self.count_limits)
-                for i in self._barrel_idx
-            ]
+            parts = [self._channel(block, i) for i in self._barrel_idx]
             barrel = np.sum([p.values for p in parts], axis=0)
             if self._bar_live is not None:
                 self._bar_live.process(barrel)
         if self._tip_live is not None:
             self._tip_live.process(tip.values)
         self.core.push(block.t, tip.values, barrel, tip.saturated)
-        t = float(block.t[-1])
-        if self._last_update is None or t - self._last_update >= self.update_s - 1e-9:
-            self._last_update = t
-            return self.snapshot()
-        return None
+        return self._due(block)
 
     def snapshot(self) -> LiveSnapshot:
         """Return the live values and every metric so far."""
@@ -200,7 +226,7 @@ class PenEngine:
         return self.core.summary()
 
 
-class GripEngine:
+class GripEngine(_LiveEngine):
     """Live grip metrics for a dynamometer stream."""
 
     def __init__(
@@ -229,14 +255,10 @@ class GripEngine:
         """
         if "force" not in channels:
             raise CalibrationError(f"a grip dynamometer needs a 'force' channel, got {channels}")
-        self.calibration = calibration
-        self.channels = channels
-        self.count_limits = count_limits
-        self.update_s = update_s
+        super().__init__("grip", calibration, channels, count_limits, update_s)
         self._idx = channels.index("force")
         unit: ForceUnit = "N" if calibration.channel(self._idx).calibrated else "raw"
         self.core = GripCore(rate_hz, config, unit, norms, student)
-        self._last_update: float | None = None
 
     def set_context(self, context: GripContext, t_from: float | None = None) -> None:
         """Say which hand and task from device time ``t_from`` (default: from now on)."""
@@ -244,18 +266,11 @@ class GripEngine:
 
     def feed(self, block: SampleBlock) -> LiveSnapshot | None:
         """Add a block; return a snapshot if ``update_s`` has passed since the last one."""
-        if len(block) == 0:
+        if not self._check(block):
             return None
-        _check_layout(block, self.calibration, "grip", self.channels)
-        ch = convert_channel(
-            block.counts[:, self._idx], self.calibration, self._idx, self.count_limits
-        )
+        ch = self._channel(block, self._idx)
         self.core.push(block.t, ch.values, ch.saturated)
-        t = float(block.t[-1])
-        if self._last_update is None or t - self._last_update >= self.update_s - 1e-9:
-            self._last_update = t
-            return self.snapshot()
-        return None
+        return self._due(block)
 
     def snapshot(self) -> LiveSnapshot:
         """Return the live force and every metric so far."""

@@ -65,3 +65,19 @@ def write_factory_calibration(world, path="cal.bin"):
     reason = store.commit(len(blob), binascii.crc32(blob) & 0xFFFFFFFF)
     if reason:
         raise ValueError("factory calibration refused: " + reason)
+
+
+def prepare_flash(world, kind, chip, kit_id):
+    # What a kit's flash and board variant hold before its firmware starts, for both runners:
+    # the bridge ADC fitted, the kit id on its label, and the factory calibration of a new kit.
+    import sys
+
+    if chip is not None:  # the board variant fitted with this bridge ADC (what the firmware reads)
+        sys.modules["boards." + kind].ADC_CHIP = chip
+    if kit_id is not None:
+        with open("kit_id.txt", "w") as f:
+            f.write(kit_id)
+    try:
+        open("cal.bin").close()
+    except OSError:  # a new kit: comes calibrated from the factory
+        write_factory_calibration(world)

@@ -82,19 +82,9 @@ def _sim(op, value):
         os.rename("truth.json.tmp", "truth.json")
 
 
-if CHIP is not None:  # the board variant fitted with this bridge ADC (what the firmware reads)
-    sys.modules["boards." + KIND].ADC_CHIP = CHIP
+from factory import prepare_flash  # noqa: E402
 
-if KIT_ID is not None:
-    with open("kit_id.txt", "w") as f:
-        f.write(KIT_ID)
-
-try:
-    open("cal.bin").close()
-except OSError:  # a new kit: comes calibrated from the factory
-    from factory import write_factory_calibration
-
-    write_factory_calibration(world)
+prepare_flash(world, KIND, CHIP, KIT_ID)
 
 bluetooth.connect_bridge("127.0.0.1", PORT)
 bluetooth.on_sim(_sim)

@@ -165,10 +165,7 @@ class BleKit(KitCommands):
                 await client.disconnect()
             except (BleakError, TimeoutError, OSError) as exc:
                 logger.debug("disconnect from %s: %s", self.address, exc)
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(TransportError("the link to the kit dropped", self.address))
-        self._waiting.clear()
+        self._fail_waiting("the link to the kit dropped")
 
     # --- commands ---------------------------------------------------------------------
     async def command(self, request: bytes) -> cp.Response:
@@ -181,36 +178,18 @@ class BleKit(KitCommands):
         client = self._client
         if client is None or not client.is_connected:
             raise TransportError("the kit is not connected: connect first", self.address)
-        token = request[1]
-        fut: asyncio.Future[cp.Response] = asyncio.get_running_loop().create_future()
-        self._waiting[token] = fut
-        try:
-            await client.write_gatt_char(CONTROL_UUID, request, response=True)
-            resp = await asyncio.wait_for(fut, self.timeout)
-        except TimeoutError as exc:
-            raise TransportError(
-                f"the kit did not answer {cp.Op(request[0]).name} within {self.timeout} s: "
-                "it may be out of range; move it closer",
-                self.address,
-            ) from exc
-        except BleakError as exc:
-            raise TransportError(f"command failed: {exc}", self.address) from exc
-        finally:
-            self._waiting.pop(token, None)
-        if not resp.ok:
-            raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
-        return resp
+
+        async def send(req: bytes) -> None:
+            try:
+                await client.write_gatt_char(CONTROL_UUID, req, response=True)
+            except BleakError as exc:
+                raise TransportError(f"command failed: {exc}", self.address) from exc
+
+        return await self._exchange(request, send, "it may be out of range; move it closer")
 
     # --- notifications ----------------------------------------------------------------
     def _control_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        try:
-            resp = cp.decode_response(data)
-        except Exception as exc:  # a garbled response must not kill the link
-            logger.warning("kit %s: %s", self.address, exc)
-            return
-        fut = self._waiting.get(resp.token)
-        if fut is not None and not fut.done():
-            fut.set_result(resp)
+        self._answered(bytes(data))
 
     def _status_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
@@ -229,8 +208,6 @@ class BleKit(KitCommands):
         self._on_frame(bytes(data))
 
     def _disconnected(self, _client: BleakClient) -> None:
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(TransportError("the link to the kit dropped", self.address))
+        self._fail_waiting("the link to the kit dropped")
         if self._on_disconnect is not None:
             self._on_disconnect()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
 import time
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.errors import TransportError
+from finemotor.errors import KitCommandError, TransportError
 from finemotor.protocol import LAYOUTS, Layout
 from finemotor.protocol import control as cp
 from finemotor.protocol.calblob import decode_calibration, encode_calibration
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,16 @@ class TimeSyncSample:
 
 
 class KitCommands(ABC):
-    """The kit's commands on top of ``command()``: a transport provides ``command``,
-    ``address``, ``info`` and ``mtu``, and gets every call below."""
+    """The kit's commands on top of ``command()``: a transport provides ``command`` (usually
+    by sending the request and calling :meth:`_exchange`), ``address``, ``info``, ``mtu`` and
+    ``timeout``, hands each control point notification to :meth:`_answered`, and gets every
+    call below."""
 
     address: str
     info: KitInfo | None
+    timeout: float
     _token: int
+    _waiting: dict[int, asyncio.Future[cp.Response]]
 
     @property
     @abstractmethod
@@ -72,6 +81,52 @@ class KitCommands(ABC):
             self.address, model, serial, firmware, LAYOUTS[layout_id], rate, capacity
         )
         return self.info
+
+    async def _exchange(
+        self, request: bytes, send: Callable[[bytes], Awaitable[None]], no_answer: str
+    ) -> cp.Response:
+        """Send ``request`` with ``send`` and wait for the response with its token.
+
+        Raises:
+            KitCommandError: the kit refused it (with the reason and what to do).
+            TransportError: no answer within the timeout (``no_answer`` says what to check),
+                or the link dropped meanwhile.
+        """
+        token = request[1]
+        fut: asyncio.Future[cp.Response] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = fut
+        try:
+            await send(request)
+            resp = await asyncio.wait_for(fut, self.timeout)
+        except TimeoutError as exc:
+            raise TransportError(
+                f"the kit did not answer {cp.Op(request[0]).name} within {self.timeout} s: "
+                + no_answer,
+                self.address,
+            ) from exc
+        finally:
+            self._waiting.pop(token, None)
+        if not resp.ok:
+            raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
+        return resp
+
+    def _answered(self, data: bytes) -> None:
+        """A control point response arrived: wake the command waiting for its token."""
+        try:
+            resp = cp.decode_response(data)
+        except Exception as exc:  # a garbled response must not kill the link
+            logger.warning("kit %s: %s", self.address, exc)
+            return
+        fut = self._waiting.get(resp.token)
+        if fut is not None and not fut.done():
+            fut.set_result(resp)
+
+    def _fail_waiting(self, why: str) -> None:
+        """The link dropped: every command still waiting fails with ``why``."""
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(TransportError(why, self.address))
+        self._waiting.clear()
 
     def _next_token(self) -> int:
         self._token = (self._token + 1) & 0xFF

@@ -31,7 +31,7 @@ from typing import Any, Protocol, TypeGuard
 import serial  # type: ignore[import-untyped]  # pyserial ships no type information
 from cobs import cobs  # type: ignore[import-untyped]
 
-from finemotor.errors import KitCommandError, ProtocolError, TransportError
+from finemotor.errors import ProtocolError, TransportError
 from finemotor.protocol import control as cp
 from finemotor.protocol.status import Status, decode_status
 from finemotor.transport.commands import KitCommands, KitInfo
@@ -469,10 +469,7 @@ class SerialKit(KitCommands):
             self._on_disconnect()
 
     def _fail_waiting(self, why: str) -> None:
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(TransportError(why, self.address))
-        self._waiting.clear()
+        super()._fail_waiting(why)
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(TransportError(why, self.address))
 
@@ -558,14 +555,7 @@ class SerialKit(KitCommands):
                 return  # a callback dropped the link
 
     def _control(self, payload: bytes) -> None:
-        try:
-            resp = cp.decode_response(payload)
-        except Exception as exc:  # a garbled response must not kill the link
-            logger.warning("kit %s: %s", self.address, exc)
-            return
-        fut = self._waiting.get(resp.token)
-        if fut is not None and not fut.done():
-            fut.set_result(resp)
+        self._answered(payload)
 
     def _status(self, payload: bytes) -> None:
         try:
@@ -600,23 +590,11 @@ class SerialKit(KitCommands):
         """
         if self._port is None or self._loop is None:
             raise TransportError("the kit is not connected: connect first", self.address)
-        token = request[1]
-        fut: asyncio.Future[cp.Response] = self._loop.create_future()
-        self._waiting[token] = fut
-        try:
-            self._write(encode_packet(TAG_REQUEST, request))
-            resp = await asyncio.wait_for(fut, self.timeout)
-        except TimeoutError as exc:
-            raise TransportError(
-                f"the kit did not answer {cp.Op(request[0]).name} within {self.timeout} s: "
-                "check its USB cable",
-                self.address,
-            ) from exc
-        finally:
-            self._waiting.pop(token, None)
-        if not resp.ok:
-            raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
-        return resp
+
+        async def send(req: bytes) -> None:
+            self._write(encode_packet(TAG_REQUEST, req))
+
+        return await self._exchange(request, send, "check its USB cable")
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"

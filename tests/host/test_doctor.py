@@ -78,7 +78,7 @@ class Bus:
     def __init__(self, tmp: Path) -> None:
         daemon = shutil.which("dbus-daemon")
         if daemon is None:
-            pytest.skip("dbus-daemon is not installed")
+            pytest.skip("dbus-daemon is not installed (.ci/run installs it)")
         self.address = f"unix:path={tmp / 'bus'}"
         self.proc = subprocess.Popen(
             [daemon, "--session", "--nofork", "--print-address", f"--address={self.address}"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -34,11 +33,11 @@ from finemotor.errors import RecordingError
 from finemotor.metrics.results import to_jsonable
 from finemotor.protocol.calblob import encode_calibration
 from finemotor.samples import SampleBlock
+from finemotor.student import valid_student_id
 
 SCHEMA_VERSION = 1
 DB_NAME = "recordings.sqlite"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -348,7 +347,7 @@ class Recorder:
         on_commit: Callable[[Commit], None] | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        if not _STUDENT.match(student):
+        if not valid_student_id(student):
             raise RecordingError(
                 str(self.path),
                 "student",

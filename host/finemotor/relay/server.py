@@ -28,7 +28,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from finemotor.errors import FinemotorError
-from finemotor.relay.tokens import digest, matches, valid_session_id, valid_student_id
+from finemotor.relay.tokens import digest, matches, valid_session_id
+from finemotor.student import valid_student_id
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 
 from finemotor.errors import FinemotorError
+from finemotor.student import valid_student_id
 
 TOKEN_BYTES = 24
 """192 bits of randomness per token (the view link needs at least 128)."""
 
 _SESSION_RE = re.compile(r"^[0-9a-f]{16}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-_STUDENT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 def new_token() -> str:
@@ -43,11 +43,6 @@ def matches(token: str | None, stored_digest: str) -> bool:
 def valid_session_id(sid: str) -> bool:
     """True if ``sid`` has the shape of a session id (16 hex digits)."""
     return bool(_SESSION_RE.match(sid))
-
-
-def valid_student_id(student: str) -> bool:
-    """True if ``student`` looks like a pseudonymous id (letters, digits, ``_.-``, ≤32)."""
-    return bool(_STUDENT_RE.match(student))
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class PublishedSession:
         if not valid_student_id(student):
             raise FinemotorError(
                 "a session carries a pseudonymous student id (letters, digits, '_', '.', '-', "
-                "at most 32), never a name: pass an id such as 'S-0142'"
+                "at most 64, no spaces), never a name: pass an id such as 'S-0142'"
             )
         return cls(secrets.token_hex(8), new_token(), new_token(), student, time.time() + ttl_s)
 

@@ -18,6 +18,7 @@ from typing import Literal, get_args
 from finemotor.errors import FinemotorError
 from finemotor.metrics.results import KGF_N
 from finemotor.recording import Recording, default_db_path, write_transaction
+from finemotor.student import valid_student_id
 
 Direction = Literal["at_least", "at_most"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -143,7 +144,7 @@ def parse_target(metric: str, text: str) -> float:
 
 
 def _check_student(student: str) -> None:
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", student):
+    if not valid_student_id(student):
         raise FinemotorError(
             f"{student!r} is not a pseudonymous student id: use the id the sessions were "
             "recorded under (`finemotor sessions` lists them), never a name"

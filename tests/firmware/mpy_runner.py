@@ -16,8 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from finemotor.transport.virtual.simkit import micropypath as kit_micropypath
-from finemotor.transport.virtual.simkit import tool
+from finemotor.firmware import micropypath as kit_micropypath
+from finemotor.firmware import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"

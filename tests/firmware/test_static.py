@@ -4,12 +4,12 @@ against MicroPython's ESP32 stubs."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from finemotor.firmware import mpy_cross, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -19,12 +19,6 @@ STUBS = ROOT / ".stubs" / "esp32"
 def firmware_sources() -> list[Path]:
     """Every .py that goes onto a kit: the library, the board maps and the device mains."""
     return sorted(p for p in FIRMWARE.rglob("*.py") if "sim" not in p.relative_to(FIRMWARE).parts)
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    assert Path(found).exists(), f"{name} not installed: run `make setup`"
-    return found
 
 
 def test_there_is_firmware_to_check() -> None:
@@ -37,13 +31,7 @@ def test_there_is_firmware_to_check() -> None:
 )
 def test_compiles_for_esp32_s3(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mpy"
-    proc = subprocess.run(
-        [tool("mpy-cross"), "-march=xtensawin", "-o", str(out), str(src)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    mpy_cross(src, out, "xtensawin")  # raises with mpy-cross's error if it does not compile
     assert out.stat().st_size > 0
 
 

@@ -38,9 +38,9 @@ import serial
 
 from finemotor.cli import flash as flash_cli
 from finemotor.errors import FinemotorError, TransportError
+from finemotor.firmware import compile_tree, firmware_dir, tool
 from finemotor.flash import MARCH, FlashPlan, build_plan, flash, normalize_kit_id
 from finemotor.transport.serial import SerialKit
-from finemotor.transport.virtual.simkit import compile_tree, firmware_dir, tool
 
 FIRMWARE = firmware_dir()
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from finemotor.firmware import firmware_dir, micropypath
 from finemotor.kitlink import KitLink
 from finemotor.protocol import FRAME_BACKFILL, decode_frames
 from finemotor.protocol.status import Status
@@ -37,7 +38,6 @@ from finemotor.samples import SampleBlock
 from finemotor.source import open_source
 from finemotor.stream import DeviceStream
 from finemotor.transport.serial import SerialKit
-from finemotor.transport.virtual.simkit import firmware_dir, micropypath
 
 ROOT = Path(__file__).resolve().parents[2]
 

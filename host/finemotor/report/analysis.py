@@ -359,32 +359,14 @@ def analyse_device(
     s = rec.load_samples(session, info.name)
     mine = sorted(_on_device(marks, info.name), key=lambda m: m.device_t or 0.0)
     if s.t.shape[0] == 0:
-        return DeviceAnalysis(
-            info.name,
-            info.kind,
-            0.0,
-            s.t,
-            [],
-            False,
-            [f"{info.name}: no samples recorded"],
-            None,
-            mine,
-        )
-    if info.kind == "stylus":
+        why = f"{info.name}: no samples recorded"
+    elif info.kind == "stylus":
         return _pen(info, s, mine)
-    if info.kind == "grip":
+    elif info.kind == "grip":
         return _grip(info, s, mine)
-    return DeviceAnalysis(
-        info.name,
-        info.kind,
-        0.0,
-        s.t,
-        [],
-        False,
-        [f"{info.name}: a {info.kind!r} device, which finemotor does not analyse"],
-        None,
-        mine,
-    )
+    else:
+        why = f"{info.name}: a {info.kind!r} device, which finemotor does not analyse"
+    return DeviceAnalysis(info.name, info.kind, 0.0, s.t, [], False, [why], None, mine)
 
 
 def analyse_session(rec: Recording, session: int) -> SessionAnalysis:

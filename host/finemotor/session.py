@@ -152,6 +152,7 @@ class SessionRunner:
         self._saved_at: float | None = None
         self._saved: dict[str, int] = {}
         self._first_seq: dict[str, int] = {}
+        self._ended = False
 
     @property
     def view_url(self) -> str | None:
@@ -164,6 +165,8 @@ class SessionRunner:
         dev = self.devices.setdefault(key, _Device(key))
 
         def take(blocks: list[SampleBlock]) -> None:
+            if self._ended:  # after the session's end: not part of it
+                return
             if self.recorder is None:
                 dev.held.extend(blocks)
                 return
@@ -378,6 +381,7 @@ class SessionRunner:
         ):
             await asyncio.sleep(0.2)
         elapsed = self.tick().elapsed_s
+        self._ended = True  # what arrives from now on is after the session
         devices: dict[str, dict[str, Any]] = {}
         for dev in self.devices.values():
             entry: dict[str, Any] = {"samples_recorded": dev.received}

@@ -9,7 +9,6 @@ the job of :class:`finemotor.kitlink.KitLink`, which owns the stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -92,14 +91,19 @@ class BleKit(KitCommands):
         for attempt in range(attempts):
             try:
                 return await self._connect_once()
-            except TransportError:
-                await self._drop()
+            except PairingRefusedError:
+                # Whatever keys this computer kept for the kit are stale: forget them, so the
+                # next connection (once its button is pressed) pairs afresh.
+                await self._drop(forget=True)
                 raise
-            except (BleakError, TimeoutError, OSError) as exc:
+            except (BleakError, TimeoutError, OSError) as exc:  # the radio's: worth a retry
                 last = exc
                 await self._drop()
                 logger.info("connecting to %s failed (%s), retrying", self.address, exc)
                 await asyncio.sleep(0.5 * 2**attempt)
+            except TransportError:  # ours (e.g. a layout this library does not know): final
+                await self._drop()
+                raise
         raise TransportError(
             f"could not connect to the kit at {self.address} ({last}): check that it is "
             "switched on, charged, and within a few metres, then try again",
@@ -139,11 +143,7 @@ class BleKit(KitCommands):
         try:
             return await self.read_info(model, serial, firmware)
         except KitCommandError as exc:
-            if exc.result == "NOT_AUTHORISED":
-                # Connected but not bonded: the kit forgot this computer. Forget its old keys
-                # too, so the next connection (once its button is pressed) pairs afresh.
-                with contextlib.suppress(BleakError, OSError, TimeoutError):
-                    await client.unpair()
+            if exc.result == "NOT_AUTHORISED":  # connected but not bonded: it forgot us
                 raise self._refused() from exc
             raise
 
@@ -158,11 +158,12 @@ class BleKit(KitCommands):
         """Close the link (the kit goes on sampling until told to stop)."""
         await self._drop()
 
-    async def _drop(self) -> None:
+    async def _drop(self, forget: bool = False) -> None:
+        """Disconnect (``forget``: also delete this computer's keys for the kit)."""
         client, self._client = self._client, None
         if client is not None:
             try:
-                await client.disconnect()
+                await (client.unpair() if forget else client.disconnect())
             except (BleakError, TimeoutError, OSError) as exc:
                 logger.debug("disconnect from %s: %s", self.address, exc)
         self._fail_waiting("the link to the kit dropped")

@@ -89,9 +89,11 @@ async def _level(
                 "X-Finemotor-Student": s.student,
                 "X-Finemotor-Expires": f"{s.expires_at:.0f}",
             }
-            pubs.append(
-                await http.ws_connect(f"{ws_base}/ws/publish/{s.session_id}", headers=headers)
+            pub = await http.ws_connect(f"{ws_base}/ws/publish/{s.session_id}", headers=headers)
+            await pub.send_str(
+                json.dumps({"k": "hello", "student": s.student, "devs": ["stylus", "grip"]})
             )
+            pubs.append(pub)
             for _ in range(viewers):
                 views.append(
                     await http.ws_connect(f"{ws_base}/ws/view/{s.session_id}?t={s.viewer_token}")

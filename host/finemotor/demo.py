@@ -176,7 +176,7 @@ async def _start_view(
         return {"recorded": True, "device_t": at}
 
     session = PublishedSession.new(opts.student, ttl_s=opts.seconds + 3600.0)
-    fwd = Forwarder(url, session, on_mark=record)
+    fwd = Forwarder(url, session, on_mark=record, devices=list(opts.kinds))
     await fwd.start()
     stack.push_async_callback(fwd.close)
     if opts.on_view is not None:

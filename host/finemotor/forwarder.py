@@ -6,7 +6,8 @@ over one WebSocket to the relay, reconnecting with backoff. Blocks are decimated
 (at most :data:`DISPLAY_HZ` points per second per trace); the metrics run on the full rate
 upstream. While the relay is unreachable, display frames are dropped (the page shows the
 gap); the latest status and metrics are sent again on reconnection. Events the therapist marks
-come back through ``on_mark``.
+come back through ``on_mark``. When the relay refuses the session (full, busy, or the link is
+not valid) :attr:`Forwarder.problem` says so in words for the facilitator.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -33,14 +34,40 @@ from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
 from finemotor.preflight import CALIBRATION_VALID_DAYS
 from finemotor.relay.tokens import PublishedSession, digest
-from finemotor.samples import SampleBlock
+from finemotor.samples import DEVICE_KINDS, SampleBlock
 
 logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 50.0
 """Points per second per trace sent for display (the page draws at most 60)."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
+_RETRY_AFTER_MAX_S = 60.0
 _QUEUE = 512
+_REFUSALS = {
+    403: "the relay refused this session's link (it may have expired): restart the session",
+    429: "the relay is busy with new sessions from this network: retrying",
+    503: "the relay is full, so the therapist cannot watch yet: retrying (the session still "
+    "records here)",
+}
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dumps(frame: dict[str, Any]) -> str:
+    """A frame as compact JSON, non-finite numbers as null (the relay refuses NaN)."""
+    try:
+        return json.dumps(frame, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(frame), separators=(",", ":"), allow_nan=False)
 
 
 def _metric(m: Metric | None, label: str, scale: float = 1.0, unit: str | None = None) -> Any:
@@ -126,6 +153,8 @@ class Forwarder:
         session: the session's id and tokens.
         on_mark: called with each event a therapist marks (``{"id", "text", "at"}``); what it
             returns (JSON-ready) is acknowledged to the page as recorded.
+        devices: the devices this session publishes (declared to the relay, which takes
+            frames for no other).
     """
 
     def __init__(
@@ -133,6 +162,7 @@ class Forwarder:
         relay_url: str,
         session: PublishedSession,
         on_mark: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        devices: Sequence[str] = DEVICE_KINDS,
     ) -> None:
         if not relay_url.startswith(("http://", "https://")):
             raise FinemotorError(
@@ -142,7 +172,10 @@ class Forwarder:
         self.relay_url = relay_url.rstrip("/")
         self.session = session
         self.on_mark = on_mark
+        self.devices = tuple(devices)
         self.connected = False
+        self.problem: str | None = None
+        """Why the therapist cannot watch right now (None while publishing)."""
         self.connects = 0
         self.sent = 0
         self.dropped = 0
@@ -191,7 +224,7 @@ class Forwarder:
                 latest sample is taken as sampled now.
         """
         ts: list[float] = []
-        traces: dict[str, list[float]] = {}
+        traces: dict[str, list[float | None]] = {}
         for block in blocks:
             if len(block) == 0:
                 continue
@@ -203,7 +236,8 @@ class Forwarder:
                 nxt = float(t) + 1.0 / DISPLAY_HZ - 1e-6
                 ts.append(float(t))
                 for name, values in conv.items():
-                    traces.setdefault(name, []).append(round(float(values[i]), 3))
+                    v = float(values[i])
+                    traces.setdefault(name, []).append(round(v, 3) if math.isfinite(v) else None)
             self._next_t[dev] = nxt
         if not ts:
             return
@@ -219,12 +253,12 @@ class Forwarder:
             "t": [round(w, 1) for w in wall],
             "tr": traces,
         }
-        self._send(json.dumps(frame, separators=(",", ":")), keep=False)
+        self._send(_dumps(frame), keep=False)
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot."""
         frame = {"k": "m", "dev": dev, "tiles": tiles(snapshot)}
-        self._send(json.dumps(frame, separators=(",", ":")), keep=True, key=f"m:{dev}")
+        self._send(_dumps(frame), keep=True, key=f"m:{dev}")
 
     def status(
         self,
@@ -249,13 +283,18 @@ class Forwarder:
             "cal": cal,
             **extra,
         }
-        self._send(json.dumps(frame, separators=(",", ":")), keep=True, key=f"s:{dev}")
+        self._send(_dumps(frame), keep=True, key=f"s:{dev}")
 
     # -- the connection ------------------------------------------------------------------------
 
     def _hello(self) -> None:
-        frame = {"k": "hello", "dev": "", "student": self.session.student}
-        self._send(json.dumps(frame), keep=True, key="hello")
+        frame = {
+            "k": "hello",
+            "dev": "",
+            "student": self.session.student,
+            "devs": list(self.devices),
+        }
+        self._send(_dumps(frame), keep=True, key="hello")
 
     def _send(self, msg: str, keep: bool, key: str = "") -> None:
         if keep:
@@ -281,6 +320,7 @@ class Forwarder:
         attempt = 0
         async with aiohttp.ClientSession() as http:
             while True:
+                wait = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
                 try:
                     async with http.ws_connect(url, headers=headers, heartbeat=10.0) as ws:
                         attempt = 0
@@ -288,15 +328,25 @@ class Forwarder:
                         self._queue.clear()
                         self._queue.extend(self._latest.values())
                         self.connected = True
+                        self._set_problem(None)
                         logger.info("publishing to the relay")
                         await self._pump(ws)
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status == 403:
-                        logger.warning("the relay refused this session (403)")
+                except aiohttp.WSServerHandshakeError as exc:
+                    self._set_problem(
+                        _REFUSALS.get(exc.status, f"the relay answered {exc.status}: retrying")
+                    )
+                    wait = max(wait, _retry_after(exc))
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    self._set_problem("the relay cannot be reached: retrying")
                 finally:
                     self.connected = False
-                await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+                await asyncio.sleep(wait)
                 attempt += 1
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem != self.problem and problem is not None:
+            logger.warning("therapist view: %s", problem)
+        self.problem = problem
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         reader = asyncio.create_task(self._read(ws))
@@ -329,4 +379,15 @@ class Forwarder:
             }
             recorded = self.on_mark(mark) if self.on_mark is not None else {}
             ack = {"k": "ack", "id": mark["id"], "text": mark["text"], **recorded}
-            self._send(json.dumps(ack), keep=False)
+            self._send(_dumps(ack), keep=False)
+
+
+def _retry_after(exc: aiohttp.WSServerHandshakeError) -> float:
+    """The seconds a refusing relay asked us to wait (``Retry-After``), 0 if it did not."""
+    headers = exc.headers
+    raw = headers.get("Retry-After") if isinstance(headers, Mapping) else None
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        return 0.0
+    return min(max(value, 0.0), _RETRY_AFTER_MAX_S)

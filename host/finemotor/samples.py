@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 DeviceKind = Literal["stylus", "grip"]
+DEVICE_KINDS: tuple[DeviceKind, ...] = ("stylus", "grip")
+"""Every device kind, in the order commands list them."""
 
 
 @dataclass(frozen=True)

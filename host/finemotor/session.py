@@ -117,6 +117,8 @@ class SessionStatus:
     saved_ago_s: float | None
     recording_problem: str | None
     marks: int
+    view_problem: str | None = None
+    """Why the therapist cannot watch right now (the relay is full, unreachable...)."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,9 @@ class SessionRunner:
             url = await relay.start()
             self._stack.push_async_callback(relay.stop)
         session = PublishedSession.new(self.opts.student, ttl_s=12 * 3600.0)
-        fwd = Forwarder(url, session, on_mark=self.mark)
+        fwd = Forwarder(
+            url, session, on_mark=self.mark, devices=[d.name for d in self.devices.values()]
+        )
         await fwd.start()
         self._stack.push_async_callback(fwd.close)
         self.forwarder = fwd
@@ -363,6 +367,7 @@ class SessionRunner:
             saved_ago_s=None if self._saved_at is None else now - self._saved_at,
             recording_problem=problem,
             marks=len(self.marks),
+            view_problem=self.forwarder.problem if self.forwarder is not None else None,
         )
 
     # -- finishing --------------------------------------------------------------------------

@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import aiohttp
 import pytest
+from tests.host.relay_helpers import pub_headers, publish, run, until
 
 from finemotor.errors import FinemotorError
 from finemotor.forwarder import Forwarder
 from finemotor.relay import PublishedSession, Relay, RelayLimits
 from finemotor.relay.tokens import digest, matches
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-def pub_headers(s: PublishedSession, token: str | None = None) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {token or s.publisher_token}",
-        "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
-        "X-Finemotor-Student": s.student,
-        "X-Finemotor-Expires": f"{s.expires_at:.0f}",
-    }
-
-
-async def until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_tokens_are_long_random_and_compared_by_digest() -> None:
@@ -55,7 +35,8 @@ def test_wrong_tokens_get_403_and_a_viewer_cannot_publish() -> None:
             async with http.ws_connect(
                 f"{base.replace('http', 'ws')}/ws/publish/{s.session_id}", headers=pub_headers(s)
             ) as pub:
-                await pub.send_str(json.dumps({"k": "hello", "dev": "", "student": s.student}))
+                hello = {"k": "hello", "student": s.student, "devs": ["grip"]}
+                await pub.send_str(json.dumps(hello))
                 async with http.get(f"{base}{s.view_path()}") as r:
                     assert r.status == 200
                     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
@@ -95,7 +76,7 @@ def test_a_slow_viewer_drops_its_own_frames_and_never_slows_the_others() -> None
         async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
             s = PublishedSession.new("S-7")
             ws = relay.url.replace("http", "ws")
-            pub = await http.ws_connect(f"{ws}/ws/publish/{s.session_id}", headers=pub_headers(s))
+            pub = await publish(http, relay, s)
             fast = await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
             slow = await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
             sess = relay.sessions[s.session_id]
@@ -114,11 +95,19 @@ def test_a_slow_viewer_drops_its_own_frames_and_never_slows_the_others() -> None
             # The slow viewer never reads: its socket buffers fill, then its queue overflows.
             big = "x" * 20000
             for n in range(300):
-                await pub.send_str(json.dumps({"k": "d", "dev": "grip", "n": n, "pad": big}))
+                frame = {
+                    "k": "d",
+                    "dev": "grip",
+                    "t": [n],
+                    "tr": {"force": [1.0]},
+                    "n": n,
+                    "pad": big,
+                }
+                await pub.send_str(json.dumps(frame))
                 await asyncio.sleep(0.003)  # a publisher's pace, which a healthy viewer keeps
             await asyncio.wait_for(reader, 10)
             assert got == list(range(300))  # the fast viewer lost nothing
-            dropped = [v.dropped for v in sess.viewers]
+            dropped = [v.dropped for v in sess.viewers.values()]
             assert max(dropped) > 0 and min(dropped) == 0
             await slow.close()
             await fast.close()

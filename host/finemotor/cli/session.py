@@ -142,6 +142,8 @@ def status_line(st: SessionStatus) -> str:
         parts.append(f"saved {st.saved_ago_s:.1f} s ago")
     if st.marks:
         parts.append(f"{st.marks} marked")
+    if st.view_problem:
+        parts.append(f"therapist view: {st.view_problem}")
     return " | ".join(parts)
 
 

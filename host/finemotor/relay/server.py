@@ -4,13 +4,16 @@ Routes:
     ``GET /view/{sid}?t=VIEWER``: the therapist's page (403 without a valid viewer token).
     ``GET /static/...``: the page's script and style, and uPlot under ``/static/vendor/``.
     ``GET /ws/publish/{sid}``: the student's host (``Authorization: Bearer PUBLISHER``).
-    ``GET /ws/view/{sid}?t=VIEWER``: a viewer.
+    ``GET /ws/view/{sid}?t=VIEWER&i=PAGE``: a viewer (``i``: the page instance, so a page that
+    reconnects takes back its own place).
 
-Frames from the publisher go to every viewer as they are (JSON text, see
-docs/therapist-view.md). Each viewer has a bounded queue drained by its own task: a slow
-viewer loses its oldest frames (and is told how many), it never slows anyone else. Sessions
-live in memory: after a relay restart the publisher registers its session again with the same
-tokens, so open links keep working.
+Frames from the publisher are checked (:mod:`finemotor.relay.frames`) and go to every viewer
+as they are (JSON text, see docs/therapist-view.md). Each viewer has a bounded queue drained by
+its own task: a slow viewer loses its oldest frames (and is told how many), and one that takes
+longer than ``send_timeout_s`` to accept a frame is cut; it never slows anyone else. Every
+close has a deadline, and expiry, idle-forgetting and shutdown run per session, so no socket
+can stall the relay. Sessions live in memory: after a relay restart the publisher registers
+its session again with the same tokens, so open links keep working.
 """
 
 from __future__ import annotations
@@ -19,15 +22,29 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web, web_response
 
 from finemotor.errors import FinemotorError
+from finemotor.redact import redact
+from finemotor.relay.frames import (
+    CACHED_KINDS,
+    DATA,
+    HELLO,
+    BadFrameError,
+    PublisherFrame,
+    check_publisher,
+    check_viewer,
+    valid_instance,
+)
+from finemotor.relay.limits import Bucket, KeyedBuckets, RelayLimits
 from finemotor.relay.tokens import digest, matches, valid_session_id
 from finemotor.student import valid_student_id
 
@@ -50,79 +67,130 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-_PUBLISHER_KINDS = frozenset({"d", "m", "s", "hello", "ack"})
-_CACHED_KINDS = frozenset({"m", "s", "hello"})
+SERVER_HEADER = "finemotor"
+"""What the relay calls itself in ``Server`` (no version: nothing for a scanner to match)."""
+TRY_AGAIN_LATER = 1013
+"""WebSocket close code for a viewer refused because its session has too many viewers."""
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+_REAP_EVERY_S = 0.5
+_AIOHTTP_LOGGERS = (
+    "aiohttp.access",
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.server",
+    "aiohttp.web",
+    "aiohttp.websocket",
+)
+
+__all__ = ["Relay", "RelayLimits"]
 
 
-@dataclass(frozen=True)
-class RelayLimits:
-    """What the relay accepts.
+class _OneLineRedacted(logging.Filter):
+    """aiohttp's own log lines, made safe: one line, no traceback, no token or URL (its
+    parser's errors quote the request line, which carries the viewer token)."""
 
-    Attributes:
-        max_msg_bytes: largest WebSocket message from a publisher.
-        max_viewer_msg_bytes: largest message from a viewer.
-        publisher_rate: publisher messages per second (token bucket; excess dropped).
-        publisher_burst: the bucket's depth.
-        viewer_queue: frames waiting per viewer; beyond, the oldest are dropped.
-        marks_per_s: events a viewer may mark per second (bucket depth ``mark_burst``).
-        mark_burst: see ``marks_per_s``.
-        mark_chars: longest event text.
-        max_sessions: sessions at once.
-        max_viewers: viewers per session.
-        max_ttl_s: longest session lifetime a publisher may ask for.
-        idle_s: a session with neither publisher nor viewers is forgotten after this long.
-    """
-
-    max_msg_bytes: int = 64 * 1024
-    max_viewer_msg_bytes: int = 1024
-    publisher_rate: float = 400.0
-    publisher_burst: float = 800.0
-    viewer_queue: int = 512
-    marks_per_s: float = 1.0
-    mark_burst: float = 5.0
-    mark_chars: int = 200
-    max_sessions: int = 200
-    max_viewers: int = 50
-    max_ttl_s: float = 12 * 3600.0
-    idle_s: float = 600.0
-
-
-class _Bucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst, self.level, self.last = rate, burst, burst, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.level = min(self.burst, self.level + (now - self.last) * self.rate)
-        self.last = now
-        if self.level < 1.0:
-            return False
-        self.level -= 1.0
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        record.msg = redact(" ".join(text.split()))[:300]
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
         return True
 
 
-class _Viewer:
-    def __init__(self, ws: web.WebSocketResponse, size: int) -> None:
+_LOG_FILTER = _OneLineRedacted()
+
+
+def _harden_aiohttp() -> None:
+    """aiohttp's own logs through the redacting filter, and no version in ``Server``.
+
+    The responses aiohttp makes itself for a request it cannot parse (400) bypass the app's
+    ``on_response_prepare``; they take the default ``Server`` value from
+    ``aiohttp.web_response.SERVER_SOFTWARE`` ("Python/3.x aiohttp/3.y"), so that default is
+    set here (the client's User-Agent has its own copy and is unchanged).
+    """
+    setattr(web_response, "SERVER_SOFTWARE", SERVER_HEADER)  # noqa: B010 (not exported)
+    for name in _AIOHTTP_LOGGERS:
+        log = logging.getLogger(name)
+        if _LOG_FILTER not in log.filters:
+            log.addFilter(_LOG_FILTER)
+
+
+class _Peer:
+    """A socket with the means to cut it: the WebSocket and its transport."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         self.ws = ws
-        self.queue: asyncio.Queue[str] = asyncio.Queue(size)
+        self.transport = request.transport
+
+    def cut(self) -> None:
+        """Drop the connection now, without waiting for anything to drain."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def send(self, msg: str, timeout: float) -> bool:
+        """Hand ``msg`` to the socket within ``timeout``; False (and the socket cut) if not."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.send_str(msg)
+        except TimeoutError:
+            self.cut()
+            return False
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def close(self, code: int, why: str, timeout: float) -> None:
+        """Close with ``code``; cut the connection if that takes longer than ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.close(code=code, message=why.encode())
+        except Exception:  # a stuck or broken socket: cut it, whatever went wrong
+            self.cut()
+
+
+class _Viewer(_Peer):
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, limits: RelayLimits
+    ) -> None:
+        super().__init__(ws, request)
+        self.limits = limits
+        self.queue: deque[str] = deque()
+        self.queued_bytes = 0
+        self.ready = asyncio.Event()
         self.dropped = 0
         self.reported = 0
 
     def offer(self, msg: str) -> None:
-        if self.queue.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
+        self.queue.append(msg)
+        self.queued_bytes += len(msg)
+        while len(self.queue) > 1 and (
+            len(self.queue) > self.limits.viewer_queue
+            or self.queued_bytes > self.limits.viewer_queue_bytes
+        ):
+            self.queued_bytes -= len(self.queue.popleft())
             self.dropped += 1
-        self.queue.put_nowait(msg)
+        self.ready.set()
 
     async def pump(self) -> None:
+        timeout = self.limits.send_timeout_s
         while True:
-            msg = await self.queue.get()
-            if self.dropped != self.reported:
-                self.reported = self.dropped
-                await self.ws.send_str(json.dumps({"k": "drops", "n": self.dropped}))
-            await self.ws.send_str(msg)
+            await self.ready.wait()
+            self.ready.clear()
+            while self.queue:
+                msg = self.queue.popleft()
+                self.queued_bytes -= len(msg)
+                if self.dropped != self.reported:
+                    self.reported = self.dropped
+                    drops = json.dumps({"k": "drops", "n": self.dropped})
+                    if not await self.send(drops, timeout):
+                        return
+                if not await self.send(msg, timeout):
+                    return
 
 
 @dataclass
@@ -132,19 +200,37 @@ class _Session:
     view_digest: str
     student: str
     expires_at: float
-    publisher: web.WebSocketResponse | None = None
-    viewers: set[_Viewer] = field(default_factory=set)
-    latest: dict[str, str] = field(default_factory=dict)
+    address: str
+    limits: RelayLimits
+    publisher: _Peer | None = None
+    devices: frozenset[str] = frozenset()
+    viewers: dict[str, _Viewer] = field(default_factory=dict)
+    reserved: dict[str, float] = field(default_factory=dict)
+    latest: dict[tuple[str, str], str] = field(default_factory=dict)
+    cache_bytes: int = 0
+    published: bool = False
     next_mark: int = 1
     dropped_in: int = 0
     idle_since: float | None = None
+    rate: Bucket = field(init=False)
+    marks: Bucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate = Bucket(self.limits.publisher_rate, self.limits.publisher_burst)
+        self.marks = Bucket(self.limits.marks_per_s, self.limits.mark_burst)
 
     def expired(self) -> bool:
         return time.time() >= self.expires_at
 
     def broadcast(self, msg: str) -> None:
-        for v in self.viewers:
+        for v in self.viewers.values():
             v.offer(msg)
+
+    def peers(self) -> list[_Peer]:
+        out: list[_Peer] = list(self.viewers.values())
+        if self.publisher is not None:
+            out.append(self.publisher)
+        return out
 
 
 def _forbidden() -> web.Response:
@@ -163,6 +249,10 @@ async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
     return resp
 
 
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
+
+
 class Relay:
     """The relay server.
 
@@ -170,7 +260,7 @@ class Relay:
         host: address to listen on (``127.0.0.1`` for the demo's embedded relay).
         port: TCP port (0: any free port).
         ssl_context: serve HTTPS/WSS with this context.
-        limits: message size, rate and count limits.
+        limits: message size, rate, count and time limits.
     """
 
     def __init__(
@@ -183,7 +273,14 @@ class Relay:
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.limits = limits or RelayLimits()
         self.sessions: dict[str, _Session] = {}
+        self.dropped_in = 0
+        """Publisher messages dropped by the per-address rate limit."""
+        self.cache_bytes = 0
+        lim = self.limits
+        self._address_rate = KeyedBuckets(lim.address_rate, lim.address_burst)
+        self._registrations = KeyedBuckets(lim.registrations_per_min / 60.0, lim.registration_burst)
         self.app = web.Application(middlewares=[_headers])
+        self.app.on_response_prepare.append(_server_header)
         self.app.router.add_get("/view/{sid}", self._page)
         self.app.router.add_get("/static/{name}", self._static)
         self.app.router.add_get("/static/vendor/{name}", self._vendor)
@@ -191,6 +288,7 @@ class Relay:
         self.app.router.add_get("/ws/view/{sid}", self._view)
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -200,7 +298,13 @@ class Relay:
 
     async def start(self) -> str:
         """Listen; return :attr:`url`."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        _harden_aiohttp()
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.limits.close_timeout_s,
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
@@ -218,18 +322,25 @@ class Relay:
             sockets = getattr(server, "sockets", None) or []
             self.port = int(sockets[0].getsockname()[1])
         self._reaper = asyncio.create_task(self._reap())
-        logger.info("relay listening on %s", self.url)
+        logger.info("relay listening on %s port %d", self.host, self.port)
         return self.url
 
     async def stop(self) -> None:
-        """Close every connection and stop listening."""
+        """Close every connection (each within ``close_timeout_s``) and stop listening."""
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for sess in list(self.sessions.values()):
-            await self._close_all(sess, WSCloseCode.GOING_AWAY, "relay stopping")
+        sessions = list(self.sessions.values())
         self.sessions.clear()
+        timeout = self.limits.close_timeout_s
+        peers = [p for sess in sessions for p in sess.peers()]
+        await asyncio.gather(
+            *(p.close(WSCloseCode.GOING_AWAY, "relay stopping", timeout) for p in peers)
+        )
+        for task in list(self._closing):
+            task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -241,7 +352,7 @@ class Relay:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- sessions' lifetimes --------------------------------------------------------------------
 
     def _viewer_session(self, request: web.Request) -> _Session | None:
         sess = self.sessions.get(request.match_info["sid"])
@@ -250,32 +361,54 @@ class Relay:
             return None
         return sess
 
-    async def _close_all(self, sess: _Session, code: int, why: str) -> None:
-        sockets = [v.ws for v in sess.viewers]
-        if sess.publisher is not None:
-            sockets.append(sess.publisher)
-        for ws in sockets:
-            with contextlib.suppress(Exception):
-                await ws.close(code=code, message=why.encode())
+    def _in_background(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _forget(self, sess: _Session) -> None:
+        if self.sessions.get(sess.sid) is sess:
+            del self.sessions[sess.sid]
+        self.cache_bytes -= sess.cache_bytes
+        sess.cache_bytes = 0
+        sess.latest.clear()
+
+    async def _end(self, sess: _Session) -> None:
+        """An expired session: tell its viewers, then close its sockets, each on its own
+        deadline (the session's slot is already free)."""
+        sess.broadcast(json.dumps({"k": "end", "why": "the session has expired"}))
+        await asyncio.sleep(0.05)
+        timeout = self.limits.close_timeout_s
+        await asyncio.gather(
+            *(p.close(WSCloseCode.POLICY_VIOLATION, "expired", timeout) for p in sess.peers())
+        )
 
     async def _reap(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            for sid, sess in list(self.sessions.items()):
-                if sess.publisher is not None or sess.viewers:
-                    sess.idle_since = None
-                elif sess.idle_since is None:
-                    sess.idle_since = now
-                elif now - sess.idle_since > self.limits.idle_s:
-                    self.sessions.pop(sid, None)
-                    continue
-                if sess.expired():
-                    sess.broadcast(json.dumps({"k": "end", "why": "the session has expired"}))
-                    await asyncio.sleep(0.05)
-                    await self._close_all(sess, WSCloseCode.POLICY_VIOLATION, "expired")
-                    self.sessions.pop(sid, None)
-                    logger.info("session %s expired", sid)
+            await asyncio.sleep(_REAP_EVERY_S)
+            self._reap_once(time.monotonic())
+
+    def _reap_once(self, now: float) -> None:
+        lim = self.limits
+        for sess in list(self.sessions.values()):
+            if sess.expired():
+                self._forget(sess)
+                self._in_background(self._end(sess))
+                logger.info("session %s expired", sess.sid)
+                continue
+            for page in [p for p, until in sess.reserved.items() if until < now]:
+                del sess.reserved[page]
+            if sess.publisher is not None or sess.viewers:
+                sess.idle_since = None
+                continue
+            if sess.idle_since is None:
+                sess.idle_since = now
+            idle = now - sess.idle_since
+            if idle > lim.idle_s or (not sess.published and idle > lim.unpublished_s):
+                self._forget(sess)
+                logger.info("session %s forgotten (idle)", sess.sid)
+        self._address_rate.prune()
+        self._registrations.prune()
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -298,7 +431,7 @@ class Relay:
         ctype = _STATIC_TYPES.get(path.suffix, "application/octet-stream")
         return web.FileResponse(path, headers={"Content-Type": ctype})
 
-    # -- WebSockets ----------------------------------------------------------------------------
+    # -- publishers ----------------------------------------------------------------------------
 
     async def _publish(self, request: web.Request) -> web.StreamResponse:
         sid = request.match_info["sid"]
@@ -306,134 +439,193 @@ class Relay:
         token = auth[7:] if auth.startswith("Bearer ") else None
         sess = self.sessions.get(sid)
         if sess is None:
-            sess = self._register(sid, token, request)
-            if sess is None:
-                return _forbidden()
+            registered = self._register(sid, token, request)
+            if isinstance(registered, web.Response):
+                return registered
+            sess = registered
         elif sess.expired() or not matches(token, sess.pub_digest):
             return _forbidden()
         old, sess.publisher = sess.publisher, None
         if old is not None:
-            await old.close(code=WSCloseCode.GOING_AWAY, message=b"replaced")
+            self._in_background(
+                old.close(WSCloseCode.GOING_AWAY, "replaced", self.limits.close_timeout_s)
+            )
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_msg_bytes, heartbeat=10.0)
         await ws.prepare(request)
-        sess.publisher = ws
+        peer = _Peer(ws, request)
+        sess.publisher = peer
         sess.broadcast('{"k":"pub","up":true}')
         logger.info("session %s: publisher connected", sid)
-        bucket = _Bucket(self.limits.publisher_rate, self.limits.publisher_burst)
+        address = request.remote or "?"
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
-                    continue
-                if not bucket.take():
+                    await self._refuse(sess, peer, "a frame that is not text")
+                    break
+                if not sess.rate.take():
                     sess.dropped_in += 1
                     continue
-                self._from_publisher(sess, msg.data)
+                if not self._address_rate.take(address):
+                    sess.dropped_in += 1
+                    self.dropped_in += 1
+                    continue
+                try:
+                    frame = check_publisher(msg.data, sess.devices, self.limits.max_msg_bytes)
+                except BadFrameError as exc:
+                    await self._refuse(sess, peer, str(exc))
+                    break
+                self._from_publisher(sess, frame, msg.data)
         finally:
-            if sess.publisher is ws:
+            if sess.publisher is peer:
                 sess.publisher = None
                 sess.broadcast('{"k":"pub","up":false}')
                 logger.info("session %s: publisher disconnected", sid)
         return ws
 
-    def _register(self, sid: str, token: str | None, request: web.Request) -> _Session | None:
+    async def _refuse(self, sess: _Session, peer: _Peer, why: str) -> None:
+        logger.warning("session %s: publisher sent %s: closing its connection", sess.sid, why)
+        await peer.close(WSCloseCode.POLICY_VIOLATION, "bad frame", self.limits.close_timeout_s)
+
+    def _register(
+        self, sid: str, token: str | None, request: web.Request
+    ) -> _Session | web.Response:
+        """A new session from its publisher's first connection, or the refusal to send."""
         h = request.headers
         view_digest = h.get("X-Finemotor-Viewer-Digest", "")
         student = h.get("X-Finemotor-Student", "")
         try:
             expires = float(h.get("X-Finemotor-Expires", "0"))
         except ValueError:
-            return None
-        ok = (
+            return _forbidden()
+        if not (
             valid_session_id(sid)
             and token is not None
             and len(view_digest) == 64
             and valid_student_id(student)
             and expires > time.time()
-            and len(self.sessions) < self.limits.max_sessions
-        )
-        if not ok or token is None:
-            return None
+        ):
+            return _forbidden()
+        retry = {"Retry-After": str(self.limits.retry_after_s)}
+        if len(self.sessions) >= self.limits.max_sessions:
+            logger.warning("relay full (%d sessions): session refused", len(self.sessions))
+            return web.Response(
+                status=503, text="the relay is full: try again later\n", headers=retry
+            )
+        address = request.remote or "?"
+        if not self._registrations.take(address):
+            logger.warning("too many new sessions from one address: session refused")
+            return web.Response(
+                status=429, text="too many new sessions: try again later\n", headers=retry
+            )
+        assert token is not None
         sess = _Session(
             sid,
             digest(token),
             view_digest.lower(),
             student,
             min(expires, time.time() + self.limits.max_ttl_s),
+            address,
+            self.limits,
         )
         self.sessions[sid] = sess
         return sess
 
-    def _from_publisher(self, sess: _Session, data: str) -> None:
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            return
-        if not isinstance(obj, dict) or obj.get("k") not in _PUBLISHER_KINDS:
-            return
-        kind = obj["k"]
-        if kind in _CACHED_KINDS:
-            sess.latest[f"{kind}:{obj.get('dev', '')}"] = data
+    def _from_publisher(self, sess: _Session, frame: PublisherFrame, data: str) -> None:
+        if frame.kind == HELLO:
+            sess.devices = frozenset(frame.devices)
+            for key in [k for k in sess.latest if k[1] and k[1] not in sess.devices]:
+                self._uncache(sess, key)
+        elif frame.kind == DATA:
+            sess.published = True
+        if frame.kind in CACHED_KINDS:
+            self._cache(sess, (frame.kind, frame.dev), data)
         sess.broadcast(data)
+
+    def _uncache(self, sess: _Session, key: tuple[str, str]) -> None:
+        old = sess.latest.pop(key, None)
+        if old is not None:
+            sess.cache_bytes -= len(old)
+            self.cache_bytes -= len(old)
+
+    def _cache(self, sess: _Session, key: tuple[str, str], data: str) -> None:
+        self._uncache(sess, key)
+        lim = self.limits
+        if (
+            sess.cache_bytes + len(data) > lim.cache_bytes_per_session
+            or self.cache_bytes + len(data) > lim.cache_bytes_total
+        ):
+            logger.warning("session %s: frame not kept for joining viewers (cache full)", sess.sid)
+            return
+        sess.latest[key] = data
+        sess.cache_bytes += len(data)
+        self.cache_bytes += len(data)
+
+    # -- viewers -------------------------------------------------------------------------------
 
     async def _view(self, request: web.Request) -> web.StreamResponse:
         sess = self._viewer_session(request)
         if sess is None:
             return _forbidden()
-        if len(sess.viewers) >= self.limits.max_viewers:
-            return web.Response(status=503, text="too many viewers on this session\n")
+        instance = request.query.get("i")
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_viewer_msg_bytes, heartbeat=10.0)
         await ws.prepare(request)
-        viewer = _Viewer(ws, self.limits.viewer_queue)
+        viewer = _Viewer(ws, request, self.limits)
+        timeout = self.limits.close_timeout_s
+        page = valid_instance(instance)
+        if page:
+            assert instance is not None
+            old = sess.viewers.pop(instance, None)
+            if old is not None:  # the same page, reconnecting: it takes back its place
+                self._in_background(old.close(WSCloseCode.GOING_AWAY, "replaced", timeout))
+            own = old is not None or sess.reserved.pop(instance, None) is not None
+        else:
+            instance, own = secrets.token_hex(8), False
+        if not own and len(sess.viewers) + len(sess.reserved) >= self.limits.max_viewers:
+            await viewer.close(TRY_AGAIN_LATER, "too many viewers on this session", timeout)
+            return ws
         up = "true" if sess.publisher is not None else "false"
         viewer.offer(f'{{"k":"pub","up":{up}}}')
         for cached in sess.latest.values():
             viewer.offer(cached)
-        sess.viewers.add(viewer)
+        sess.viewers[instance] = viewer
         pump = asyncio.create_task(viewer.pump())
-        marks = _Bucket(self.limits.marks_per_s, self.limits.mark_burst)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT or not await self._from_viewer(
-                    sess, viewer, msg.data, marks
+                    sess, viewer, msg.data
                 ):
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"viewers only mark")
+                    await viewer.close(WSCloseCode.POLICY_VIOLATION, "viewers only mark", timeout)
                     break
         finally:
-            sess.viewers.discard(viewer)
+            if sess.viewers.get(instance) is viewer:
+                del sess.viewers[instance]
+                if page and self.sessions.get(sess.sid) is sess:  # its place, kept a while
+                    sess.reserved[instance] = time.monotonic() + self.limits.viewer_grace_s
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
         return ws
 
-    async def _from_viewer(self, sess: _Session, viewer: _Viewer, data: str, b: _Bucket) -> bool:
+    async def _from_viewer(self, sess: _Session, viewer: _Viewer, data: str) -> bool:
         """Handle a viewer's message; False if it is not one a viewer may send."""
         try:
-            obj = json.loads(data)
-        except ValueError:
+            mark = check_viewer(data, self.limits.mark_chars)
+        except BadFrameError:
             return False
-        if not isinstance(obj, dict):
-            return False
-        if obj.get("k") == "ping":
-            return True
-        text, cid = obj.get("text"), obj.get("cid")
-        if obj.get("k") != "mark" or not isinstance(text, str) or not isinstance(cid, int):
-            return False
-        text = text.strip()[: self.limits.mark_chars]
-        if not text:
+        if mark is None or not mark.text:
             return True
         why = None
-        if not b.take():
+        if not sess.marks.take():
             why = "too many events at once: wait a second and mark again"
         elif sess.publisher is None:
             why = "the student's computer is reconnecting: mark again when it is back"
         if why is not None:
-            viewer.offer(json.dumps({"k": "markerr", "cid": cid, "why": why}))
+            viewer.offer(json.dumps({"k": "markerr", "cid": mark.cid, "why": why}))
             return True
-        mark = {"k": "mark", "id": sess.next_mark, "text": text, "at": time.time() * 1000.0}
+        out = {"k": "mark", "id": sess.next_mark, "text": mark.text, "at": time.time() * 1000.0}
         sess.next_mark += 1
-        viewer.offer(json.dumps({"k": "marksent", "cid": cid, "id": mark["id"]}))
+        viewer.offer(json.dumps({"k": "marksent", "cid": mark.cid, "id": out["id"]}))
         publisher = sess.publisher
         if publisher is not None:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await publisher.send_str(json.dumps(mark))
+            await publisher.send(json.dumps(out), self.limits.send_timeout_s)
         return True

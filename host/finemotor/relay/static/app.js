@@ -8,13 +8,29 @@
   const $ = (id) => document.getElementById(id);
   const sid = location.pathname.split("/").pop();
   const token = new URLSearchParams(location.search).get("t") || "";
+  // This page's instance (kept across reloads of the tab): a page that reconnects takes back
+  // its own place on the relay, even when others have filled the session.
+  const instance = (() => {
+    const key = "fm-instance-" + sid;
+    let id = null;
+    try { id = sessionStorage.getItem(key); } catch (e) { /* storage off: one per load */ }
+    if (!id) {
+      const b = new Uint8Array(16);
+      crypto.getRandomValues(b);
+      id = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+      try { sessionStorage.setItem(key, id); } catch (e) { /* as above */ }
+    }
+    return id;
+  })();
+  const TOO_MANY_VIEWERS = 1013;
   const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
-    "/ws/view/" + encodeURIComponent(sid) + "?t=" + encodeURIComponent(token);
+    "/ws/view/" + encodeURIComponent(sid) + "?t=" + encodeURIComponent(token) +
+    "&i=" + instance;
   const now = () => performance.timeOrigin + performance.now();
 
   // Everything the page knows; exposed read-only for tests and measurements.
   const st = {
-    windowS: 20, relayUp: false, pubUp: false, ended: false, connects: 0, frames: 0,
+    windowS: 20, relayUp: false, pubUp: false, ended: false, full: false, connects: 0, frames: 0,
     lastData: 0, gapFrom: null, gapWhy: "", gaps: [], lat: [], drawn: 0, drops: 0, tileUpdates: 0,
     points: { tip: 0, barrel: 0, force: 0 }, devices: {}, marks: [], charts: false,
   };
@@ -193,6 +209,10 @@
     if (st.ended) {
       setConn("ended", "bad");
       banner("This session has ended.");
+    } else if (st.full) {
+      setConn("too many viewers", "bad");
+      banner("Too many viewers are watching this session: close other windows showing it. " +
+        "Trying again.");
     } else if (!st.relayUp) {
       setConn("reconnecting", "warn");
       banner("The relay is unreachable: reconnecting. The charts will show the gap.");
@@ -224,16 +244,18 @@
     ws.onopen = () => {
       st.relayUp = true;
       st.connects += 1;
-      backoff = 500;
     };
     ws.onmessage = (ev) => {
+      backoff = 500;
+      st.full = false;
       let f;
       try { f = JSON.parse(ev.data); } catch (e) { return; }
       onFrame(f);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       st.relayUp = false;
       st.pubUp = false;
+      st.full = ev.code === TOO_MANY_VIEWERS;
       if (st.ended) return;
       setTimeout(connect, backoff);
       backoff = Math.min(4000, backoff * 2);

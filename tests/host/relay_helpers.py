@@ -1,0 +1,47 @@
+"""Helpers shared by the relay's tests: an event loop with a deadline, a publisher that has
+said hello, waiting for a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from finemotor.relay import PublishedSession, Relay
+from finemotor.relay.tokens import digest
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def pub_headers(s: PublishedSession, token: str | None = None) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token or s.publisher_token}",
+        "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
+        "X-Finemotor-Student": s.student,
+        "X-Finemotor-Expires": f"{s.expires_at:.0f}",
+    }
+
+
+async def publish(
+    http: aiohttp.ClientSession,
+    relay: Relay,
+    s: PublishedSession,
+    devs: tuple[str, ...] = ("grip",),
+) -> aiohttp.ClientWebSocketResponse:
+    """A publisher connected to ``s`` that has said hello, declaring ``devs``."""
+    ws = relay.url.replace("http", "ws")
+    pub = await http.ws_connect(f"{ws}/ws/publish/{s.session_id}", headers=pub_headers(s))
+    await pub.send_str(json.dumps({"k": "hello", "student": s.student, "devs": list(devs)}))
+    return pub
+
+
+async def until(cond: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

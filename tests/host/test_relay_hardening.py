@@ -1,0 +1,408 @@
+"""The relay under attack and bad luck: stalled sockets, floods, junk frames, junk clients.
+
+Each test sets the limit it checks small (``RelayLimits``) and drives the relay with real
+sockets: aiohttp clients, and raw TCP where a client must misbehave below WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.host.relay_helpers import pub_headers, publish, run, until
+
+from finemotor.forwarder import Forwarder
+from finemotor.relay import PublishedSession, Relay, RelayLimits
+from finemotor.relay.server import TRY_AGAIN_LATER
+
+
+def ws_base(relay: Relay) -> str:
+    return relay.url.replace("http", "ws")
+
+
+async def view(
+    http: aiohttp.ClientSession, relay: Relay, s: PublishedSession, instance: str | None = None
+) -> aiohttp.ClientWebSocketResponse:
+    page = f"&i={instance}" if instance else ""
+    url = f"{ws_base(relay)}/ws/view/{s.session_id}?t={s.viewer_token}{page}"
+    return await http.ws_connect(url)
+
+
+async def frames_until_close(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
+    out = []
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            out.append(json.loads(msg.data))
+    return out
+
+
+async def raw_viewer_that_never_reads(relay: Relay, s: PublishedSession) -> socket.socket:
+    """A viewer that completes the WebSocket handshake, then never reads a byte."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (relay.host, relay.port))
+    request = (
+        f"GET /ws/view/{s.session_id}?t={s.viewer_token} HTTP/1.1\r\n"
+        f"Host: {relay.host}:{relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await loop.sock_recv(sock, 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def test_a_viewer_that_never_reads_stalls_nothing_else() -> None:
+    """One stuck socket (handshake done, never reads, its session flooded) must not keep
+    other sessions past their expiry, hold their slots, or stall the relay's stop."""
+
+    async def main() -> None:
+        limits = RelayLimits(
+            publisher_rate=1e6,
+            publisher_burst=1e6,
+            send_timeout_s=120.0,  # the stuck send is not cut: only the close deadline helps
+            close_timeout_s=0.5,
+        )
+        relay = Relay(limits=limits)
+        await relay.start()
+        http = aiohttp.ClientSession()
+        stuck = PublishedSession.new("S-STUCK", ttl_s=1.0)
+        others = [PublishedSession.new(f"S-{i}", ttl_s=2.0) for i in range(3)]
+        pub = await publish(http, relay, stuck)
+        sock = await raw_viewer_that_never_reads(relay, stuck)
+        other_pubs = [await publish(http, relay, s) for s in others]
+        viewers = [await view(http, relay, s) for s in others]
+        await until(lambda: all(relay.sessions[s.session_id].viewers for s in [stuck, *others]))
+        big = {"k": "d", "dev": "grip", "t": [0.0], "tr": {"force": [1.0]}, "pad": "x" * 60000}
+        flood_until = time.monotonic() + 4.0
+        flood = json.dumps(big)
+        while time.monotonic() < flood_until and not pub.closed:
+            try:
+                await pub.send_str(flood)
+            except ConnectionError:  # the stuck session expired: its publisher is closed
+                break
+            await asyncio.sleep(0)
+        # The other sessions ended on time: their viewers got "end" and were closed...
+        for v in viewers:
+            got = await asyncio.wait_for(frames_until_close(v), 5.0)
+            assert {"k": "end", "why": "the session has expired"} in got
+        # ...their slots are free, and so is the stuck session's.
+        await until(lambda: not relay.sessions, timeout=5.0)
+        # A new session is admitted, and the relay stops promptly.
+        fresh = PublishedSession.new("S-NEW")
+        await publish(http, relay, fresh)
+        await until(lambda: fresh.session_id in relay.sessions)
+        await asyncio.wait_for(relay.stop(), 5.0)
+        for p in other_pubs:
+            await p.close()
+        await http.close()
+        sock.close()
+
+    run(main())
+
+
+def test_the_cache_holds_only_declared_devices_and_a_flood_of_keys_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-CACHE")
+            for n in range(50):
+                pub = await publish(http, relay, s, devs=("grip",))
+                await pub.send_str(json.dumps({"k": "m", "dev": "grip", "tiles": {}}))
+                tile = {"x": {"label": "y" * 100}}
+                await pub.send_str(json.dumps({"k": "m", "dev": f"dev{n}", "tiles": tile}))
+                msg = await pub.receive()
+                assert msg.type == aiohttp.WSMsgType.CLOSE
+                assert pub.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+            sess = relay.sessions[s.session_id]
+            assert set(sess.latest) == {("hello", ""), ("m", "grip")}
+            assert relay.cache_bytes == sum(len(v) for v in sess.latest.values()) < 1000
+            # A metrics frame larger than its kind allows is refused too.
+            pub = await publish(http, relay, s, devs=("grip",))
+            huge = {"k": "m", "dev": "grip", "tiles": {"x": {"label": "y" * 40000}}}
+            await pub.send_str(json.dumps(huge))
+            assert (await pub.receive()).type == aiohttp.WSMsgType.CLOSE
+            assert relay.cache_bytes < 1000
+
+    with caplog.at_level(logging.INFO):
+        run(main())
+    refusals = [r for r in caplog.records if "closing its connection" in r.getMessage()]
+    assert len(refusals) == 51
+    assert all("\n" not in r.getMessage() and r.exc_info is None for r in refusals)
+
+
+def test_publisher_rate_is_per_session_and_per_address_and_survives_reconnects() -> None:
+    async def main() -> None:
+        limits = RelayLimits(
+            publisher_rate=1.0, publisher_burst=20.0, address_rate=1.0, address_burst=50.0
+        )
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-RATE")
+            frame = json.dumps({"k": "d", "dev": "grip", "t": [1.0], "tr": {"force": [2.0]}})
+            first = await publish(http, relay, s)
+            v = await view(http, relay, s)
+            got: list[dict[str, Any]] = []
+
+            async def read() -> None:
+                async for m in v:
+                    got.append(json.loads(m.data))
+
+            reader = asyncio.create_task(read())
+            await first.close()
+            for _ in range(10):  # ten connections, 30 frames each
+                pub = await publish(http, relay, s)
+                for _ in range(30):
+                    await pub.send_str(frame)
+                await pub.close()
+            sess = relay.sessions[s.session_id]
+            await until(lambda: sess.dropped_in > 0 and not sess.publisher)
+            data = [f for f in got if f["k"] == "d"]
+            # 11 hellos + 300 frames against one bucket of 20: reconnecting refilled nothing
+            # (a bucket per connection would have let 10 x 19 frames through).
+            assert len(data) <= 20
+            assert sess.dropped_in >= 311 - 20 - 3
+            # Other sessions from the same address share the address's bucket (50).
+            before = relay.dropped_in
+            for n in range(4):
+                other = PublishedSession.new(f"S-RATE-{n}")
+                pub = await publish(http, relay, other)
+                for _ in range(20):
+                    await pub.send_str(frame)
+                await pub.close()
+            await until(lambda: relay.dropped_in > before)
+            reader.cancel()
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"k": [1]}',
+        "not json",
+        "[1, 2]",
+        '{"k": "d", "dev": "grip", "t": [NaN], "tr": {"force": [1]}}',
+        '{"k": "d", "dev": "grip", "t": [1, 2], "tr": {"force": [1]}}',
+        '{"k": "d", "dev": "grip", "t": [1], "tr": {"force": ["1"]}}',
+        '{"k": "d", "dev": "grip", "t": [true], "tr": {"force": [1]}}',
+        '{"k": "m", "dev": "grip", "tiles": [1]}',
+        '{"k": "s", "dev": "grip", "link": 3}',
+        '{"k": "hello", "student": "S-1", "devs": "grip"}',
+        '{"k": "hello", "student": "S 1", "devs": ["grip"]}',
+        '{"k": "ack", "id": "1", "text": "x"}',
+        '{"k": "mark", "text": "x"}',
+        "[" * 100000 + "]" * 100000,
+    ],
+)
+def test_a_malformed_publisher_frame_closes_that_socket_with_one_log_line(
+    bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        limits = RelayLimits(max_msg_bytes=512 * 1024)
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-BAD")
+            pub = await publish(http, relay, s)
+            v = await view(http, relay, s)
+            await pub.send_str(bad)
+            msg = await pub.receive()
+            assert msg.type == aiohttp.WSMsgType.CLOSE
+            assert pub.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+            # The viewer saw nothing of it, and the session goes on with a new connection.
+            pub = await publish(http, relay, s)
+            good = {"k": "d", "dev": "grip", "t": [5.0], "tr": {"force": [6.0]}}
+            await pub.send_str(json.dumps(good))
+            async for m in v:
+                f = json.loads(m.data)
+                assert f.get("k") in {"pub", "hello", "d"}, f
+                if f["k"] == "d":
+                    assert f["t"] == [5.0]
+                    break
+
+    with caplog.at_level(logging.DEBUG):
+        run(main())
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert "closing its connection" in lines[0].getMessage()
+    assert lines[0].exc_info is None and "Traceback" not in caplog.text
+
+
+def test_no_token_or_url_in_any_log_line_and_no_version_in_server_header(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = PublishedSession.new("S-LOG")
+
+    async def raw(relay: Relay, request: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(relay.host, relay.port)
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), 5.0)
+        writer.close()
+        return answer
+
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            pub = await publish(http, relay, s)
+            path = f"/view/{s.session_id}?t={s.viewer_token}"
+            bad_lines = [
+                f"GET {path} HTTP/1.1 junk\r\nHost: x\r\n\r\n".encode(),
+                f"GET {path}\x00 HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                f"G\x01T {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                f"GET {path} HTTP/1.1\r\nHost: x\r\nBad Header: {s.viewer_token}\r\n\r\n".encode(),
+                f"GET {path} HTTP/1.1\r\nAuthorization: Bearer {s.publisher_token}\r\n"
+                f"Content-Length: x\r\n\r\n".encode(),
+            ]
+            for line in bad_lines:
+                answer = await raw(relay, line)
+                assert answer.split(b" ")[1] == b"400", answer[:80]
+                head = answer.split(b"\r\n\r\n")[0].decode().lower()
+                assert "server: finemotor" in head and "aiohttp" not in head
+            async with http.get(relay.url + path) as r:
+                assert r.status == 200 and r.headers["Server"] == "finemotor"
+            async with http.get(relay.url + "/view/0000000000000000?t=x") as r:
+                assert r.status == 403 and r.headers["Server"] == "finemotor"
+            await pub.close()
+
+    with caplog.at_level(logging.DEBUG):
+        run(main())
+    text = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert "400" in text or "Bad" in text or "Error handling request" in text
+    for secret in (s.viewer_token, s.publisher_token, f"?t={s.viewer_token[:8]}"):
+        assert secret not in text
+    assert "Traceback" not in text
+    assert all(r.exc_info is None for r in caplog.records if r.name.startswith("aiohttp"))
+
+
+def test_admission_tells_the_truth_and_unpublished_sessions_do_not_hold_slots() -> None:
+    async def main() -> None:
+        limits = RelayLimits(
+            max_sessions=3,
+            unpublished_s=0.6,
+            registrations_per_min=0.5,
+            registration_burst=4.0,
+            retry_after_s=1,
+        )
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            url = f"{ws_base(relay)}/ws/publish/"
+
+            async def register() -> aiohttp.ClientWebSocketResponse:
+                s = PublishedSession.new("S-JUNK")
+                return await http.ws_connect(url + s.session_id, headers=pub_headers(s))
+
+            # A client registers three sessions and leaves without publishing: the relay is
+            # full, and the fourth publisher is told so (503, Retry-After), not "not valid".
+            for _ in range(3):
+                await (await register()).close()
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await register()
+            assert err.value.status == 503
+            assert err.value.headers is not None and err.value.headers["Retry-After"] == "1"
+            # The forwarder of a real session says "the relay is full".
+            real = PublishedSession.new("S-REAL")
+            fwd = Forwarder(relay.url, real, devices=["grip"])
+            await fwd.start()
+            await until(lambda: fwd.problem is not None)
+            assert fwd.problem is not None and "relay is full" in fwd.problem
+            assert "not valid" not in fwd.problem
+            # Sessions that never published are forgotten soon; the real one gets in.
+            await until(lambda: real.session_id in relay.sessions and fwd.connected, 10.0)
+            assert fwd.problem is None
+            # Registration is limited per address: the burst (4) is spent.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await register()
+            assert err.value.status == 429
+            await fwd.close()
+
+    run(main())
+
+
+def test_a_published_session_outlives_a_dropped_publisher_and_an_idle_one_is_forgotten() -> None:
+    async def main() -> None:
+        limits = RelayLimits(unpublished_s=0.3, idle_s=2.0)
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-IDLE")
+            pub = await publish(http, relay, s)
+            await pub.send_str(
+                json.dumps({"k": "d", "dev": "grip", "t": [1.0], "tr": {"force": [1.0]}})
+            )
+            await pub.close()
+            await asyncio.sleep(1.0)
+            assert s.session_id in relay.sessions  # published: kept past unpublished_s
+            await until(lambda: s.session_id not in relay.sessions, timeout=5.0)
+
+    run(main())
+
+
+def test_a_reconnecting_page_takes_back_its_place_and_others_hear_too_many_viewers() -> None:
+    async def main() -> None:
+        limits = RelayLimits(max_viewers=3)
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-VIEW")
+            pub = await publish(http, relay, s)
+            therapist = await view(http, relay, s, instance="therapist-page-1")
+            junk = [await view(http, relay, s) for _ in range(2)]
+            sess = relay.sessions[s.session_id]
+            await until(lambda: len(sess.viewers) == 3)
+            # One more junk viewer: refused with "too many viewers" (1013), as the page shows.
+            extra = await view(http, relay, s)
+            await frames_until_close(extra)
+            assert extra.close_code == TRY_AGAIN_LATER
+            # The therapist's connection drops; junk tries to take the place and cannot.
+            await therapist.close()
+            await until(lambda: len(sess.viewers) == 2)
+            extra = await view(http, relay, s)
+            await frames_until_close(extra)
+            assert extra.close_code == TRY_AGAIN_LATER
+            # The page reconnects with its instance id and is in.
+            again = await view(http, relay, s, instance="therapist-page-1")
+            first = json.loads((await again.receive()).data)
+            assert first == {"k": "pub", "up": True}
+            assert len(sess.viewers) == 3
+            # The same page connecting twice replaces its old socket rather than taking two.
+            twice = await view(http, relay, s, instance="therapist-page-1")
+            await frames_until_close(again)
+            assert len(sess.viewers) == 3
+            for ws in [twice, pub, *junk]:
+                await ws.close()
+
+    run(main())
+
+
+def test_marks_are_limited_per_session_cut_to_length_and_expiry_caps_at_the_maximum() -> None:
+    async def main() -> None:
+        limits = RelayLimits(marks_per_s=0.01, mark_burst=3.0, mark_chars=10, max_ttl_s=60.0)
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-MARK", ttl_s=3600.0)
+            pub = await publish(http, relay, s)
+            sess = relay.sessions[s.session_id]
+            assert sess.expires_at <= time.time() + 60.0  # capped, whatever was asked
+            a, b = await view(http, relay, s), await view(http, relay, s)
+            results: list[str] = []
+            for n, v in enumerate([a, b, a, b, a]):
+                await v.send_str(json.dumps({"k": "mark", "text": "x" * 50, "cid": n}))
+                while True:
+                    f = json.loads((await v.receive()).data)
+                    if f["k"] in {"marksent", "markerr"}:
+                        results.append(f["k"])
+                        break
+            # Two viewers share the session's bucket of three.
+            assert results == ["marksent"] * 3 + ["markerr"] * 2
+            got = []
+            while len(got) < 3:
+                f = json.loads((await pub.receive()).data)
+                got.append(f["text"])
+            assert got == ["x" * 10] * 3
+            for ws in (a, b, pub):
+                await ws.close()
+
+    run(main())

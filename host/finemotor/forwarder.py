@@ -28,6 +28,7 @@ import numpy as np
 from finemotor.aio import wait_event
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
+from finemotor.marks import clean_mark_text
 from finemotor.metrics.grip import GripSummary
 from finemotor.metrics.live import LiveSnapshot, convert_channel
 from finemotor.metrics.pen import PenSummary
@@ -374,7 +375,7 @@ class Forwarder:
                 continue
             mark = {
                 "id": obj.get("id"),
-                "text": str(obj.get("text", ""))[:200],
+                "text": clean_mark_text(str(obj.get("text", ""))),
                 "at": obj.get("at"),
             }
             recorded = self.on_mark(mark) if self.on_mark is not None else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from finemotor.metrics.config import GripContext
 
@@ -16,3 +17,15 @@ def hand_context(text: str) -> GripContext | None:
     if found is None:
         return None
     return GripContext(hand="right" if found.group(1).lower() == "right" else "left")
+
+
+MARK_CHARS = 200
+"""Longest text of a marked event, in characters."""
+_CLEAN = {"Cc": " ", "Cs": "\ufffd"}  # control characters; lone surrogates
+
+
+def clean_mark_text(text: str, limit: int = MARK_CHARS) -> str:
+    """A mark's text as it is kept: valid Unicode (a lone surrogate becomes U+FFFD), control
+    characters (line breaks, tabs, NUL...) as spaces, outer spaces stripped, at most ``limit``
+    characters. Nothing else is changed: ``$`` or ``\\`` are text, never markup."""
+    return "".join(_CLEAN.get(unicodedata.category(c), c) for c in text).strip()[:limit]

@@ -33,7 +33,7 @@ from finemotor.errors import RecordingError
 from finemotor.metrics.results import to_jsonable
 from finemotor.protocol.calblob import encode_calibration
 from finemotor.samples import SampleBlock
-from finemotor.student import valid_student_id
+from finemotor.student import student_id_problem
 
 SCHEMA_VERSION = 1
 DB_NAME = "recordings.sqlite"
@@ -352,13 +352,9 @@ class Recorder:
         on_commit: Callable[[Commit], None] | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        if not valid_student_id(student):
-            raise RecordingError(
-                str(self.path),
-                "student",
-                f"{student!r} is not a pseudonymous student id: use letters, digits, '-', '_' "
-                "or '.' (no spaces), never the student's name",
-            )
+        problem = student_id_problem(student)
+        if problem is not None:
+            raise RecordingError(str(self.path), "student", problem)
         if not 0 < flush_s <= 1.0:
             raise RecordingError(str(self.path), "flush", "flush_s must be in (0, 1] seconds")
         self._conn = _open_for_writing(self.path, busy_timeout_s)

@@ -171,7 +171,15 @@ def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: 
     summary; a second session then finds this desk's kits without pairing."""
     env = _env(tmp_path)
     cmd = [sys.executable, "-m", "finemotor", "session", "--student", "S-7", "--sim"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Its own process group, as a terminal's foreground job: Ctrl-C goes to the whole group.
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     lines = []
     deadline = time.monotonic() + 150
@@ -180,10 +188,14 @@ def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: 
         if line.startswith("Press Ctrl-C") or time.monotonic() > deadline:
             break
     time.sleep(4.0)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     out, err = proc.communicate(timeout=60)
     text = "".join(lines) + out
     assert proc.returncode == 0, err
+    # The simulated kits did not take the Ctrl-C: no "stopped on its own", no MicroPython
+    # traceback, only the session's own ending.
+    assert "stopped on its own" not in text + err and "Traceback" not in text + err
+    assert "KeyboardInterrupt" not in text + err
     assert "Pairing the stylus" in text and "Pairing the grip" in text
     assert "Therapist's link: http://127.0.0.1:" in text
     assert "Session 1 ended after" in text

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        args.out.write_text(text)
+        args.out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise RecordingError(str(args.out), "export", f"cannot write the export: {exc}") from exc
     return 0

@@ -33,6 +33,7 @@ from finemotor.replay import ReplayLink
 from finemotor.samples import SampleBlock
 from finemotor.session import SessionOptions, SessionRunner, SessionStatus, SessionSummary
 from finemotor.source import open_link
+from finemotor.student import student_id_problem
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
 KINDS = ("stylus", "grip")
@@ -344,6 +345,9 @@ def _print_summary(s: SessionSummary) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run a session; 0 when it was recorded."""
+    problem = student_id_problem(args.student)
+    if problem is not None:  # before any kit is paired or anything recorded
+        raise FinemotorError(f"--student {problem}")
     if args.db is None:
         args.db = default_db_path()
     con = _Console(quiet=args.json, yes=args.yes or args.sim)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from finemotor.marks import clean_mark_text
 from finemotor.student import valid_student_id
 
 HELLO, DATA, METRICS, STATUS, ACK = "hello", "d", "m", "s", "ack"
@@ -157,7 +158,7 @@ def check_viewer(data: str, mark_chars: int) -> ViewerMark | None:
     text, cid = obj.get("text"), obj.get("cid")
     if kind != "mark" or not isinstance(text, str) or not isinstance(cid, int):
         raise BadFrameError("viewers only mark")
-    return ViewerMark(text.strip()[:mark_chars], cid)
+    return ViewerMark(clean_mark_text(text, mark_chars), cid)
 
 
 def valid_instance(instance: str | None) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from finemotor.marks import MARK_CHARS
+
 
 @dataclass(frozen=True)
 class RelayLimits:
@@ -58,7 +60,7 @@ class RelayLimits:
     viewer_queue_bytes: int = 2 * 1024 * 1024
     marks_per_s: float = 1.0
     mark_burst: float = 5.0
-    mark_chars: int = 200
+    mark_chars: int = MARK_CHARS
     max_sessions: int = 200
     max_viewers: int = 50
     viewer_grace_s: float = 30.0

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from finemotor.errors import FinemotorError
-from finemotor.student import valid_student_id
+from finemotor.student import student_id_problem
 
 TOKEN_BYTES = 24
 """192 bits of randomness per token (the view link needs at least 128)."""
@@ -66,11 +66,9 @@ class PublishedSession:
     @classmethod
     def new(cls, student: str, ttl_s: float = 4 * 3600.0) -> PublishedSession:
         """Start a session for pseudonymous ``student`` lasting ``ttl_s`` seconds."""
-        if not valid_student_id(student):
-            raise FinemotorError(
-                "a session carries a pseudonymous student id (letters, digits, '_', '.', '-', "
-                "at most 64, no spaces), never a name: pass an id such as 'S-0142'"
-            )
+        problem = student_id_problem(student)
+        if problem is not None:
+            raise FinemotorError(f"{problem} (for example 'S-0142')")
         return cls(secrets.token_hex(8), new_token(), new_token(), student, time.time() + ttl_s)
 
     def view_path(self) -> str:

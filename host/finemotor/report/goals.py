@@ -18,7 +18,7 @@ from typing import Literal, get_args
 from finemotor.errors import FinemotorError
 from finemotor.metrics.results import KGF_N
 from finemotor.recording import Recording, default_db_path, write_transaction
-from finemotor.student import valid_student_id
+from finemotor.student import student_id_problem
 
 Direction = Literal["at_least", "at_most"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -144,10 +144,10 @@ def parse_target(metric: str, text: str) -> float:
 
 
 def _check_student(student: str) -> None:
-    if not valid_student_id(student):
+    problem = student_id_problem(student)
+    if problem is not None:
         raise FinemotorError(
-            f"{student!r} is not a pseudonymous student id: use the id the sessions were "
-            "recorded under (`finemotor sessions` lists them), never a name"
+            f"{problem} (the id the sessions were recorded under: `finemotor sessions` lists them)"
         )
 
 

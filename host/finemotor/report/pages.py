@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import io
 import textwrap
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import matplotlib
 import matplotlib.image as mpimg
 import numpy as np
 from matplotlib.axes import Axes
@@ -28,6 +31,8 @@ ROW_IN = 0.21
 TITLE_IN = 0.3
 DPI = 100
 FONT = 7.5
+LITERAL_TEXT: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
+"""Matplotlib settings under which every string is drawn literally."""
 
 
 @dataclass
@@ -63,21 +68,34 @@ def text_block(lines: Sequence[str], size: float = 9.0, color: str = "black") ->
     return Block(height, draw)
 
 
+CELL_CHARS = 60
+"""Longest line in a table cell; longer text (a therapist's mark) wraps onto more lines."""
+
+
+def _wrap_cell(text: object) -> str:
+    return "\n".join(textwrap.wrap(str(text), CELL_CHARS, break_on_hyphens=False) or [""])
+
+
 def table_blocks(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], max_rows: int = 40
 ) -> list[Block]:
-    """A titled table, split into blocks of at most ``max_rows`` rows."""
+    """A titled table, split into blocks of at most ``max_rows`` rows; long cells wrap."""
     if not rows:
         return [text_block([f"{title}: none"], size=9.5)]
-    widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) + 2 for i, c in enumerate(columns)]
+    cells = [[_wrap_cell(c) for c in r] for r in rows]
+    widths = [
+        max(len(str(c)), *(len(line) for r in cells for line in r[i].split("\n"))) + 2
+        for i, c in enumerate(columns)
+    ]
     total = float(sum(widths))
     col_w = [w / total for w in widths]
     out = []
-    for k in range(0, len(rows), max_rows):
-        part = [list(map(str, r)) for r in rows[k : k + max_rows]]
+    for k in range(0, len(cells), max_rows):
+        part = cells[k : k + max_rows]
+        lines = [max(c.count("\n") + 1 for c in r) for r in part]
         name = title if k == 0 else f"{title} (continued)"
-        height = TITLE_IN + ROW_IN * (len(part) + 1)
-        out.append(Block(height, _table_drawer(name, columns, part, col_w, height)))
+        height = TITLE_IN + ROW_IN * (sum(lines) + 1)
+        out.append(Block(height, _table_drawer(name, columns, part, lines, col_w, height)))
     return out
 
 
@@ -85,6 +103,7 @@ def _table_drawer(
     title: str,
     columns: Sequence[str],
     rows: list[list[str]],
+    lines: list[int],
     col_w: list[float],
     height_in: float,
 ) -> Callable[[Axes], None]:
@@ -106,12 +125,22 @@ def _table_drawer(
             if r == 0:
                 cell.set_facecolor("0.9")
                 cell.set_text_props(weight="bold")
+            else:  # rows as tall as their lines (the bbox scales them all alike)
+                cell.set_height(cell.get_height() * lines[r - 1])
 
     return draw
 
 
 def layout(blocks: Sequence[Block], gap_in: float = 0.15) -> list[Figure]:
-    """Place the blocks top to bottom on A4 pages, starting a page when one does not fit."""
+    """Place the blocks top to bottom on A4 pages, starting a page when one does not fit.
+
+    Text is drawn as typed: ``$`` does not start mathtext (a therapist's mark or a note is
+    never parsed as a formula)."""
+    with matplotlib.rc_context(LITERAL_TEXT):
+        return _layout(blocks, gap_in)
+
+
+def _layout(blocks: Sequence[Block], gap_in: float) -> list[Figure]:
     usable = PAGE_H_IN - 2 * MARGIN_IN
     pages: list[list[Block]] = [[]]
     used = 0.0
@@ -149,22 +178,29 @@ def save(figures: Sequence[Figure], png: Path, pdf: Path | None) -> list[Path]:
         FinemotorError: the files cannot be written (the message names the folder).
     """
     try:
-        png.parent.mkdir(parents=True, exist_ok=True)
-        images = []
-        for fig in figures:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="rgba", dpi=DPI)
-            w, h = fig.canvas.get_width_height()
-            images.append(np.frombuffer(buf.getvalue(), np.uint8).reshape(h, w, 4)[..., :3])
-        mpimg.imsave(png, np.vstack(images), format="png", metadata={"Software": "finemotor"})
-        written = [png]
-        if pdf is not None:
-            with PdfPages(pdf, metadata={"Creator": "finemotor", "Producer": "finemotor"}) as doc:
-                for fig in figures:
-                    doc.savefig(fig)
-            written.append(pdf)
+        with warnings.catch_warnings():
+            # A script the font lacks is drawn as boxes: the text stays in the recording.
+            warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+            return _save(figures, png, pdf)
     except OSError as exc:
         raise FinemotorError(
             f"cannot write the report into {png.parent}: {exc}; choose another folder with --out"
         ) from exc
+
+
+def _save(figures: Sequence[Figure], png: Path, pdf: Path | None) -> list[Path]:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    images = []
+    for fig in figures:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="rgba", dpi=DPI)
+        w, h = fig.canvas.get_width_height()
+        images.append(np.frombuffer(buf.getvalue(), np.uint8).reshape(h, w, 4)[..., :3])
+    mpimg.imsave(png, np.vstack(images), format="png", metadata={"Software": "finemotor"})
+    written = [png]
+    if pdf is not None:
+        with PdfPages(pdf, metadata={"Creator": "finemotor", "Producer": "finemotor"}) as doc:
+            for fig in figures:
+                doc.savefig(fig)
+        written.append(pdf)
     return written

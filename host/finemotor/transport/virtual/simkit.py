@@ -144,6 +144,9 @@ class SimKit:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            # Its own process group: Ctrl-C in the terminal reaches the host, which stops the
+            # kit itself (stop()), not the kit behind the host's back.
+            process_group=0,
         )
         for stream, tag in ((self.process.stdout, "out"), (self.process.stderr, "err")):
             if stream is not None:

@@ -2,6 +2,7 @@
 #   make demo   set up and run the simulated kit
 #   make test   set up and run the whole test suite (lint, types, host, firmware under MicroPython)
 #   make bench  run the benchmarks and print their figures
+#   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo test lint typecheck pytest bench fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
@@ -51,6 +52,9 @@ pytest: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+fuzz: setup
+	FINEMOTOR_FUZZ_EXAMPLES=50000 $(BIN)/pytest -q tests/host/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .stubs $(UPLOT) .mypy_cache .pytest_cache .ruff_cache

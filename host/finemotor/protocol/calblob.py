@@ -8,6 +8,8 @@ from finemotor.calibration.model import CalibrationModel, ChannelCalibration, De
 from finemotor.errors import CalibrationError, ProtocolError
 
 CAL_FORMAT = 1
+CAL_RECORD_MAX = 256
+"""Largest calibration record a kit stores (the firmware's ``MAX_BLOB``)."""
 MODEL_IDS: dict[CalibrationModel, int] = {"none": 0, "linear": 1, "poly": 2, "table": 3}
 _MODEL_NAMES: dict[int, CalibrationModel] = {v: k for k, v in MODEL_IDS.items()}
 

@@ -112,6 +112,23 @@ class Response:
         """What to do about a failed command, in words for the person at the desk."""
         return RESULT_ADVICE.get(self.result, "")
 
+    def fields(self, fmt: str) -> tuple[int, ...]:
+        """The payload's leading fields as ``struct`` format ``fmt`` (little-endian) describes.
+
+        Raises:
+            ProtocolError: the payload is shorter than ``fmt`` needs (a faulty kit), naming
+                the command.
+        """
+        need = struct.calcsize(fmt)
+        if len(self.payload) < need:
+            raise ProtocolError(
+                "short_response",
+                f"the kit's answer to {self.op.name} holds {len(self.payload)} bytes where "
+                f"{need} are needed: restart the kit, and update its firmware if it persists",
+                self.payload,
+            )
+        return tuple(int(v) for v in struct.unpack_from(fmt, self.payload))
+
 
 def decode_response(data: bytes | bytearray) -> Response:
     """Decode a control point notification; raise ProtocolError if it is not a response."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -12,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.errors import KitCommandError, TransportError
+from finemotor.errors import KitCommandError, ProtocolError, TransportError
 from finemotor.protocol import LAYOUTS, Layout
 from finemotor.protocol import control as cp
-from finemotor.protocol.calblob import decode_calibration, encode_calibration
+from finemotor.protocol.calblob import CAL_RECORD_MAX, decode_calibration, encode_calibration
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class KitCommands(ABC):
             TransportError: the kit sends a channel layout this library does not know.
         """
         resp = await self.command(cp.encode(cp.Op.INFO, self._next_token()))
-        layout_id, rate, capacity, _channels = struct.unpack("<BHHB", resp.payload[:6])
+        layout_id, rate, capacity, _channels = resp.fields("<BHHB")
         if layout_id not in LAYOUTS:
             raise TransportError(
                 f"the kit sends channel layout {layout_id}, which this host library does not "
@@ -106,6 +105,12 @@ class KitCommands(ABC):
             ) from exc
         finally:
             self._waiting.pop(token, None)
+        if resp.op != request[0]:
+            raise ProtocolError(
+                "bad_response",
+                f"the kit answered {cp.Op(request[0]).name} as if it were {resp.op.name}: "
+                "restart the kit, and update its firmware if it persists",
+            )
         if not resp.ok:
             raise KitCommandError(resp.op.name, resp.result.name, resp.advice(), resp.payload)
         return resp
@@ -114,8 +119,11 @@ class KitCommands(ABC):
         """A control point response arrived: wake the command waiting for its token."""
         try:
             resp = cp.decode_response(data)
-        except Exception as exc:  # a garbled response must not kill the link
+        except ProtocolError as exc:  # a garbled response must not kill the link
             logger.warning("kit %s: %s", self.address, exc)
+            waiting = self._waiting.get(data[1]) if len(data) > 1 else None
+            if waiting is not None and not waiting.done():  # its command fails now, not later
+                waiting.set_exception(exc)
             return
         fut = self._waiting.get(resp.token)
         if fut is not None and not fut.done():
@@ -135,7 +143,7 @@ class KitCommands(ABC):
     async def start(self) -> tuple[int, int]:
         """Start streaming; returns (next wire seq, device tick now)."""
         resp = await self.command(cp.encode(cp.Op.START, self._next_token()))
-        seq, tick = struct.unpack("<HI", resp.payload[:6])
+        seq, tick = resp.fields("<HI")
         return seq, tick
 
     async def stop(self) -> None:
@@ -147,12 +155,12 @@ class KitCommands(ABC):
         sent = time.monotonic()
         resp = await self.command(cp.encode(cp.Op.TIME_SYNC, self._next_token()))
         received = time.monotonic()
-        return TimeSyncSample(sent, struct.unpack("<I", resp.payload[:4])[0], received)
+        return TimeSyncSample(sent, resp.fields("<I")[0], received)
 
     async def backfill(self, seq: int, count: int) -> tuple[int, int, int]:
         """Ask for samples again; returns (first seq, count queued, count gone for good)."""
         resp = await self.command(cp.backfill(self._next_token(), seq, count))
-        first, queued, gone = struct.unpack("<HHH", resp.payload[:6])
+        first, queued, gone = resp.fields("<HHH")
         return first, queued, gone
 
     async def identify(self, seconds: int = 5) -> None:
@@ -162,13 +170,13 @@ class KitCommands(ABC):
     async def set_rate(self, hz: int) -> int:
         """Set the sampling rate (while stopped); returns the rate the kit set."""
         resp = await self.command(cp.set_rate(self._next_token(), hz))
-        return int(struct.unpack("<H", resp.payload[:2])[0])
+        return resp.fields("<H")[0]
 
     async def tare(self, samples: int = 64) -> list[int]:
         """Mean raw counts of the last ``samples`` samples, per channel."""
         resp = await self.command(cp.tare(self._next_token(), samples))
-        n = len(resp.payload) // 4
-        return list(struct.unpack(f"<{n}i", resp.payload[: 4 * n]))
+        n = len(self.info.layout.channel_names) if self.info else max(1, len(resp.payload) // 4)
+        return list(resp.fields(f"<{n}i"))
 
     async def read_calibration(self) -> DeviceCalibration:
         """Read the calibration record stored on the kit."""
@@ -176,7 +184,13 @@ class KitCommands(ABC):
         total = None
         while total is None or len(blob) < total:
             resp = await self.command(cp.cal_read(self._next_token(), len(blob)))
-            total = struct.unpack("<H", resp.payload[:2])[0]
+            (total,) = resp.fields("<H")
+            if total > CAL_RECORD_MAX:
+                raise ProtocolError(
+                    "bad_calibration",
+                    f"the kit says its calibration record is {total} bytes (at most "
+                    f"{CAL_RECORD_MAX}): restart the kit, and recalibrate it if it persists",
+                )
             chunk = resp.payload[2:]
             if not chunk and len(blob) < total:
                 raise TransportError("the kit's calibration record came back short", self.address)

@@ -57,6 +57,20 @@ class TransportError(FinemotorError):
         self.address = address
 
 
+class BluetoothUnavailableError(TransportError):
+    """This computer's Bluetooth cannot be used: no adapter, switched off, no Bluetooth service,
+    no D-Bus, or not permitted. Nothing is wrong with the kit.
+
+    Attributes:
+        reason: ``"no_adapter"``, ``"powered_off"``, ``"no_bluez"``, ``"no_dbus"``,
+            ``"denied"`` or ``"unknown"``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class PairingRefusedError(TransportError):
     """A kit refused to pair (or no longer knows this computer): its pairing window is shut.
 

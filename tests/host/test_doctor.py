@@ -5,19 +5,14 @@ stand-in owns ``org.bluez`` and exports an ``org.bluez.Adapter1`` object."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import json
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dbus_fast.aio import MessageBus
-from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property
+from bluez_bus import Bus
 
 from finemotor.cli import doctor as doctor_cli
 from finemotor.doctor import (
@@ -60,66 +55,6 @@ def make_root(
         "root:x:0:\ndialout:x:20:" + groups + "\nbluetooth:x:110:\nusers:x:100:\n"
     )
     return root
-
-
-class Adapter(ServiceInterface):
-    def __init__(self, powered: bool) -> None:
-        super().__init__("org.bluez.Adapter1")
-        self._powered = powered
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Powered(self) -> b:  # type: ignore[name-defined]  # noqa: F821, N802  (D-Bus "b")
-        return self._powered
-
-
-class Bus:
-    """A private bus (dbus-daemon); ``serve_bluez`` puts a BlueZ stand-in on it."""
-
-    def __init__(self, tmp: Path) -> None:
-        daemon = shutil.which("dbus-daemon")
-        if daemon is None:
-            pytest.skip("dbus-daemon is not installed (.ci/run installs it)")
-        self.address = f"unix:path={tmp / 'bus'}"
-        self.proc = subprocess.Popen(
-            [daemon, "--session", "--nofork", "--print-address", f"--address={self.address}"],
-            stdout=subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None
-        self.proc.stdout.readline()  # the address: the bus is up
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-
-    def serve_bluez(self, powered: dict[str, bool]) -> None:
-        ready = threading.Event()
-
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            bus = await MessageBus(bus_address=self.address).connect()
-            for name, on in powered.items():
-                bus.export(f"/org/bluez/{name}", Adapter(on))
-            await bus.request_name("org.bluez")
-            ready.set()
-            await self._stop.wait()
-            bus.disconnect()
-
-        self._loop = asyncio.new_event_loop()
-        loop = self._loop
-        self._thread = threading.Thread(
-            target=lambda: loop.run_until_complete(serve()), daemon=True
-        )
-        self._thread.start()
-        assert ready.wait(10)
-
-    def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(2)
-        if self._loop is not None:
-            self._loop.close()
-        self.proc.terminate()
-        self.proc.wait(5)
 
 
 @pytest.fixture

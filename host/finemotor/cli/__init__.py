@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from finemotor.crashlog import log_crash
 from finemotor.errors import FinemotorError
 
 # Sub-command modules, in the order `finemotor --help` lists them.
@@ -61,4 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a defect: one sentence here, the details in the log
+        where = log_crash(str(args.command), exc)
+        details = f"the details are in {where}" if where else "the details could not be saved"
+        print(
+            f"finemotor {args.command}: something unexpected went wrong ({type(exc).__name__}); "
+            f"{details}: please send that file to whoever supports your kit",
+            file=sys.stderr,
+        )
+        return 1
     return code

@@ -215,7 +215,11 @@ async def _open_kits(
     wanted: list[tuple[str, str | None]] = [(k.upper(), None) for k in args.kit]
     if not wanted:
         desk = Desk(args.desk)
-        for kind in _kinds(args.devices):
+        kinds = _kinds(args.devices)
+        if any(desk.kit_for(kind) is None for kind in kinds):
+            # Before asking anyone to press a button: is this computer's Bluetooth there?
+            await scan_kits(0.2, backend=radio.scanner_backend)
+        for kind in kinds:
             kit = desk.kit_for(kind)
             if kit is None:
                 con.say(f"No {kind} is paired with this computer yet.")

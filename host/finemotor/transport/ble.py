@@ -27,6 +27,7 @@ from finemotor.protocol.constants import (
     STATUS_UUID,
 )
 from finemotor.protocol.status import Status, decode_status
+from finemotor.transport.bluetooth import bluetooth_unavailable
 from finemotor.transport.commands import KitCommands, KitInfo
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class BleKit(KitCommands):
         """Connect, pair if needed, subscribe, and read what the kit is.
 
         Raises:
+            BluetoothUnavailableError: this computer's Bluetooth cannot be used (says why).
             TransportError: the kit could not be reached or refused to pair, with what to do.
         """
         last: Exception | None = None
@@ -97,6 +99,10 @@ class BleKit(KitCommands):
                 await self._drop(forget=True)
                 raise
             except (BleakError, TimeoutError, OSError) as exc:  # the radio's: worth a retry
+                unavailable = bluetooth_unavailable(exc)
+                if unavailable is not None:  # this computer's Bluetooth, not the kit: final
+                    await self._drop()
+                    raise unavailable from exc
                 last = exc
                 await self._drop()
                 logger.info("connecting to %s failed (%s), retrying", self.address, exc)

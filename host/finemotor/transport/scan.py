@@ -9,6 +9,7 @@ from bleak import BleakScanner
 
 from finemotor.protocol.constants import SERVICE_UUID
 from finemotor.transport.advert import KitAdvert, parse_advert
+from finemotor.transport.bluetooth import bluetooth_unavailable
 
 
 async def scan_kits(
@@ -24,10 +25,19 @@ async def scan_kits(
         kit_id: only the kit with this id (as on its label), if given.
         kind: only "stylus" or "grip" kits, if given.
         backend: bleak scanner backend (None: the operating system's radio).
+
+    Raises:
+        BluetoothUnavailableError: this computer's Bluetooth cannot be used (says why).
     """
-    found = await BleakScanner.discover(
-        timeout, return_adv=True, service_uuids=[SERVICE_UUID], backend=backend
-    )
+    try:
+        found = await BleakScanner.discover(
+            timeout, return_adv=True, service_uuids=[SERVICE_UUID], backend=backend
+        )
+    except Exception as exc:
+        unavailable = bluetooth_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
     kits = []
     for device, adv in found.values():
         kit = parse_advert(

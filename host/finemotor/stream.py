@@ -54,6 +54,7 @@ class _Pending:
     seq: int
     t0_us: float
     counts: npt.NDArray[np.int32]
+    backfill: bool = False
 
 
 class DeviceStream:
@@ -185,15 +186,21 @@ class DeviceStream:
         if skip:
             self.counters.duplicates += skip
             seq, t0, counts = seq + skip, t0 + skip * self._period_us, counts[skip:]
-        if seq in self._held and len(self._held[seq].counts) >= len(counts):
-            self.counters.duplicates += len(counts)
-            return
+        held = self._held.get(seq)
+        if held is not None:
+            if len(held.counts) >= len(counts):
+                self.counters.duplicates += len(counts)
+                return
+            # A longer frame from the same sample replaces the held one: those arrived twice.
+            self.counters.duplicates += len(held.counts)
+            if held.backfill:
+                self.counters.backfilled -= len(held.counts)
         if backfill:
             self.counters.backfilled += len(counts)
         if seq > self._top:  # beyond everything received: the samples between went missing
             self.counters.gaps += 1
         self._top = max(self._top, seq + len(counts))
-        self._held[seq] = _Pending(seq, t0, counts)
+        self._held[seq] = _Pending(seq, t0, counts, backfill)
 
     def _holes(self) -> list[tuple[int, int]]:
         if self._next is None:

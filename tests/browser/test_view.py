@@ -20,11 +20,18 @@ from bench.chromium import CHROMIUM, chromium_context
 
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import Relay
+from finemotor.relay.server import UPLOT_FILES, VENDOR_DIR
 
 pytest.importorskip("playwright.sync_api", reason="install the dev extras")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
+    ),
+    pytest.mark.skipif(
+        not all((VENDOR_DIR / f).is_file() for f in UPLOT_FILES),
+        reason="needs uPlot in relay/static/vendor (make setup fetches it from npm)",
+    ),
+]
 
 
 class Session:

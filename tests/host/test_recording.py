@@ -163,18 +163,24 @@ def test_the_default_location_follows_finemotor_data(
     assert default_db_path().name == "recordings.sqlite"
 
 
-def test_commits_come_at_least_every_flush_interval(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flush_s", [0.2, 0.4])
+def test_commits_come_every_flush_interval(tmp_path: Path, flush_s: float) -> None:
+    """Blocks arrive every 50 ms for 2.4 s: commits come every ``flush_s`` (a recorder that
+    committed less often, or only on close, fails the count and the largest gap)."""
     commits: list[Commit] = []
     with Recorder(
-        tmp_path / "r.sqlite", student="S1", flush_s=0.2, on_commit=commits.append
+        tmp_path / "r.sqlite", student="S1", flush_s=flush_s, on_commit=commits.append
     ) as rec:
-        for i in range(10):
+        for i in range(48):
             rec.add_block("grip", _block(10 * i, 10))
-            time.sleep(0.1)
-        time.sleep(0.3)
-        assert commits and commits[-1].last_seq == {"grip": 99}
-    gaps = np.diff([c.host_t for c in commits])
-    assert gaps.size == 0 or gaps.max() < 0.5
+            time.sleep(0.05)
+        while_open = list(commits)
+    assert commits[-1].last_seq == {"grip": 479}
+    expected = 2.4 / flush_s
+    assert 0.6 * expected <= len(while_open) <= expected + 2
+    gaps = np.diff([c.host_t for c in while_open])
+    assert gaps.max() <= flush_s + 0.25  # the interval, and scheduling on a busy machine
+    assert np.median(gaps) == pytest.approx(flush_s, abs=0.05)
 
 
 _CHILD = """

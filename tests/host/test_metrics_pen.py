@@ -57,7 +57,9 @@ def test_modulated_force_known_cv_and_tremor_share() -> None:
     assert s.timing["strokes"].value == 1
     assert s.barrel["mean"].value == pytest.approx(4.0)
     assert s.barrel["grip_to_axial"].value == pytest.approx(2.0)
-    assert s.barrel["cv"].value == pytest.approx(0.5 * s.force["sd"].value / 4.0 * 100, rel=1e-9)
+    # barrel = 3 + 0.5 tip: its SD is half the tip's (the waves' RMS), its mean 4 N
+    sd_tip = np.sqrt((0.4**2 + 0.1**2) / 2)
+    assert s.barrel["cv"].value == pytest.approx(100 * 0.5 * sd_tip / 4.0, rel=1e-3)
 
 
 def test_tremor_share_is_flagged_on_free_writing() -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from test_report_data import PEN_FS, PEN_T0, Session, record
+from test_report_data import Session, expected_pen, record
 
 from finemotor.cli import main
 from finemotor.errors import FinemotorError
-from finemotor.metrics import KGF_N, summarize_pen
+from finemotor.metrics import KGF_N
 from finemotor.report.goals import set_goal
 from finemotor.report.trends import StudentProgress, student_progress
 
@@ -40,12 +39,9 @@ def sessions(db: Path) -> list[Session]:
 
 
 def independent_pen(s: Session) -> tuple[float, float]:
-    """CV and force slope of the marked task, straight from the known newtons."""
-    t, tip = s.truth["pen_t"], s.truth["pen_tip"]
-    lo, hi = np.searchsorted(t, [PEN_T0 + TASK[0][0], PEN_T0 + TASK[1][0]])
-    p = summarize_pen(t[lo:hi], tip[lo:hi], rate_hz=PEN_FS)
-    slope = p.endurance["trends"]["mean_force"]["slope"].value  # type: ignore[index]
-    return float(p.force["cv"].value or 0.0), float(slope)
+    """CV and force slope of the marked task, from how its force was made."""
+    truth = expected_pen(TASK[0][0], TASK[1][0], s.pen_decline_per_min, s.seed)
+    return truth.cv, truth.slope_pct_per_min
 
 
 def test_trend_values_per_session_equal_independent_computations(tmp_path: Path) -> None:
@@ -60,8 +56,8 @@ def test_trend_values_per_session_equal_independent_computations(tmp_path: Path)
         assert point.values["grip_peak_right"].value == pytest.approx(right, rel=0.005)
         assert point.values["grip_peak_left"].value == pytest.approx(left, rel=0.005)
         cv, slope = independent_pen(s)
-        assert point.values["pen_cv"].value == pytest.approx(cv, rel=1e-3)
-        assert point.values["pen_endurance"].value == pytest.approx(slope, abs=0.02)
+        assert point.values["pen_cv"].value == pytest.approx(cv, rel=0.01)
+        assert point.values["pen_endurance"].value == pytest.approx(slope, abs=0.1)
         assert point.pen_source == "task 'copy'"
     assert prog.series("pen_endurance") == sorted(prog.series("pen_endurance"))  # type: ignore[type-var]
 

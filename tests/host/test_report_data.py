@@ -137,3 +137,29 @@ def mark(rec: Recorder, text: str, at: float, *, grip: bool, stylus: bool) -> No
         rec.add_event("mark", data, device="grip", device_t=GRIP_T0 + at)
     if stylus:
         rec.add_event("mark", data, device="stylus", device_t=PEN_T0 + at)
+
+
+def expected_pen(start_s: float, end_s: float, decline_per_min: float, seed: int = 0) -> PenTruth:
+    """What :func:`pen_force` makes between ``start_s`` and ``end_s`` into the session, from its
+    own definition: the strokes (each 0.25 s down in every 0.45 s), the force CV over the
+    pen-down samples, and the mean force's slope as % of the first minute's mean per minute."""
+    t = np.arange(round(end_s * PEN_FS)) / PEN_FS
+    tip = pen_force(t, decline_per_min, seed)
+    span = (t >= start_s) & (t < end_s)
+    down = span & ((t % 0.45) / 0.25 < 1.0)
+    cv = 100.0 * float(np.std(tip[down], ddof=1) / np.mean(tip[down]))
+    first_bin_mid_min = start_s / 60.0 + 0.5  # the level falls linearly: the bin's mean is mid
+    slope = decline_per_min / (1.0 + decline_per_min / 100.0 * first_bin_mid_min)
+    runs = np.diff(np.r_[0, down[span].astype(np.int8), 0])  # pen-down runs in the task
+    lengths = (np.flatnonzero(runs == -1) - np.flatnonzero(runs == 1)) / PEN_FS
+    strokes = int(np.count_nonzero(lengths >= 0.020))  # docs/metrics.md: min stroke 20 ms
+    return PenTruth(cv, slope, strokes)
+
+
+@dataclass(frozen=True)
+class PenTruth:
+    """The pen metrics a writing task of :func:`pen_force` has by construction."""
+
+    cv: float
+    slope_pct_per_min: float
+    strokes: int

@@ -285,12 +285,16 @@ class GripCore:
         self._cut = False
         released = self._mode is _Mode.RELEASING
         self._mode = _Mode.WAIT if cut else _Mode.IDLE
-        self._prev_close = at
         long_enough = cut or not released or self._fall - self._trigger >= cfg.min_trial_s
+        if not long_enough:
+            # not a trial (a bump or a spike): its samples stay available as the next
+            # trial's baseline
+            self._n_short += 1
+            return
+        self._prev_close = at
         t, f, s = self._hist.slice(self._seg_start, at)
         self._hist.trim_before(at)
-        if not long_enough or t.shape[0] < 4 or self._sos is None:
-            self._n_short += 1
+        if t.shape[0] < 4 or self._sos is None:
             return
         assert self._t_first is not None
         self.trials.append(

@@ -6,15 +6,15 @@ definition here is in docs/metrics.md (Grip).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from finemotor.metrics.config import GripConfig, GripContext
-from scipy.ndimage import median_filter
-
 from finemotor.metrics.filters import zero_lag
 from finemotor.metrics.results import (
     NEWTON,
@@ -51,7 +51,7 @@ class GripTrial:
             despiked samples when ``GripConfig.filter_trials`` is False; N, shown in kgf too).
         peak_unfiltered: the largest despiked sample between onset and offset.
         baseline: the force before the squeeze.
-        time_to_peak_s: peak time minus onset.
+        time_to_peak_s: time of the unfiltered peak (first despiked sample at it) minus onset.
         rfd_20_80: rate of force development between 20% and 80% of peak.
         rfd: RFD over 0-50/100/200 ms from onset (needs ≥500 Hz).
         hold: static fatigue index, FR75/50/25, sustained ratio (holds only).
@@ -84,15 +84,29 @@ class GripTrial:
     level: float | None = field(default=None, metadata={"json": False})
 
 
-def despike(x: F64) -> F64:
-    """Remove isolated single-sample spikes and dips (running median of 3; edges kept).
+def despike(x: F64, half: int = 3, k: float = 3.0) -> F64:
+    """Replace isolated spikes and dips by the local median (Hampel filter).
 
-    A median of 3 leaves monotone runs, steps and plateaus exactly as they are.
+    A sample is replaced when it is more than ``k`` robust SDs (1.4826 x MAD) from the median
+    of the ``2·half + 1`` samples around it. Monotone runs, steps, plateaus and the top of a
+    smooth peak are kept exactly; a lone sample off a flat run is replaced.
     """
-    if x.shape[0] < 3:
+    n = x.shape[0]
+    if n < 3:
         return x.astype(np.float64, copy=True)
-    out: F64 = median_filter(x.astype(np.float64), size=3, mode="nearest")
+    w = sliding_window_view(np.pad(x.astype(np.float64), half, mode="edge"), 2 * half + 1)
+    med = np.median(w, axis=1)
+    mad = np.median(np.abs(w - med[:, None]), axis=1)
+    out: F64 = np.where(np.abs(x - med) > k * 1.4826 * mad, med, x)
     return out
+
+
+def noise_sd(y: F64) -> float:
+    """Robust noise SD from second differences (a smooth rise barely moves it)."""
+    if y.shape[0] < 5:
+        return 0.0
+    d2 = np.diff(y, 2)
+    return 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6.0)
 
 
 def _onset(y: F64, i_pk: int, base: float, sd: float, cfg: GripConfig) -> int:
@@ -104,9 +118,9 @@ def _onset(y: F64, i_pk: int, base: float, sd: float, cfg: GripConfig) -> int:
 
 def _definitions(cfg: GripConfig, base_rule: str, by_sd: bool) -> dict[str, str]:
     signal = (
-        f"zero-lag {cfg.lowpass_hz:g} Hz low-pass of the despiked samples"
+        f"zero-lag {cfg.lowpass_hz:g} Hz low-pass of the despiked samples (Hampel filter)"
         if cfg.filter_trials
-        else "the recorded samples, isolated single-sample spikes removed (median of 3)"
+        else "the recorded samples, isolated spikes and dips removed (Hampel filter)"
     )
     by = f"{cfg.onset_sd:g} SD" if by_sd else f"{100 * cfg.onset_peak_fraction:g}% of peak"
     return {
@@ -118,7 +132,10 @@ def _definitions(cfg: GripConfig, base_rule: str, by_sd: bool) -> dict[str, str]
             f"baseline, {100 * cfg.onset_peak_fraction:g}% of peak above baseline), here "
             f"{by}; interpolated between samples"
         ),
-        "peak": "maximum of the signal; peak_unfiltered: largest despiked sample",
+        "peak": (
+            "maximum of the signal; peak_unfiltered: largest despiked sample from onset to "
+            "offset; time_to_peak: from onset to that sample"
+        ),
         "rfd_20_80": "0.6 x (peak - baseline) / (t80 - t20), interpolated crossings",
     }
 
@@ -183,14 +200,20 @@ def measure_trial(
         base_rule = f"mean of the segment up to {cfg.baseline_guard_s:g} s before the trigger"
     else:
         # too little before the trigger (a recording that starts just before the rise): the
-        # lowest level before the peak, then the mean of the samples before the onset it gives
-        base, sd = float(np.min(y[: i_pk + 1])), 0.0
+        # noise from second differences, the lowest level before the peak, then the mean of
+        # the samples before the onset within 4 noise SDs of that level (the foot of the rise
+        # is left out)
+        low, sd = float(np.min(y[: i_pk + 1])), noise_sd(y[: i_pk + 1])
+        base = low
         i_on = _onset(y, i_pk, base, sd, cfg)
         if i_on >= 1:
-            base = float(np.mean(y[:i_on]))
-            sd = float(np.std(y[:i_on], ddof=1)) if i_on >= 3 else 0.0
+            head = y[:i_on]
+            base = float(np.mean(head[head <= low + 4.0 * sd]))
             i_on = _onset(y, i_pk, base, sd, cfg)
-        base_rule = "mean of the samples before the onset (too few before the trigger)"
+        base_rule = (
+            "mean of the samples before the onset within 4 noise SDs of their lowest level "
+            "(too few samples before the trigger)"
+        )
     amp = peak - base
     thr = base + max(cfg.onset_sd * sd, cfg.onset_peak_fraction * amp)
     if i_on == 0 and "truncated_start" not in flag_list:
@@ -205,7 +228,11 @@ def measure_trial(
         flag_list.append("saturated")
     t_on = _crossing(t, y, thr, i_on, i_pk + 1, rising=True) if i_on else None
     t_on = float(t[i_on]) if t_on is None else t_on
-    peak_raw = float(np.max(x[i_on : (i_off if i_off is not None else t.shape[0]) + 1]))
+    span = x[i_on : (i_off if i_off is not None else t.shape[0]) + 1]
+    raw_top = float(np.max(span))
+    # the first despiked sample at that maximum: time to peak (a filter moves a corner)
+    i_raw = i_on + int(np.argmax(span >= raw_top - 1e-9 * max(abs(raw_top), 1.0)))
+    peak_raw = raw_top
     t_off = float(t[i_off]) if i_off is not None else float(t[-1])
     duration = t_off - t_on
     kind: TrialKind = "squeeze"
@@ -276,7 +303,7 @@ def measure_trial(
         peak=force(peak, NEWTON, "", kgf=True),
         peak_unfiltered=force(peak_raw, NEWTON, "", kgf=True),
         baseline=force(base, NEWTON, ""),
-        time_to_peak_s=shape(float(t[i_pk]) - t_on, SECOND, ""),
+        time_to_peak_s=shape(float(t[i_raw]) - t_on, SECOND, ""),
         rfd_20_80=force(rfd2080, NEWTON_PER_S, "force did not rise through 20-80% of peak"),
         rfd=rfd,
         hold=hold,

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.metrics.config import ForceUnit, GripConfig, GripContext, PenConfig
+from finemotor.metrics.config import (
+    GRIP_TASK_RELATIVE,
+    ForceUnit,
+    GripConfig,
+    GripContext,
+    PenConfig,
+    grip_task_config,
+)
 from finemotor.metrics.grip import GripCore, GripSummary
 from finemotor.metrics.grip_trial import despike
 from finemotor.metrics.live import GripEngine, PenEngine
@@ -97,6 +104,50 @@ def relative_grip_config(
         "of the recording"
     )
     return replace(cfg, trigger_on=on, trigger_off=off, threshold_unit=unit, trigger_rule=rule)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Trial trigger levels as a user gives them.
+
+    Attributes:
+        on: level that starts a trial.
+        off: level below which it is released.
+        relative: True: fractions of the recording's range above its resting level
+            (:func:`relative_grip_config`); False: levels in the signal's unit.
+    """
+
+    on: float
+    off: float
+    relative: bool
+
+
+def grip_settings(
+    force: npt.ArrayLike,
+    task: str = "auto",
+    unit: ForceUnit = "N",
+    trigger: Trigger | None = None,
+    config: GripConfig | None = None,
+) -> GripConfig:
+    """Settings for an offline recording: the task's preset and its trigger.
+
+    Without ``trigger``: relative levels for raw units (5%/2.5%) and for rapid and pinch tasks
+    (20%/10%: a child's pinch can peak at 2 N), else ``config``'s absolute levels.
+    """
+    cfg = grip_task_config(task, config)
+    if trigger is None:
+        if unit == "raw":
+            return raw_grip_config(force, cfg)
+        if task in GRIP_TASK_RELATIVE:
+            on, off = GRIP_TASK_RELATIVE[task]
+            return relative_grip_config(force, on, off, cfg, unit)
+        return cfg
+    if trigger.relative:
+        return relative_grip_config(force, trigger.on, trigger.off, cfg, unit)
+    rule = f"absolute: on at {trigger.on:g} and off at {trigger.off:g} {unit} (given)"
+    return replace(
+        cfg, trigger_on=trigger.on, trigger_off=trigger.off, threshold_unit=unit, trigger_rule=rule
+    )
 
 
 def summarize_pen(

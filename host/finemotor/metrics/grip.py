@@ -155,6 +155,7 @@ class GripCore:
         self._max_seen = -math.inf
         self._open_peak = -math.inf  # causal-filtered peak of the squeeze under way
         self._n_short = 0  # triggers released before min_trial_s
+        self._seg_first = False  # the next sample starts a segment (after end_segment)
 
     @property
     def t_last(self) -> float | None:
@@ -210,8 +211,9 @@ class GripCore:
             return
         self.n_samples += int(t.shape[0])
         self.n_saturated += int(np.count_nonzero(sat))
-        first = self._t_first is None
-        if first:
+        first = self._t_first is None or self._seg_first
+        self._seg_first = False
+        if self._t_first is None:
             self._t_first = float(t[0])
         self._t_last = float(t[-1])
         if self._causal is None:
@@ -239,6 +241,23 @@ class GripCore:
                 self._open_peak = max(self._open_peak, float(np.max(y[since])))
         if self._mode in (_Mode.IDLE, _Mode.WAIT):
             self._hist.trim_before(max(self._t_last - cfg.pre_s, self._prev_close))
+
+    def end_segment(self) -> None:
+        """The samples stop here and the next ones are not continuous with them (a gap or a
+        clock jump in a file): close an open trial with the data there is (flag
+        ``truncated_end``) and start the trigger afresh, so no trial spans the break."""
+        if self._t_last is None or self._causal is None or self._sos is None:
+            return
+        t_end = self._t_last + 1.0 / self.rate_hz
+        if self._mode is _Mode.RELEASING:
+            self._close(min(self._fall + self.config.merge_gap_s, t_end))
+        elif self._mode is _Mode.ACTIVE:
+            self._close(t_end)
+        self._mode, self._raw = _Mode.IDLE, False
+        self._causal = CausalFilter(self._sos)
+        self._hist = _History()
+        self._prev_close = t_end
+        self._seg_first = True
 
     def finish(self) -> None:
         """End of recording: close an open trial with the data there is."""

@@ -116,6 +116,11 @@ class GripConfig:
     repeated_min_trials: int = 6
 
 
+NOMINAL_COUNTS_PER_N = {"stylus": 328_474.0, "grip": 4_380.0}
+"""Counts per newton of the reference hardware (hardware/README.md: the tip's FSS1500NSB and
+the dynamometer's 100 kg S-beam through a NAU7802). Used only to place the pen-down and trigger
+levels on an uncalibrated channel; no newton is ever reported from it."""
+
 RAPID = GripConfig(min_trial_s=0.05, merge_gap_s=0.05, filter_trials=False)
 """Rapid (ballistic) pinches and squeezes of 100-400 ms: trials from 50 ms above the trigger,
 measured on the recorded samples (no low-pass), so the peak and the rise are not smoothed."""

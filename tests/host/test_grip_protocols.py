@@ -157,19 +157,19 @@ def test_asht_maximal_trials(fs: float) -> None:
 
 @pytest.mark.parametrize("fs", RATES)
 def test_sustained_hold(fs: float) -> None:
-    # a 12 s hold whose force falls linearly by 5% of the peak per second: FR75 and FR50 at
-    # 5 s and 10 s after the peak (forces above the rest: the gauge's 2 N offset is in the
-    # data, so FR levels are of the recorded peak)
+    # a 12 s hold over the 2 N rest whose force falls linearly by 5% of its amplitude per
+    # second; FR levels are fractions of the recorded peak (the force is taken as tared, so
+    # the offset is in it): rest + amp (1 - 0.05 t) = level x (rest + amp)
     t0, amp, rise = 1.0, 100.0, 0.5
     t = times(fs, 0.0, 15.0)
-    f = squeeze(t, t0, amp, rise, 12.0, 0.3, 0.05, rest=0.0)
+    f = squeeze(t, t0, amp, rise, 12.0, 0.3, 0.05)
     s = run(t, f, fs, "hold")
     (tr,) = s.trials
     assert tr.kind == "hold" and tr.hold is not None
-    assert tr.peak.value == pytest.approx(amp, rel=0.01)
-    assert tr.rfd_20_80.value == pytest.approx(true_rfd(amp, rise), rel=0.03)
-    assert tr.hold["fr75_s"].value == pytest.approx(5.0, abs=0.05)
-    assert tr.hold["fr50_s"].value == pytest.approx(10.0, abs=0.05)
+    check_rise(tr, float(t[0]), fs, t0, amp, rise)
+    for name, level in (("fr75_s", 0.75), ("fr50_s", 0.5)):
+        expected = (1.0 - (level * (REST_N + amp) - REST_N) / amp) / 0.05
+        assert tr.hold[name].value == pytest.approx(expected, abs=0.05)
 
 
 @pytest.mark.parametrize("fs", RATES)

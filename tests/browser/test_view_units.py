@@ -115,7 +115,7 @@ def test_uncalibrated_grip_units_caveats_and_squeeze_tile(browser: Any) -> None:
         value = float(squeeze.get_attribute("data-value") or "nan")
         assert 0.5 * 90 * COUNTS_PER_N < value <= 90.0 * COUNTS_PER_N * 1.01
         assert "not calibrated" in squeeze.inner_text()  # the caveat reaches the page
-        peak = page.locator("#tile-grip-peak")
-        assert "newtons need a calibration" in peak.inner_text() or "–" in peak.inner_text()
+        peak = page.locator("#tile-grip-peak")  # no trial yet: says why, with no number
+        assert "–" in peak.inner_text() and "squeeze in progress" in peak.inner_text()
     finally:
         pub.close()

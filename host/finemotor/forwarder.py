@@ -148,7 +148,10 @@ def trace_units(block: SampleBlock, calibration: DeviceCalibration) -> dict[str,
         return "N" if cal and all(cal) else "raw"
 
     if block.kind == "stylus":
-        return {"tip": unit(("tip",)), "barrel": unit(("barrel_a", "barrel_b"))}
+        out = {"tip": unit(("tip",))}
+        if "barrel_a" in idx or "barrel_b" in idx:
+            out["barrel"] = unit(("barrel_a", "barrel_b"))
+        return out
     return {"force": unit(("force",))}
 
 

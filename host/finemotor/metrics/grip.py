@@ -359,7 +359,9 @@ class GripCore:
             and not self._finished
         )
         if open_trial or waiting:
-            quality["peak_so_far"] = present(self._open_peak, self.unit)
+            quality["peak_so_far"] = present(
+                self._open_peak, self.unit, display_unit="kgf" if self.unit == NEWTON else None
+            )
         reason = self.unsupported
         if reason is None and self.n_samples == 0:
             reason = "no samples"

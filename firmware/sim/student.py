@@ -43,7 +43,7 @@ _HOLD = const(1)
 _REP = const(2)
 _TARGET = const(3)
 _BF = const(11)  # fields of a pen block (totals or one minute), see _blk
-_GF = const(15)  # fields of a grip squeeze row, see _row
+_GF = const(18)  # fields of a grip squeeze row, see _row
 _MAX_BINS = const(240)
 _MAX_ROWS = const(48)
 
@@ -662,15 +662,7 @@ class Student:
             return 0.0
         tau = t - self._ge0
         Tr, Th = self._gTr, self._gTh
-        if tau <= 0.0:
-            s = 0.0
-        elif tau < Tr:
-            s = self._gA * (0.5 - 0.5 * math.cos(_PI * tau / Tr))
-        elif tau < Tr + Th:
-            s = self._gA * self._decline(tau - Tr)
-        else:
-            s = self._gH * (0.5 + 0.5 * math.cos(_PI * (tau - Tr - Th) / self._gTl))
-        f = max(0.0, s * (1.0 + _sum(self._gfl, t))) if s > 0.0 else 0.0
+        f = self._force(t)
         q = self._q
         q[0] += 1
         if f > q[1]:
@@ -689,11 +681,44 @@ class Student:
             q[3] = t - q[2]
         return f
 
+    def _force(self, t):
+        # The current squeeze's force at t, no side effects: the profile times (1 + wander).
+        tau = t - self._ge0
+        Tr, Th = self._gTr, self._gTh
+        if tau <= 0.0:
+            s = 0.0
+        elif tau < Tr:
+            s = self._gA * (0.5 - 0.5 * math.cos(_PI * tau / Tr))
+        elif tau < Tr + Th:
+            s = self._gA * self._decline(tau - Tr)
+        else:
+            s = self._gH * (0.5 + 0.5 * math.cos(_PI * (tau - Tr - Th) / self._gTl))
+        return max(0.0, s * (1.0 + _sum(self._gfl, t))) if s > 0.0 else 0.0
+
+    def _first_reach(self, level, t_end):
+        # When the force produced (wander included; not its samples) first reaches level
+        # between the squeeze's start and t_end: 1 ms steps, then bisection to ~1 us. NaN if
+        # it does not.
+        a = self._ge0
+        while a < t_end:
+            b = min(a + 0.001, t_end)
+            if self._force(b) >= level:
+                for _ in range(10):
+                    m = 0.5 * (a + b)
+                    if self._force(m) >= level:
+                        b = m
+                    else:
+                        a = m
+                return 0.5 * (a + b)
+            a = b
+        return _NAN
+
     def _row(self):
         # The squeeze in progress as a row of _GF numbers (NaN for absent values): kind, hand,
         # start, rise, hold, release, noise-free peak, n, peak, t_peak, then for a hold: mean of
         # the last 3 s, FR50; for a target: window mean, SD, detrended SD; last: the repeated
-        # segment's start, or the target's fraction; the number of samples in the window.
+        # segment's start, or the target's fraction; the number of samples in the window; for
+        # a trial or hold: when the force produced first reaches 2.5, 20 and 80% of the peak.
         q = self._q
         a = b = c = _NAN
         n = q[4]
@@ -709,7 +734,10 @@ class Student:
                 c = math.sqrt(max(0.0, rss) / n)
         last = self._gsv[2] if self._gk == _TARGET else self._ggroup
         g = [self._gk, self._gh, self._ge0, self._gTr, self._gTh, self._gTl, self._gA]
-        return g + [q[0], q[1], q[2], a, b, c, last, n]
+        on = t20 = t80 = _NAN
+        if self._gk in (_TRIAL, _HOLD) and q[1] > 0.0:
+            on, t20, t80 = [self._first_reach(x * q[1], q[2]) for x in (0.025, 0.2, 0.8)]
+        return g + [q[0], q[1], q[2], a, b, c, last, n, on, t20, t80]
 
     def _row_close(self):
         if self._q[0]:
@@ -727,13 +755,15 @@ class Student:
         r["peak_N"] = peak
         r["t_peak_s"] = v[9]
         if kind in (_TRIAL, _HOLD):
-            # when the noise-free rise A/2 (1 - cos(pi tau / Tr)) crosses 2.5, 20, 80% of A
-            on, t20, t80 = [t0 + Tr / _PI * math.acos(1.0 - 2.0 * x) for x in (0.025, 0.2, 0.8)]
+            # when the force produced (wander included) first reaches 2.5, 20 and 80% of its
+            # sampled peak: the wander changes the rise's slope, so the noise-free curve's
+            # crossings and A are not the squeeze's
+            on, t20, t80 = v[15], v[16], v[17]
             r["t_onset_s"] = on
             r["t20_s"] = t20
             r["t80_s"] = t80
             r["rise_20_80_s"] = t80 - t20
-            r["rfd_20_80_N_per_s"] = 0.6 * A / (t80 - t20)
+            r["rfd_20_80_N_per_s"] = 0.6 * peak / (t80 - t20)
             r["time_to_peak_s"] = v[9] - on
         if kind == _HOLD:
             m3 = _none(v[10])

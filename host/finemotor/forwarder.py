@@ -79,6 +79,54 @@ def _metric(m: Metric | None, label: str, scale: float = 1.0, unit: str | None =
     out = {"label": label, "value": round(float(m.value) * scale, 3), "unit": unit or m.unit}
     if m.display_unit == "kgf" and m.unit == "N":
         out["alt"] = f"{float(m.value) / 9.80665:.1f} kgf"
+    if m.note:
+        out["note"] = m.note
+    return out
+
+
+def _grip_tiles(s: GripSummary) -> dict[str, Any]:
+    """Best peak per hand; the squeeze under way; unit-free tiles when uncalibrated."""
+    out: dict[str, Any] = {}
+    best: dict[str, tuple[float, Metric, int]] = {}
+    for tr in s.trials:
+        if tr.peak.value is None:
+            continue
+        v = float(tr.peak.value)
+        n = best[tr.hand][2] + 1 if tr.hand in best else 1
+        if tr.hand not in best or v > best[tr.hand][0]:
+            best[tr.hand] = (v, tr.peak, n)
+        else:
+            best[tr.hand] = (best[tr.hand][0], best[tr.hand][1], n)
+    for hand, (_v, metric, n) in sorted(best.items()):
+        label = "grip peak" + ("" if hand == "unspecified" else f", {hand} hand")
+        out[f"peak_{hand}"] = _metric(metric, f"{label} ({n} trial{'s' * (n != 1)})")
+    if not best:
+        why = s.reason
+        if s.trials:  # trials, but no force in newtons (uncalibrated or saturated)
+            why = s.trials[-1].peak.reason
+        out["peak"] = {"label": "grip peak", "value": None, "unit": s.unit, "why": why}
+    q = s.quality
+    so_far = q.get("peak_so_far")
+    if isinstance(so_far, Metric) and so_far.value is not None:
+        raw = s.unit != "N"
+        tile = _metric(so_far, "squeeze in progress: peak so far")
+        if raw:
+            tile["note"] = "raw readings: this device is not calibrated"
+        if not q.get("open_trial"):
+            tile["label"] = "squeeze under way (started before the recording)"
+            tile["note"] = "its onset was not recorded: it is not measured; the next one is"
+        out["squeeze"] = tile
+    else:
+        why = "no squeeze in progress"
+        if q.get("started_mid_squeeze") and not s.trials:
+            why = "the first squeeze started before the recording: not measured"
+        out["squeeze"] = {"label": "squeeze in progress", "value": None, "unit": "", "why": why}
+    if s.unit != "N" and s.trials:
+        # uncalibrated: what holds without newtons
+        hands = s.hands.get(s.trials[-1].hand, {})
+        out["squeezes"] = {"label": "squeezes", "value": len(s.trials), "unit": ""}
+        out["ttp"] = _metric(s.trials[-1].time_to_peak_s, "time to peak, last squeeze")
+        out["trial_cv"] = _metric(hands.get("cv"), "variation between squeezes (CV)")
     return out
 
 
@@ -88,23 +136,14 @@ def tiles(snapshot: LiveSnapshot) -> dict[str, Any]:
     s = snapshot.summary
     out: dict[str, Any] = {}
     if isinstance(s, GripSummary):
-        best: dict[str, tuple[float, Metric, int]] = {}
-        for tr in s.trials:
-            if tr.peak.value is None:
-                continue
-            v = float(tr.peak.value)
-            n = best[tr.hand][2] + 1 if tr.hand in best else 1
-            if tr.hand not in best or v > best[tr.hand][0]:
-                best[tr.hand] = (v, tr.peak, n)
-            else:
-                best[tr.hand] = (best[tr.hand][0], best[tr.hand][1], n)
-        for hand, (_v, metric, n) in sorted(best.items()):
-            label = "grip peak" + ("" if hand == "unspecified" else f", {hand} hand")
-            out[f"peak_{hand}"] = _metric(metric, f"{label} ({n} trial{'s' * (n != 1)})")
-        if not best:
-            out["peak"] = {"label": "grip peak", "value": None, "unit": s.unit, "why": s.reason}
+        out.update(_grip_tiles(s))
     elif isinstance(s, PenSummary):
-        out["cv"] = _metric(s.force.get("cv"), "pen force CV")
+        raw = s.units.get("tip") != "N"
+        out["cv"] = _metric(
+            s.force.get("cv"), "pen pressure variation (CV)" if raw else "pen force CV"
+        )
+        if raw:
+            out["strokes"] = _metric(s.timing.get("strokes_per_min"), "strokes per minute")
         on, air = s.timing.get("on_paper_s"), s.timing.get("in_air_s")
         if on is not None and air is not None and on.value and air.value is not None:
             share = float(on.value) / (float(on.value) + float(air.value))
@@ -126,6 +165,22 @@ def tiles(snapshot: LiveSnapshot) -> dict[str, Any]:
                 "why": why,
             }
     return out
+
+
+def trace_units(block: SampleBlock, calibration: DeviceCalibration) -> dict[str, str]:
+    """Each display trace's unit: ``"N"``, or ``"raw"`` when a channel is uncalibrated."""
+    idx = {name: i for i, name in enumerate(block.channels)}
+
+    def unit(names: tuple[str, ...]) -> str:
+        cal = [calibration.channel(idx[n]).calibrated for n in names if n in idx]
+        return "N" if cal and all(cal) else "raw"
+
+    if block.kind == "stylus":
+        out = {"tip": unit(("tip",))}
+        if "barrel_a" in idx or "barrel_b" in idx:
+            out["barrel"] = unit(("barrel_a", "barrel_b"))
+        return out
+    return {"force": unit(("force",))}
 
 
 def display_traces(block: SampleBlock, calibration: DeviceCalibration) -> dict[str, Any]:
@@ -226,10 +281,12 @@ class Forwarder:
         """
         ts: list[float] = []
         traces: dict[str, list[float | None]] = {}
+        units: dict[str, str] = {}
         for block in blocks:
             if len(block) == 0:
                 continue
             conv = display_traces(block, calibration)
+            units = trace_units(block, calibration)
             nxt = self._next_t.get(dev, -math.inf)
             for i, t in enumerate(block.t):
                 if t < nxt:
@@ -253,6 +310,7 @@ class Forwarder:
             "dev": dev,
             "t": [round(w, 1) for w in wall],
             "tr": traces,
+            "u": units,
         }
         self._send(_dumps(frame), keep=False)
 

@@ -63,7 +63,7 @@ def test_goals_round_trip_and_the_latest_is_in_force(tmp_path: Path) -> None:
     assert len(load_goals(db, "S-1", history=True)) == 3
     assert [g.direction for g in load_goals(db, "S-2")] == ["at_least"]
     assert load_goals(tmp_path / "none.sqlite", "S-1") == []
-    with pytest.raises(FinemotorError, match="never the student.s name"):
+    with pytest.raises(FinemotorError, match=r"never the student's name"):
         set_goal(db, "Jane Doe", "pen_cv", 10.0)
 
 

@@ -229,9 +229,9 @@ def test_raw_units_keep_unit_free_metrics() -> None:
     ("n", "value", "reason"),
     [
         (0, 0.0, "no samples"),
-        (1, 50.0, "no squeeze"),
-        (3200, 0.0, "no squeeze"),
-        (3200, 40.0, "no squeeze"),
+        (1, 50.0, "the only squeeze started before the recording"),
+        (3200, 0.0, "no squeeze detected (force never reached 5 N)"),
+        (3200, 40.0, "the only squeeze started before the recording"),
     ],
 )
 def test_empty_single_and_flat(n: int, value: float, reason: str) -> None:
@@ -253,8 +253,8 @@ def test_nan_samples_are_gaps() -> None:
 
 
 def test_sampling_rate_too_low() -> None:
-    fs = 80.0
+    fs = 60.0
     t = np.arange(round(10 * fs)) / fs
     s = summarize_grip(t, smooth(t, 2.0, 200.0), rate_hz=fs)
     assert s.trials == []
-    assert s.reason == "needs ≥100 Hz sampling, recording is 80 Hz"
+    assert s.reason == "needs ≥80 Hz sampling, recording is 60 Hz"

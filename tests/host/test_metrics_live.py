@@ -167,17 +167,39 @@ def test_uncalibrated_pads_give_unit_free_barrel_metrics() -> None:
     assert s.force["mean"].value is not None
 
 
-def test_uncalibrated_tip_needs_raw_thresholds() -> None:
-    cal = DeviceCalibration.uncalibrated(3)
-    block = stylus_block(30.0)
-    s = summarize_block(block, cal, PEN_FS)
-    assert s.force["cv"].value is None and "thresholds" in (s.force["cv"].reason or "")
+def test_uncalibrated_devices_keep_their_unit_free_metrics_live() -> None:
+    # a tip at the reference hardware's 328 474 counts/N and a grip at 4 380 counts/N,
+    # without a calibration: pen-down and trigger levels at that nominal scale, so strokes,
+    # CVs and times are there, and nothing in newtons
+    base = stylus_block(30.0)
+    tip_n = (base.counts[:, 0] - 1000) / 1e4
+    counts = base.counts.copy()
+    counts[:, 0] = np.round(tip_n * 328_474.0).astype(np.int32)
+    nominal = SampleBlock(base.kind, base.channels, base.seq, base.t, counts)
+    none = DeviceCalibration.uncalibrated(3)
+    raw = summarize_block(nominal, none, PEN_FS)
+    calibrated = summarize_block(base, STYLUS_CAL, PEN_FS)
+    assert isinstance(raw, type(calibrated))
+    assert raw.units["tip"] == "raw" and raw.force["mean"].value is None
+    assert raw.timing["strokes"].value == calibrated.timing["strokes"].value
+    assert raw.force["cv"].value == pytest.approx(calibrated.force["cv"].value, rel=1e-3)
+    g = grip_block(40.0)
+    g_counts = np.round(g.counts * (4_380.0 / 1000.0)).astype(np.int32)
+    graw = summarize_block(
+        SampleBlock(g.kind, g.channels, g.seq, g.t, g_counts),
+        DeviceCalibration.uncalibrated(1),
+        GRIP_FS,
+    )
+    gcal = summarize_block(g, GRIP_CAL, GRIP_FS)
+    assert len(graw.trials) == len(gcal.trials) == 5
+    assert graw.trials[0].peak.value is None
+    assert "nominal" in graw.trials[0].definitions["trigger"]
+    hr, hc = graw.hands["unspecified"], gcal.hands["unspecified"]
+    assert hr["cv"].value == pytest.approx(hc["cv"].value, rel=1e-3)
     cfg = PenConfig(on=0.15e4 + 1000, off=0.08e4 + 1000, threshold_unit="raw")
     cal0 = DeviceCalibration(0, tuple(ChannelCalibration("none", 0) for _ in range(3)))
-    raw = summarize_block(block, cal0, PEN_FS, pen_config=cfg)
-    calibrated = summarize_block(block, STYLUS_CAL, PEN_FS)
-    assert raw.force["mean"].value is None
-    assert raw.timing["strokes"].value == calibrated.timing["strokes"].value
+    given = summarize_block(base, cal0, PEN_FS, pen_config=cfg)
+    assert given.timing["strokes"].value == calibrated.timing["strokes"].value
 
 
 def test_saturated_counts_are_flagged() -> None:

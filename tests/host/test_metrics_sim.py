@@ -195,9 +195,20 @@ def test_grip_protocol_metrics_against_truth(grip: tuple[GripSummary, Any]) -> N
                 r for r in truth["trials"] if abs(r["t_onset_s"] - (x.onset_s.value or 0)) < 0.1
             ]
             assert x.time_to_peak_s.value == pytest.approx(r["time_to_peak_s"], abs=0.1)
-            assert x.rfd_20_80.value == pytest.approx(r["rfd_20_80_N_per_s"], rel=0.15)
     (steady,) = [x for x in s.trials if x.task == "steady"]
     assert steady.steadiness is not None
     assert steady.steadiness["cv"].value == pytest.approx(
         truth["targets"][0]["cv_detrended_pct"], rel=0.2
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_grip_rfd_20_80_against_truth(seed: int) -> None:
+    """RFD20-80 of the 6 maximal trials within 1% of the force the student produced (measured
+    over seeds 1-5: largest error 0.47%, docs/metrics.md §10)."""
+    s, truth = sim_grip(seed, 56.0)  # the 6 ASHT trials
+    maxes = [x for x in s.trials if x.task == "max"]
+    assert len(maxes) == len(truth["trials"]) == 6
+    for x, r in zip(maxes, truth["trials"], strict=True):
+        assert x.onset_s.value == pytest.approx(r["t_onset_s"], abs=2 / GRIP_FS)
+        assert x.rfd_20_80.value == pytest.approx(r["rfd_20_80_N_per_s"], rel=0.01)

@@ -27,8 +27,10 @@ from finemotor.calibration.procedure import DEVICES, load_procedure
 from finemotor.errors import CalibrationError, InputFileError
 
 KG_N = 9.80665
-REFERENCE_COLUMNS = ("reference_n", "reference", "force_n", "force", "load_n", "load")
+REFERENCE_COLUMNS = ("reference", "force", "load", "weight", "mass")
+REFERENCE_STEMS = (*REFERENCE_COLUMNS, "ref", "known", "applied")
 READING_COLUMNS = ("reading", "counts", "raw", "indication")
+READING_STEMS = (*READING_COLUMNS, "adc", "value", "output", "sensor")
 
 
 def register(sub: Any) -> None:
@@ -43,14 +45,23 @@ def register(sub: Any) -> None:
         "fit",
         help="fit reference/reading pairs from a CSV file",
         description=(
-            "Fit a calibration to a CSV file with a header: a reference column (newtons: "
-            f"{', '.join(REFERENCE_COLUMNS)}; or kg with --reference-unit kg) and a reading "
-            f"column ({', '.join(READING_COLUMNS)}). Rows at 0 N give the zero."
+            "Fit a calibration to a CSV file with a header: a reference column "
+            f"({', '.join(REFERENCE_COLUMNS)}, its unit as a suffix: force_n, mass_kg, "
+            f"reference_g) and a reading column ({', '.join(READING_COLUMNS)}). Rows at 0 "
+            "give the zero; repeated weights are fine. Noisy, non-monotone points get the "
+            "least-squares fit and a warning. Coefficients: docs/calibration.md."
         ),
     )
     f.add_argument("points", metavar="POINTS.csv")
     f.add_argument("--model", choices=FIT_MODELS, default="linear")
-    f.add_argument("--reference-unit", choices=("N", "kg"), default="N")
+    f.add_argument(
+        "--reference-unit",
+        choices=("N", "kg", "g"),
+        default=None,
+        help="unit of the reference column (default: from its name, e.g. mass_kg, else N)",
+    )
+    f.add_argument("--reference-column", metavar="NAME", help="the reference column's header")
+    f.add_argument("--reading-column", metavar="NAME", help="the reading column's header")
     f.add_argument("--zero", type=float, default=None, help="reading at zero force")
     f.add_argument("--json", action="store_true", help="print JSON")
     f.set_defaults(func=_run_fit)
@@ -91,34 +102,93 @@ def _device_args(p: argparse.ArgumentParser, kind: str | None) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def read_points(path: str, unit: str = "N") -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Reference forces (N) and readings from a CSV file.
+UNIT_N = {"N": 1.0, "kg": KG_N, "g": KG_N / 1000.0}
+_SUFFIXES = (
+    ("N", ("_n", "(n)", "[n]", " n", "newton", "newtons")),
+    ("kg", ("_kg", "(kg)", "[kg]", " kg", "kilograms")),
+    ("g", ("_g", "(g)", "[g]", " g", "grams", "gram")),
+)
+
+
+def _unit_of(name: str) -> str | None:
+    low = name.strip().lower()
+    for unit, ends in _SUFFIXES:
+        if low in (unit.lower(),) or low.endswith(ends):
+            return unit
+    return None
+
+
+def _stem(name: str) -> str:
+    low = name.strip().lower()
+    for _unit, ends in _SUFFIXES:
+        for e in ends:
+            if low.endswith(e) and len(low) > len(e):
+                return low[: -len(e)].rstrip(" _")
+    return low
+
+
+def _find(header: list[str], wanted: str | None, stems: tuple[str, ...]) -> int | None:
+    if wanted is not None:
+        low = [h.strip().lower() for h in header]
+        if wanted.strip().lower() in low:
+            return low.index(wanted.strip().lower())
+        return None
+    for stem in stems:
+        for i, h in enumerate(header):
+            if _stem(h) == stem:
+                return i
+    return None
+
+
+def read_points(
+    path: str,
+    unit: str | None = None,
+    reference_column: str | None = None,
+    reading_column: str | None = None,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str]:
+    """Reference forces (N), readings, and the reference's unit, from a CSV file.
+
+    The reference column is named ``reference``, ``force``, ``load``, ``weight``, ``mass``...
+    with its unit as a suffix (``force_n``, ``mass_kg``, ``reference_g``, ``load (kg)``), or
+    chosen with ``reference_column``; ``unit`` (N, kg, g) overrides the name's unit. Plain
+    ``reference``/``force``/``load`` are newtons; ``weight``/``mass`` need a unit.
 
     Raises:
-        InputFileError: the file is missing, has no usable header, or a cell is not a number.
+        InputFileError: the file is missing, has no usable header, a reference column has
+            no unit, or a cell is not a number.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise InputFileError(path, f"cannot read it ({exc.strerror})") from exc
+    rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise InputFileError(path, "the file is empty: give a header and one row per point")
-    header = [h.strip().lower() for h in rows[0]]
-    ref = next((header.index(c) for c in REFERENCE_COLUMNS if c in header), None)
-    rd = next((header.index(c) for c in READING_COLUMNS if c in header), None)
+    header = [h.strip() for h in rows[0]]
+    ref = _find(header, reference_column, REFERENCE_STEMS)
+    rd = _find(header, reading_column, READING_STEMS)
     if ref is None or rd is None:
         raise InputFileError(
             path,
-            f"header {rows[0]} lacks a reference column ({', '.join(REFERENCE_COLUMNS)}) or a "
-            f"reading column ({', '.join(READING_COLUMNS)}): add a header line naming them",
+            f"header {rows[0]} lacks a reference column ({', '.join(REFERENCE_COLUMNS)}, with a "
+            f"unit suffix _n, _kg or _g) or a reading column ({', '.join(READING_COLUMNS)}): "
+            "add a header line naming them, or give --reference-column and --reading-column",
             1,
         )
+    ref_unit = unit or _unit_of(header[ref])
+    if ref_unit is None:
+        if _stem(header[ref]) in ("weight", "mass", "ref_weight", "known"):
+            raise InputFileError(
+                path,
+                f"column {header[ref]!r} has no unit: name it {header[ref]}_g or "
+                f"{header[ref]}_kg, or give --reference-unit N|kg|g",
+                1,
+            )
+        ref_unit = "N"
     refs: list[float] = []
     reads: list[float] = []
     for line, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
         try:
             a, b = float(row[ref]), float(row[rd])
         except (IndexError, ValueError):
@@ -127,23 +197,44 @@ def read_points(path: str, unit: str = "N") -> tuple[np.ndarray[Any, Any], np.nd
             ) from None
         if not (math.isfinite(a) and math.isfinite(b)):
             raise InputFileError(path, f"{row!r}: a value is not finite", line)
-        refs.append(a * (KG_N if unit == "kg" else 1.0))
+        refs.append(a * UNIT_N[ref_unit])
         reads.append(b)
     if not refs:
         raise InputFileError(path, "no points after the header: add one row per point")
-    return np.asarray(refs), np.asarray(reads)
+    return np.asarray(refs), np.asarray(reads), ref_unit
 
 
-def fit_report(fit: Fit) -> dict[str, Any]:
-    """A fit as JSON-ready data."""
+def fit_report(fit: Fit, reference_unit: str = "N") -> dict[str, Any]:
+    """A fit as JSON-ready data (coefficient order and direction: docs/calibration.md)."""
     ch = fit.channel()
+    w = fit.worst
     return {
         "model": fit.model,
         "device_model": ch.model,
         "zero": fit.zero,
         "coeffs": list(fit.coeffs),
+        "coefficients": {
+            "reading_to_force": {
+                "formula": _formula(fit.model, "N", "x"),
+                "x": "reading - zero",
+                "coeffs": list(fit.coeffs),
+            },
+            "force_to_reading": {
+                "formula": _formula(fit.model, "x", "N"),
+                "coeffs": list(fit.inverse),
+                "note": "fitted by least squares to the same points, not inverted",
+            },
+        },
+        "reference_unit": reference_unit,
         "rms_residual_n": fit.rms_n,
         "max_residual_pct": fit.max_relative_pct,
+        "worst_point": {
+            "index": w,
+            "reference_n": float(fit.reference_n[w]),
+            "reading": float(fit.reading[w]),
+            "residual_n": float(fit.residuals_n[w]),
+        },
+        "warnings": list(fit.warnings),
         "points": [
             {
                 "reference_n": float(f),
@@ -154,6 +245,15 @@ def fit_report(fit: Fit) -> dict[str, Any]:
             for f, r, e in zip(fit.reference_n, fit.reading, fit.residuals_n, strict=True)
         ],
     }
+
+
+def _formula(model: str, y: str, x: str) -> str:
+    if model == "monotone":
+        return f"{y} interpolated linearly in the table (x0, N0, x1, N1, ...)"
+    terms = {"linear": 1, "poly2": 2, "poly3": 3}[model]
+    return f"{y} = " + " + ".join(
+        f"c{k - 1}·{x}" + (f"^{k}" if k > 1 else "") for k in range(1, terms + 1)
+    )
 
 
 def _show(args: argparse.Namespace) -> Callable[[str], None]:
@@ -224,23 +324,34 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    refs, reads = read_points(args.points, args.reference_unit)
+    refs, reads, unit = read_points(
+        args.points, args.reference_unit, args.reference_column, args.reading_column
+    )
     model: FitModel = args.model
     try:
-        fit = fit_points(refs, reads, model, zero=args.zero)
+        fit = fit_points(refs, reads, model, zero=args.zero, lenient=True)
     except CalibrationError as exc:
         raise CalibrationError(f"{args.points}: {exc}") from exc
-    report = fit_report(fit)
+    report = fit_report(fit, unit)
+    for w in fit.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{fit.model} fit of {len(refs)} points, zero {fit.zero:.6g}")
-    print("coefficients: " + ", ".join(f"{c:.9g}" for c in fit.coeffs))
+    print(f"{fit.model} fit of {len(refs)} points (reference in {unit}), zero {fit.zero:.6g}")
+    print("reading to force, " + _formula(fit.model, "N", "x") + ", x = reading - zero:")
+    print("  " + ", ".join(f"c{k}={c:.9g}" for k, c in enumerate(fit.coeffs)))
+    print("force to reading (least squares), " + _formula(fit.model, "x", "N") + ":")
+    print("  " + ", ".join(f"c{k}={c:.9g}" for k, c in enumerate(fit.inverse)))
     print(f"{'reference N':>12} {'reading':>12} {'fitted N':>12} {'residual N':>12}")
     for p in report["points"]:
         print(
             f"{p['reference_n']:12.4f} {p['reading']:12.6g} {p['fitted_n']:12.4f} "
             f"{p['residual_n']:12.4f}"
         )
-    print(f"rms residual {fit.rms_n:.4g} N, largest {fit.max_relative_pct:.3g} % of its force")
+    wp = report["worst_point"]
+    print(
+        f"rms residual {fit.rms_n:.4g} N, largest {fit.max_relative_pct:.3g} % of its force; "
+        f"worst point {wp['reference_n']:.4g} N: residual {wp['residual_n']:+.4g} N"
+    )
     return 0

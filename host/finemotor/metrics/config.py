@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 ForceUnit = Literal["N", "raw"]
 Hand = Literal["left", "right", "unspecified"]
-GripTask = Literal["auto", "max", "hold", "repeated", "steady", "pinch_pre", "pinch_post"]
+GripTask = Literal[
+    "auto", "max", "hold", "repeated", "steady", "rapid", "pinch", "pinch_pre", "pinch_post"
+]
 PenTask = Literal["free_writing", "copying", "tracing", "unknown"]
 
 EPS_S = 1e-9
@@ -67,7 +69,12 @@ class GripConfig:
         trigger_on: causal-filtered force that starts a trial (in ``threshold_unit``).
         trigger_off: force below which a trial is released.
         threshold_unit: the unit of the trigger thresholds.
+        trigger_rule: how the trigger levels were chosen, reported with the results (set by
+            :func:`finemotor.metrics.summary.relative_grip_config` for relative levels).
         lowpass_hz: low-pass cut-off (zero-lag for trial metrics, causal for the trigger).
+        filter_trials: measure trials on the zero-lag low-passed force; False measures them on
+            the recorded samples (isolated single-sample spikes removed), so a brief squeeze's
+            peak and rise are not smoothed away.
         min_rate_hz: grip metrics need at least this sampling rate.
         rfd_min_rate_hz: RFD over fixed windows from onset needs at least this rate.
         rfd_windows_s: the RFD windows from onset.
@@ -89,8 +96,10 @@ class GripConfig:
     trigger_on: float = 5.0
     trigger_off: float = 2.5
     threshold_unit: ForceUnit = "N"
+    trigger_rule: str = ""
     lowpass_hz: float = 15.0
-    min_rate_hz: float = 100.0
+    filter_trials: bool = True
+    min_rate_hz: float = 80.0
     rfd_min_rate_hz: float = 500.0
     rfd_windows_s: tuple[float, ...] = (0.05, 0.1, 0.2)
     pre_s: float = 1.0
@@ -107,6 +116,39 @@ class GripConfig:
     repeated_min_trials: int = 6
 
 
+NOMINAL_COUNTS_PER_N = {"stylus": 328_474.0, "grip": 4_380.0}
+"""Counts per newton of the reference hardware (hardware/README.md: the tip's FSS1500NSB and
+the dynamometer's 100 kg S-beam through a NAU7802). Used only to place the pen-down and trigger
+levels on an uncalibrated channel; no newton is ever reported from it."""
+
+RAPID = GripConfig(min_trial_s=0.05, merge_gap_s=0.05, filter_trials=False)
+"""Rapid (ballistic) pinches and squeezes of 100-400 ms: trials from 50 ms above the trigger,
+measured on the recorded samples (no low-pass), so the peak and the rise are not smoothed."""
+
+GRIP_TASK_RELATIVE: dict[str, tuple[float, float]] = {
+    "rapid": (0.2, 0.1),
+    "pinch": (0.2, 0.1),
+    "pinch_pre": (0.2, 0.1),
+    "pinch_post": (0.2, 0.1),
+}
+"""Tasks whose offline trigger is relative by default: on and off at these fractions of the
+recording's range above its resting level (a child's pinch can peak at 2 N)."""
+
+
+def grip_task_config(task: str, config: GripConfig | None = None) -> GripConfig:
+    """Settings for a task: :data:`RAPID` timing for ``rapid``, ``config`` (or the defaults)
+    for the others."""
+    base = config or GripConfig()
+    if task == "rapid":
+        return replace(
+            base,
+            min_trial_s=RAPID.min_trial_s,
+            merge_gap_s=RAPID.merge_gap_s,
+            filter_trials=RAPID.filter_trials,
+        )
+    return base
+
+
 @dataclass(frozen=True)
 class GripContext:
     """What the student is doing while squeezing; set by the session, not the data.
@@ -114,7 +156,8 @@ class GripContext:
     Attributes:
         hand: which hand squeezes.
         task: ``max`` (ASHT trials), ``hold`` (sustained), ``repeated``, ``steady`` (hold a
-            target), ``pinch_pre``/``pinch_post`` (around a writing task) or ``auto``.
+            target), ``rapid`` (ballistic, 100-400 ms), ``pinch``, ``pinch_pre``/``pinch_post``
+            (around a writing task) or ``auto``.
         target: the steadiness target force (N), if any.
         hold_s: the protocol's hold duration (s), if known; otherwise the release is found.
     """

@@ -152,6 +152,10 @@ class GripCore:
         self._t_last: float | None = None
         self._finished = False
         self.started_squeezing = False
+        self._max_seen = -math.inf
+        self._open_peak = -math.inf  # causal-filtered peak of the squeeze under way
+        self._n_short = 0  # triggers released before min_trial_s
+        self._seg_first = False  # the next sample starts a segment (after end_segment)
 
     @property
     def t_last(self) -> float | None:
@@ -207,8 +211,9 @@ class GripCore:
             return
         self.n_samples += int(t.shape[0])
         self.n_saturated += int(np.count_nonzero(sat))
-        first = self._t_first is None
-        if first:
+        first = self._t_first is None or self._seg_first
+        self._seg_first = False
+        if self._t_first is None:
             self._t_first = float(t[0])
         self._t_last = float(t[-1])
         if self._causal is None:
@@ -229,8 +234,30 @@ class GripCore:
                 self._fall_at(tau)
         self._raw = bool(states[-1])
         self._advance(self._t_last)
+        self._max_seen = max(self._max_seen, float(np.max(y)))
+        if self._mode is not _Mode.IDLE:
+            since = t >= (self._trigger if self._mode is not _Mode.WAIT else -math.inf)
+            if np.any(since):
+                self._open_peak = max(self._open_peak, float(np.max(y[since])))
         if self._mode in (_Mode.IDLE, _Mode.WAIT):
             self._hist.trim_before(max(self._t_last - cfg.pre_s, self._prev_close))
+
+    def end_segment(self) -> None:
+        """The samples stop here and the next ones are not continuous with them (a gap or a
+        clock jump in a file): close an open trial with the data there is (flag
+        ``truncated_end``) and start the trigger afresh, so no trial spans the break."""
+        if self._t_last is None or self._causal is None or self._sos is None:
+            return
+        t_end = self._t_last + 1.0 / self.rate_hz
+        if self._mode is _Mode.RELEASING:
+            self._close(min(self._fall + self.config.merge_gap_s, t_end))
+        elif self._mode is _Mode.ACTIVE:
+            self._close(t_end)
+        self._mode, self._raw = _Mode.IDLE, False
+        self._causal = CausalFilter(self._sos)
+        self._hist = _History()
+        self._prev_close = t_end
+        self._seg_first = True
 
     def finish(self) -> None:
         """End of recording: close an open trial with the data there is."""
@@ -258,6 +285,7 @@ class GripCore:
     def _rise(self, tau: float) -> None:
         if self._mode is _Mode.IDLE:
             self._mode = _Mode.ACTIVE
+            self._open_peak = -math.inf
             self._trigger = tau
             self._seg_start = max(tau - self.config.pre_s, self._prev_close)
         elif self._mode is _Mode.RELEASING:
@@ -276,11 +304,16 @@ class GripCore:
         self._cut = False
         released = self._mode is _Mode.RELEASING
         self._mode = _Mode.WAIT if cut else _Mode.IDLE
-        self._prev_close = at
         long_enough = cut or not released or self._fall - self._trigger >= cfg.min_trial_s
+        if not long_enough:
+            # not a trial (a bump or a spike): its samples stay available as the next
+            # trial's baseline
+            self._n_short += 1
+            return
+        self._prev_close = at
         t, f, s = self._hist.slice(self._seg_start, at)
         self._hist.trim_before(at)
-        if not long_enough or t.shape[0] < 4 or self._sos is None:
+        if t.shape[0] < 4 or self._sos is None:
             return
         assert self._t_first is not None
         self.trials.append(
@@ -315,15 +348,25 @@ class GripCore:
             "final": self._finished,
             "open_trial": self._mode in (_Mode.ACTIVE, _Mode.RELEASING),
             "started_mid_squeeze": self.started_squeezing,
+            "trigger_on": present(self.config.trigger_on, self.config.threshold_unit),
+            "trigger_off": present(self.config.trigger_off, self.config.threshold_unit),
         }
+        open_trial = self._mode in (_Mode.ACTIVE, _Mode.RELEASING)
+        waiting = (
+            self._mode is _Mode.WAIT
+            and self.started_squeezing
+            and not self.trials
+            and not self._finished
+        )
+        if open_trial or waiting:
+            quality["peak_so_far"] = present(
+                self._open_peak, self.unit, display_unit="kgf" if self.unit == NEWTON else None
+            )
         reason = self.unsupported
         if reason is None and self.n_samples == 0:
             reason = "no samples"
         if reason is None and not self.trials:
-            reason = (
-                f"no squeeze detected (force never reached {self.config.trigger_on:g} "
-                f"{self.config.threshold_unit} for {self.config.min_trial_s:g} s)"
-            )
+            reason = self._no_trial_reason(open_trial, waiting)
         hands: dict[str, dict[str, Metric]] = {}
         for hand in sorted({tr.hand for tr in self.trials}):
             hands[hand] = self._hand_metrics([tr for tr in self.trials if tr.hand == hand])
@@ -332,6 +375,29 @@ class GripCore:
         pinch = pinch_change(pre, post, self.unit)
         return GripSummary(
             self.rate_hz, self.unit, quality, list(self.trials), hands, pinch, reason
+        )
+
+    def _no_trial_reason(self, open_trial: bool, waiting: bool) -> str:
+        cfg = self.config
+        u = cfg.threshold_unit
+        so_far = f"peak so far {self._open_peak:.4g} {self.unit}"
+        if open_trial:
+            return f"squeeze in progress ({so_far}): measured when it is released"
+        if waiting:
+            return (
+                f"the squeeze under way started before the recording ({so_far}): its onset "
+                "and rise were not recorded, so it is not measured; the next squeeze will be"
+            )
+        if self.started_squeezing:
+            return (
+                "the only squeeze started before the recording: its onset and rise were not "
+                "recorded, so it is not measured"
+            )
+        if self._max_seen < cfg.trigger_on:
+            return f"no squeeze detected (force never reached {cfg.trigger_on:.4g} {u})"
+        return (
+            f"no squeeze detected: force reached {cfg.trigger_on:.4g} {u} "
+            f"{self._n_short} time(s) but never for {cfg.min_trial_s:g} s"
         )
 
     def _hand_metrics(self, trials: list[GripTrial]) -> dict[str, Metric]:

@@ -6,11 +6,13 @@ definition here is in docs/metrics.md (Grip).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from finemotor.metrics.config import GripConfig, GripContext
 from finemotor.metrics.filters import zero_lag
@@ -45,13 +47,18 @@ class GripTrial:
         flags: ``truncated_start``, ``truncated_end``, ``cut_at_max_length``, ``saturated``.
         onset_s, offset_s: times since the recording's first sample.
         duration_s: offset minus onset.
-        peak: peak force of the zero-lag filtered signal (N; shown in kgf too).
+        peak: peak force of the signal the trial is measured on (zero-lag filtered, or the
+            despiked samples when ``GripConfig.filter_trials`` is False; N, shown in kgf too).
+        peak_unfiltered: the largest despiked sample between onset and offset.
         baseline: the force before the squeeze.
-        time_to_peak_s: peak time minus onset.
+        time_to_peak_s: time of the unfiltered peak (first despiked sample at it) minus onset.
         rfd_20_80: rate of force development between 20% and 80% of peak.
         rfd: RFD over 0-50/100/200 ms from onset (needs ≥500 Hz).
         hold: static fatigue index, FR75/50/25, sustained ratio (holds only).
         steadiness: CV of the detrended central window, mean, error to target (holds only).
+        onset_threshold: the level whose crossing is the onset (the signal's unit).
+        definitions: how onset, baseline, peak and RFD were taken for this trial, with the
+            numbers used (the onset threshold...).
         level: peak above baseline in the signal's own unit (N or raw), for unit-free
             aggregates; not part of the JSON.
     """
@@ -71,7 +78,66 @@ class GripTrial:
     rfd: dict[str, Metric]
     hold: dict[str, Metric] | None
     steadiness: dict[str, Metric] | None
+    peak_unfiltered: Metric = field(default_factory=lambda: absent(NEWTON, "not measured"))
+    onset_threshold: Metric = field(default_factory=lambda: absent(NEWTON, "not measured"))
+    definitions: dict[str, str] = field(default_factory=dict)
     level: float | None = field(default=None, metadata={"json": False})
+
+
+def despike(x: F64, half: int = 3, k: float = 3.0) -> F64:
+    """Replace isolated spikes and dips by the local median (Hampel filter).
+
+    A sample is replaced when it is more than ``k`` robust SDs (1.4826 x MAD) from the median
+    of the ``2·half + 1`` samples around it. Monotone runs, steps, plateaus and the top of a
+    smooth peak are kept exactly; a lone sample off a flat run is replaced.
+    """
+    n = x.shape[0]
+    if n < 3:
+        return x.astype(np.float64, copy=True)
+    w = sliding_window_view(np.pad(x.astype(np.float64), half, mode="edge"), 2 * half + 1)
+    med = np.median(w, axis=1)
+    mad = np.median(np.abs(w - med[:, None]), axis=1)
+    out: F64 = np.where(np.abs(x - med) > k * 1.4826 * mad, med, x)
+    return out
+
+
+def noise_sd(y: F64) -> float:
+    """Robust noise SD from second differences (a smooth rise barely moves it)."""
+    if y.shape[0] < 5:
+        return 0.0
+    d2 = np.diff(y, 2)
+    return 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6.0)
+
+
+def _onset(y: F64, i_pk: int, base: float, sd: float, cfg: GripConfig) -> int:
+    """The first sample of the rise to the peak above the onset threshold."""
+    thr = base + max(cfg.onset_sd * sd, cfg.onset_peak_fraction * (float(y[i_pk]) - base))
+    before = np.flatnonzero(y[:i_pk] <= thr)
+    return int(before[-1]) + 1 if before.shape[0] else 0
+
+
+def _definitions(cfg: GripConfig, base_rule: str, by_sd: bool) -> dict[str, str]:
+    signal = (
+        f"zero-lag {cfg.lowpass_hz:g} Hz low-pass of the despiked samples (Hampel filter)"
+        if cfg.filter_trials
+        else "the recorded samples, isolated spikes and dips removed (Hampel filter)"
+    )
+    by = f"{cfg.onset_sd:g} SD" if by_sd else f"{100 * cfg.onset_peak_fraction:g}% of peak"
+    return {
+        "signal": signal,
+        "trigger": cfg.trigger_rule or "absolute: on and off at fixed force levels",
+        "baseline": base_rule,
+        "onset": (
+            f"the rise crosses onset_threshold = baseline + max({cfg.onset_sd:g} SD of the "
+            f"baseline, {100 * cfg.onset_peak_fraction:g}% of peak above baseline), here "
+            f"{by}; interpolated between samples"
+        ),
+        "peak": (
+            "maximum of the signal; peak_unfiltered: largest despiked sample from onset to "
+            "offset; time_to_peak: from onset to that sample"
+        ),
+        "rfd_20_80": "0.6 x (peak - baseline) / (t80 - t20), interpolated crossings",
+    }
 
 
 def _crossing(t: F64, y: F64, level: float, start: int, stop: int, rising: bool) -> float | None:
@@ -120,26 +186,39 @@ def measure_trial(
         flags: flags already known (``cut_at_max_length``...).
     """
     cfg = config
-    y = zero_lag(sos, f)
+    x = despike(f)
+    y = zero_lag(sos, x) if cfg.filter_trials else x
     flag_list = list(flags)
-    pre = t < trigger_t - cfg.baseline_guard_s
-    if np.count_nonzero(pre) >= 3:
-        base = float(np.mean(y[pre]))
-        sd = float(np.std(y[pre], ddof=1))
-    else:
-        base, sd = float(y[0]), 0.0
-        flag_list.append("truncated_start")
     peak = float(np.max(y))
     # the first sample at the peak (a flat top's float jitter does not move it)
     i_pk = int(np.argmax(y >= peak - 1e-9 * max(abs(peak), 1.0)))
+    pre = t < trigger_t - cfg.baseline_guard_s
+    n_pre = int(np.count_nonzero(pre))
+    if n_pre >= 3:
+        base, sd = float(np.mean(y[pre])), float(np.std(y[pre], ddof=1))
+        i_on = _onset(y, i_pk, base, sd, cfg)
+        base_rule = f"mean of the segment up to {cfg.baseline_guard_s:g} s before the trigger"
+    else:
+        # too little before the trigger (a recording that starts just before the rise): the
+        # noise from second differences, the lowest level before the peak, then the mean of
+        # the samples before the onset within 4 noise SDs of that level (the foot of the rise
+        # is left out)
+        low, sd = float(np.min(y[: i_pk + 1])), noise_sd(y[: i_pk + 1])
+        base = low
+        i_on = _onset(y, i_pk, base, sd, cfg)
+        if i_on >= 1:
+            head = y[:i_on]
+            base = float(np.mean(head[head <= low + 4.0 * sd]))
+            i_on = _onset(y, i_pk, base, sd, cfg)
+        base_rule = (
+            "mean of the samples before the onset within 4 noise SDs of their lowest level "
+            "(too few samples before the trigger)"
+        )
     amp = peak - base
     thr = base + max(cfg.onset_sd * sd, cfg.onset_peak_fraction * amp)
-    below = y <= thr
-    before = np.flatnonzero(below[:i_pk])
-    i_on = int(before[-1]) + 1 if before.shape[0] else 0
     if i_on == 0 and "truncated_start" not in flag_list:
         flag_list.append("truncated_start")
-    after = np.flatnonzero(below[i_pk:])
+    after = np.flatnonzero(y[i_pk:] <= thr)
     i_off = i_pk + int(after[0]) if after.shape[0] else None
     if i_off is None:
         flag_list.append("truncated_end")
@@ -147,7 +226,13 @@ def measure_trial(
     n_sat = int(np.count_nonzero(sat_span))
     if n_sat:
         flag_list.append("saturated")
-    t_on = float(t[i_on])
+    t_on = _crossing(t, y, thr, i_on, i_pk + 1, rising=True) if i_on else None
+    t_on = float(t[i_on]) if t_on is None else t_on
+    span = x[i_on : (i_off if i_off is not None else t.shape[0]) + 1]
+    raw_top = float(np.max(span))
+    # the first despiked sample at that maximum: time to peak (a filter moves a corner)
+    i_raw = i_on + int(np.argmax(span >= raw_top - 1e-9 * max(abs(raw_top), 1.0)))
+    peak_raw = raw_top
     t_off = float(t[i_off]) if i_off is not None else float(t[-1])
     duration = t_off - t_on
     kind: TrialKind = "squeeze"
@@ -191,10 +276,10 @@ def measure_trial(
             rfd[name] = absent(NEWTON_PER_S, "trial shorter than the window")
         else:
             fw = float(np.interp(t_on + w, t, y))
-            rfd[name] = force((fw - float(y[i_on])) / w, NEWTON_PER_S, "")
+            rfd[name] = force((fw - float(np.interp(t_on, t, y))) / w, NEWTON_PER_S, "")
     hold = steady = None
     if kind == "hold":
-        hold, steady = _hold_metrics(t, y, i_on, i_pk, i_off, base, context, cfg, unit)
+        hold, steady = _hold_metrics(t, y, t_on, i_pk, i_off, base, context, cfg, unit)
         if n_sat:
             hold = {k: absent(m.unit, sat_why) for k, m in hold.items()}
             steady = {k: absent(m.unit, sat_why) for k, m in steady.items()}
@@ -216,12 +301,17 @@ def measure_trial(
             "the recording ended before the release",
         ),
         peak=force(peak, NEWTON, "", kgf=True),
+        peak_unfiltered=force(peak_raw, NEWTON, "", kgf=True),
         baseline=force(base, NEWTON, ""),
-        time_to_peak_s=shape(float(t[i_pk]) - t_on, SECOND, ""),
+        time_to_peak_s=shape(float(t[i_raw]) - t_on, SECOND, ""),
         rfd_20_80=force(rfd2080, NEWTON_PER_S, "force did not rise through 20-80% of peak"),
         rfd=rfd,
         hold=hold,
         steadiness=steady,
+        onset_threshold=shape(thr, unit, ""),
+        definitions=_definitions(
+            cfg, base_rule, cfg.onset_sd * sd >= cfg.onset_peak_fraction * amp
+        ),
         level=None if n_sat else peak,
     )
 
@@ -229,7 +319,7 @@ def measure_trial(
 def _hold_metrics(
     t: F64,
     y: F64,
-    i_on: int,
+    t_on: float,
     i_pk: int,
     i_off: int | None,
     base: float,
@@ -237,7 +327,7 @@ def _hold_metrics(
     cfg: GripConfig,
     unit: str,
 ) -> tuple[dict[str, Metric], dict[str, Metric]]:
-    t_on, t_pk = float(t[i_on]), float(t[i_pk])
+    t_pk = float(t[i_pk])
     peak = float(y[i_pk])
     t_off = float(t[i_off]) if i_off is not None else float(t[-1])
     # end of the hold: the protocol's duration, or the start of the release

@@ -10,14 +10,20 @@ every ``update_s`` of device time (0.2 s: 5 Hz).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import CalibrationError, FinemotorError
-from finemotor.metrics.config import ForceUnit, GripConfig, GripContext, PenConfig
+from finemotor.metrics.config import (
+    NOMINAL_COUNTS_PER_N,
+    ForceUnit,
+    GripConfig,
+    GripContext,
+    PenConfig,
+)
 from finemotor.metrics.filters import CausalFilter, lowpass_sos
 from finemotor.metrics.grip import GripCore, GripSummary
 from finemotor.metrics.norms import NormTable
@@ -174,6 +180,13 @@ class PenEngine(_LiveEngine):
         super().__init__("stylus", calibration, channels, count_limits, update_s)
         tip_cal = calibration.channel(channels.index("tip"))
         tip_unit: ForceUnit = "N" if tip_cal.calibrated else "raw"
+        cfg = config or PenConfig()
+        if tip_unit == "raw" and cfg.threshold_unit == "N":
+            # no newton scale: the pen-down levels at the reference hardware's nominal scale,
+            # so the unit-free metrics (CV, times, ratios) still run live
+            k = NOMINAL_COUNTS_PER_N["stylus"]
+            cfg = replace(cfg, on=cfg.on * k, off=cfg.off * k, threshold_unit="raw")
+        config = cfg
         self._barrel_idx = [channels.index(c) for c in ("barrel_a", "barrel_b") if c in channels]
         barrel_unit: ForceUnit | None = None
         if self._barrel_idx:
@@ -258,7 +271,22 @@ class GripEngine(_LiveEngine):
         super().__init__("grip", calibration, channels, count_limits, update_s)
         self._idx = channels.index("force")
         unit: ForceUnit = "N" if calibration.channel(self._idx).calibrated else "raw"
-        self.core = GripCore(rate_hz, config, unit, norms, student)
+        cfg = config or GripConfig()
+        if unit == "raw" and cfg.threshold_unit == "N":
+            # no newton scale: the trigger at the reference hardware's nominal scale, so the
+            # unit-free metrics (CV across trials, times, fatigue) still run live
+            k = NOMINAL_COUNTS_PER_N["grip"]
+            cfg = replace(
+                cfg,
+                trigger_on=cfg.trigger_on * k,
+                trigger_off=cfg.trigger_off * k,
+                threshold_unit="raw",
+                trigger_rule=(
+                    f"uncalibrated: on at {cfg.trigger_on:g} N and off at {cfg.trigger_off:g} N "
+                    f"at the reference hardware's nominal {k:g} counts per newton"
+                ),
+            )
+        self.core = GripCore(rate_hz, cfg, unit, norms, student)
 
     def set_context(self, context: GripContext, t_from: float | None = None) -> None:
         """Say which hand and task from device time ``t_from`` (default: from now on)."""

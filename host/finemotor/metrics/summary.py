@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.metrics.config import ForceUnit, GripConfig, GripContext, PenConfig
+from finemotor.metrics.config import (
+    GRIP_TASK_RELATIVE,
+    ForceUnit,
+    GripConfig,
+    GripContext,
+    PenConfig,
+    grip_task_config,
+)
 from finemotor.metrics.grip import GripCore, GripSummary
+from finemotor.metrics.grip_trial import despike
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.norms import NormTable
 from finemotor.metrics.pen import PenCore, PenSummary
@@ -52,16 +60,93 @@ def raw_pen_config(x: npt.ArrayLike, config: PenConfig | None = None) -> PenConf
 
 
 def raw_grip_config(x: npt.ArrayLike, config: GripConfig | None = None) -> GripConfig:
-    """Return grip settings with a trial trigger for a raw-unit (tared) force signal.
+    """Return grip settings with a trial trigger for a raw-unit force signal.
 
-    on = 5% and off = 2.5% of the recording's 99.9th percentile.
+    on = 5% and off = 2.5% of the recording's range above its resting level
+    (:func:`relative_grip_config`).
     """
-    top = _top(x, 99.9)
+    return relative_grip_config(x, RAW_GRIP_ON, RAW_GRIP_OFF, config, "raw")
+
+
+def relative_grip_config(
+    x: npt.ArrayLike,
+    on_fraction: float,
+    off_fraction: float,
+    config: GripConfig | None = None,
+    unit: ForceUnit = "N",
+) -> GripConfig:
+    """Return grip settings whose trigger is relative to the recording (offline only).
+
+    The resting level is the 5th percentile and the top the 99.9th percentile of the
+    despiked recording; the trigger is on at rest + ``on_fraction`` x (top - rest) and off at
+    rest + ``off_fraction`` x (top - rest). The rule and its numbers are kept in
+    ``trigger_rule`` and reported with each trial. A recording with no range gets thresholds
+    no sample reaches.
+    """
+    v = np.asarray(x, dtype=np.float64)
+    v = despike(v[np.isfinite(v)])
     cfg = config or GripConfig()
-    if top <= 0.0:
-        return replace(cfg, trigger_on=math.inf, trigger_off=math.inf, threshold_unit="raw")
+    if v.shape[0] == 0 or float(np.ptp(v)) <= 0.0:
+        rule = "relative to the recording's range, which is empty: no trigger"
+        return replace(
+            cfg,
+            trigger_on=math.inf,
+            trigger_off=math.inf,
+            threshold_unit=unit,
+            trigger_rule=rule,
+        )
+    rest, top = (float(p) for p in np.percentile(v, [5.0, 99.9]))
+    on = rest + on_fraction * (top - rest)
+    off = rest + off_fraction * (top - rest)
+    rule = (
+        f"relative: on at rest + {100 * on_fraction:g}% and off at rest + "
+        f"{100 * off_fraction:g}% of (top - rest), rest the 5th and top the 99.9th percentile "
+        "of the recording"
+    )
+    return replace(cfg, trigger_on=on, trigger_off=off, threshold_unit=unit, trigger_rule=rule)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Trial trigger levels as a user gives them.
+
+    Attributes:
+        on: level that starts a trial.
+        off: level below which it is released.
+        relative: True: fractions of the recording's range above its resting level
+            (:func:`relative_grip_config`); False: levels in the signal's unit.
+    """
+
+    on: float
+    off: float
+    relative: bool
+
+
+def grip_settings(
+    force: npt.ArrayLike,
+    task: str = "auto",
+    unit: ForceUnit = "N",
+    trigger: Trigger | None = None,
+    config: GripConfig | None = None,
+) -> GripConfig:
+    """Settings for an offline recording: the task's preset and its trigger.
+
+    Without ``trigger``: relative levels for raw units (5%/2.5%) and for rapid and pinch tasks
+    (20%/10%: a child's pinch can peak at 2 N), else ``config``'s absolute levels.
+    """
+    cfg = grip_task_config(task, config)
+    if trigger is None:
+        if unit == "raw":
+            return raw_grip_config(force, cfg)
+        if task in GRIP_TASK_RELATIVE:
+            on, off = GRIP_TASK_RELATIVE[task]
+            return relative_grip_config(force, on, off, cfg, unit)
+        return cfg
+    if trigger.relative:
+        return relative_grip_config(force, trigger.on, trigger.off, cfg, unit)
+    rule = f"absolute: on at {trigger.on:g} and off at {trigger.off:g} {unit} (given)"
     return replace(
-        cfg, trigger_on=RAW_GRIP_ON * top, trigger_off=RAW_GRIP_OFF * top, threshold_unit="raw"
+        cfg, trigger_on=trigger.on, trigger_off=trigger.off, threshold_unit=unit, trigger_rule=rule
     )
 
 

@@ -2,7 +2,8 @@
 
 Each pen-down segment is cut into windows of ``window_s`` with 50% overlap, starting at the
 segment's first sample; each window is linearly detrended, Hann-weighted and transformed,
-and its one-sided power spectral density is added to a running sum. Segments shorter than
+and its one-sided power spectral density is added to a running sum. Shares and peaks are read
+on one grid, multiples of 1/``window_s``, whatever the sampling rate. Segments shorter than
 one window contribute nothing. Memory: one window of samples and one spectrum.
 """
 
@@ -85,7 +86,11 @@ def tremor_metrics(acc: WelchAccumulator, config: PenConfig, task: PenTask) -> d
         out["peak_hz_8_12"] = absent(HERTZ, why)
         out["windows"] = present(0, "count")
         return out
-    f, p = acc.freqs, acc.psd_sum
+    # one frequency grid whatever the rate: multiples of 1/window (0.5 Hz), the spectrum
+    # interpolated onto it when the window's sample count makes its own bins fall elsewhere
+    step = 1.0 / config.tremor_window_s
+    f = step * np.arange(int(np.floor(float(acc.freqs[-1]) / step + 1e-9)) + 1)
+    p = np.interp(f, acc.freqs, acc.psd_sum)
     total = float(np.sum(p[(f >= lo_t) & (f <= hi_t)]))
     for name, (lo, hi) in names.items():
         band = (f >= lo) & (f <= hi)
@@ -107,7 +112,7 @@ def tremor_metrics(acc: WelchAccumulator, config: PenConfig, task: PenTask) -> d
             out[f"peak_hz_{suffix}"] = present(
                 float(f[idx[int(np.argmax(p[idx]))]]),
                 HERTZ,
-                f"resolution {acc.rate_hz / acc.nperseg:g} Hz",
+                f"resolution {step:g} Hz",
             )
     out["windows"] = present(acc.windows, "count")
     return out

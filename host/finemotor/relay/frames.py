@@ -126,6 +126,11 @@ def check_publisher(data: str, declared: frozenset[str], max_bytes: int) -> Publ
         for name, values in traces.items():
             if not _TRACE.fullmatch(name) or _numbers(values, "a trace", MAX_POINTS) != n:
                 raise BadFrameError("a trace is not as long as t")
+        units = obj.get("u", {})
+        if not isinstance(units, dict) or not all(
+            k in traces and isinstance(v, str) and len(v) <= 16 for k, v in units.items()
+        ):
+            raise BadFrameError("u is not the unit of each trace")
     elif kind == METRICS:
         tiles = obj.get("tiles")
         if not isinstance(tiles, dict) or len(tiles) > MAX_TILES:

@@ -5,6 +5,7 @@
   const STALE_MS = 2500;
   const TRACES = { tip: "stylus", barrel: "stylus", force: "grip" };
   const COLORS = { tip: "#0b4fb3", barrel: "#6a1b9a", force: "#a4161a" };
+  const CAPTIONS = { tip: "Pen tip force", barrel: "Barrel grip", force: "Grip force" };
   const $ = (id) => document.getElementById(id);
   const sid = location.pathname.split("/").pop();
   const token = new URLSearchParams(location.search).get("t") || "";
@@ -146,7 +147,25 @@
         small.textContent = tile.value === null ? tile.why || "" : tile.alt || "";
         dd.append(small);
       }
+      if (tile.note && tile.value !== null) {
+        const note = document.createElement("small");
+        note.className = "note";
+        note.textContent = tile.note;
+        dd.append(note);
+      }
       el.dataset.value = tile.value === null ? "" : String(tile.value);
+    }
+  }
+
+  // Chart titles say what the numbers are: newtons, or raw readings of an uncalibrated channel.
+  function showUnits(units) {
+    for (const [name, unit] of Object.entries(units || {})) {
+      const cap = $("cap-" + name);
+      if (!cap || !CAPTIONS[name]) continue;
+      const text = unit === "N" ? CAPTIONS[name] + " (N)" :
+        CAPTIONS[name] + " (raw readings: not calibrated, not newtons)";
+      if (cap.textContent !== text) cap.textContent = text;
+      cap.dataset.unit = unit;
     }
   }
 
@@ -273,6 +292,7 @@
         }
         st.frames += 1;
         st.lastData = now();
+        showUnits(f.u);
         addPoints(f);
         break;
       case "m": showTiles(f); break;

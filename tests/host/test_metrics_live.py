@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from finemotor.calibration import ChannelCalibration, DeviceCalibration
 from finemotor.errors import CalibrationError, FinemotorError
@@ -230,3 +232,43 @@ def test_calibration_must_match_the_channels() -> None:
         GripEngine(GRIP_CAL, GRIP_FS).feed(bad)
     with pytest.raises(CalibrationError, match="no channel"):
         PenEngine(DeviceCalibration(1, (TIP,)), PEN_FS)
+
+
+def split_at(block: SampleBlock, lengths: list[int]) -> list[SampleBlock]:
+    """``block`` cut into pieces of the drawn lengths (the last piece takes what is left)."""
+    out, a = [], 0
+    for n in [*lengths, len(block)]:
+        b = min(len(block), a + n)
+        if b > a:
+            out.append(
+                SampleBlock(
+                    block.kind,
+                    block.channels,
+                    *(x[a:b] for x in (block.seq, block.t, block.counts)),
+                )
+            )
+        a = b
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lengths=st.lists(st.integers(1, 700), max_size=30), seed=st.integers(0, 3))
+def test_pen_live_equals_offline_wherever_the_blocks_are_cut(lengths: list[int], seed: int) -> None:
+    block = stylus_block(45.0, seed)
+    engine = PenEngine(STYLUS_CAL, PEN_FS)
+    for p in split_at(block, lengths):
+        engine.feed(p)
+    assert to_jsonable(engine.finish()) == to_jsonable(summarize_block(block, STYLUS_CAL, PEN_FS))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lengths=st.lists(st.integers(1, 1500), max_size=30), seed=st.integers(0, 3))
+def test_grip_live_equals_offline_wherever_the_blocks_are_cut(
+    lengths: list[int], seed: int
+) -> None:
+    block = grip_block(30.0, seed)
+    engine = GripEngine(GRIP_CAL, GRIP_FS)
+    for p in split_at(block, lengths):
+        engine.feed(p)
+    offline = summarize_block(block, GRIP_CAL, GRIP_FS)
+    assert to_jsonable(engine.finish()) == to_jsonable(offline)

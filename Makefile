@@ -1,6 +1,7 @@
 # finemotor: one entry point for people and CI.
 #   make demo   set up and run the simulated kit
 #   make test   set up and run the whole test suite (lint, types, host, firmware under MicroPython)
+#   make test-fast  the same without the real-time end-to-end tests (marked slow)
 #   make bench  run the benchmarks and print their figures
 #   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
 
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: setup demo test lint typecheck pytest bench fuzz clean
+.PHONY: setup demo test test-fast lint typecheck pytest pytest-fast bench fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
@@ -40,6 +41,8 @@ demo: setup
 
 test: setup lint typecheck pytest
 
+test-fast: setup lint typecheck pytest-fast
+
 lint: setup
 	$(BIN)/ruff check host tests bench tools
 	$(BIN)/ruff format --check host tests bench tools
@@ -49,6 +52,9 @@ typecheck: setup
 
 pytest: setup
 	$(BIN)/pytest
+
+pytest-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python -m bench

@@ -24,6 +24,7 @@ from finemotor.relay.server import UPLOT_FILES, VENDOR_DIR
 
 pytest.importorskip("playwright.sync_api", reason="install the dev extras")
 pytestmark = [
+    pytest.mark.slow,  # a simulated session in real time, watched in Chromium
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
     ),

@@ -26,9 +26,12 @@ from finemotor.relay import PublishedSession, Relay
 from finemotor.samples import SampleBlock
 
 pytest.importorskip("playwright.sync_api", reason="install the dev extras")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
+    ),
+]
 
 FS = 320.0
 COUNTS_PER_N = 4_380.0  # the reference dynamometer's nominal scale

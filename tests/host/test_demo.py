@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 FINEMOTOR = [sys.executable, "-m", "finemotor"]
+pytestmark = pytest.mark.slow  # real-time demos of 20 and 45 s
 
 
 def demo(*args: str, timeout: float = 180) -> dict[str, Any]:
@@ -62,5 +65,8 @@ def test_a_drop_longer_than_the_kit_buffer_reports_exactly_what_was_lost() -> No
         # were in flight when the link went (sent, never received, then gone from the ring).
         assert d["samples_received"] + d["lost"] == d["samples_expected"]
         assert 0 <= d["lost"] - d["device_overwritten"] <= 40
-        # 37 s away, 32 s of buffer: about 5 s of samples gone.
-        assert abs(d["lost"] - 5 * d["rate_hz"]) < 1.5 * d["rate_hz"]
+        # 37 s away, 32 s of buffer: at least 5 s of samples gone (less than 4.5 s would mean
+        # the ring held more than it can), plus what the kit took while the host reconnected
+        # (a few seconds at most, longer on a loaded machine).
+        gone_s = d["lost"] / d["rate_hz"]
+        assert 4.5 <= gone_s <= 9.0, gone_s

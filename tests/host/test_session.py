@@ -56,6 +56,7 @@ async def _marked_session(db: Path, seconds: float) -> tuple[SessionSummary, dic
     return summary, ack
 
 
+@pytest.mark.slow
 def test_marks_from_the_view_are_recorded_on_device_time_and_set_the_hand(
     tmp_path: Path,
 ) -> None:
@@ -138,6 +139,7 @@ def test_replay_of_an_unknown_session_says_what_exists(tmp_path: Path, capsys) -
     assert "has no device 'stylus' (it has: grip)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_low_battery_stops_the_session_before_anything_is_recorded(tmp_path: Path) -> None:
     env = _env(tmp_path)
     cmd = [sys.executable, "-m", "finemotor", "session", "--student", "S-3", "--no-view"]
@@ -165,6 +167,7 @@ def test_a_low_battery_stops_the_session_before_anything_is_recorded(tmp_path: P
     assert flags[0].device == "grip"
 
 
+@pytest.mark.slow
 def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     """The facilitator's command with nothing paired yet: it pairs both simulated kits (the
     button pressed and the blink confirmed for them), records, and Ctrl-C ends it with a

@@ -193,7 +193,11 @@ class KitCommands(ABC):
                 )
             chunk = resp.payload[2:]
             if not chunk and len(blob) < total:
-                raise TransportError("the kit's calibration record came back short", self.address)
+                raise ProtocolError(
+                    "short_response",
+                    f"the kit's answer to CAL_READ stopped at {len(blob)} of the {total} bytes "
+                    "of its calibration record: restart the kit, and recalibrate it if it persists",
+                )
             blob += chunk
         channels = len(self.info.layout.channel_names) if self.info else None
         return decode_calibration(blob[:total], channels)

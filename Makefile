@@ -60,7 +60,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 fuzz: setup
-	FINEMOTOR_FUZZ_EXAMPLES=50000 $(BIN)/pytest -q tests/host/test_fuzz.py
+	FINEMOTOR_FUZZ_EXAMPLES=5000 FINEMOTOR_FUZZ_MUTANTS=200 $(BIN)/pytest -q tests/host/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .stubs $(UPLOT) .mypy_cache .pytest_cache .ruff_cache

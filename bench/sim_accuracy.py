@@ -8,9 +8,7 @@ hardware's scale factors with noise and quantisation, and are calibrated back.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,11 +16,9 @@ import numpy as np
 from finemotor.calibration import ChannelCalibration, DeviceCalibration
 from finemotor.metrics import GripContext, GripSummary, PenSummary, summarize_block
 from finemotor.samples import SampleBlock
+from finemotor.simstudent import load_student_module
 
-SIM = Path(__file__).resolve().parents[1] / "firmware" / "sim"
-if str(SIM) not in sys.path:
-    sys.path.insert(0, str(SIM))
-import student  # noqa: E402  (firmware/sim, the simulated student)
+student = load_student_module()  # firmware/sim/student.py, imported without touching sys.path
 
 PEN_FS = 200.0
 GRIP_FS = 320.0

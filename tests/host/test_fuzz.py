@@ -3,8 +3,9 @@
 
 Hypothesis draws the inputs (and shrinks a failing one); each drawn input is also fed as
 :data:`MUTANTS` cheap mutations of itself (bits flipped, cut, extended, spliced), so each entry
-point takes ``EXAMPLES x MUTANTS`` = 10,000 inputs here at a small cost, and ``make fuzz`` runs
-1,000,000 each (``FINEMOTOR_FUZZ_EXAMPLES=50000``).
+point takes ``EXAMPLES x MUTANTS`` = 500 x 20 = 10,000 inputs here at a small cost, and
+``make fuzz`` runs 1,000,000 each (``FINEMOTOR_FUZZ_EXAMPLES=5000``,
+``FINEMOTOR_FUZZ_MUTANTS=200``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from finemotor.transport.commands import KitCommands
 from finemotor.transport.serial import KitIdentity, PacketDecoder, decode_packet
 
 EXAMPLES = int(os.environ.get("FINEMOTOR_FUZZ_EXAMPLES", "500"))
-MUTANTS = 20
+MUTANTS = int(os.environ.get("FINEMOTOR_FUZZ_MUTANTS", "20"))
 fuzz = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -41,11 +42,13 @@ fuzz = settings(
 
 
 def mutants(data: bytes, seed: int) -> Iterator[bytes]:
-    """``data``, then ``MUTANTS - 1`` mutations of it, the same for the same ``seed``."""
+    """``data``, then ``MUTANTS - 1`` mutations, the same for the same ``seed``: each a
+    mutation of the one before, back to ``data`` every tenth (so mutations pile up a little)."""
     rng = random.Random(seed)
     yield data
-    for _ in range(MUTANTS - 1):
-        b = bytearray(data)
+    last = data
+    for k in range(1, MUTANTS):
+        b = bytearray(data if k % 10 == 0 else last)
         op = rng.randrange(4)
         if op == 0 and b:  # flip a few bits
             for _ in range(rng.randrange(1, 4)):
@@ -56,9 +59,10 @@ def mutants(data: bytes, seed: int) -> Iterator[bytes]:
             b += rng.randbytes(rng.randrange(1, 16))
         elif b:  # splice a piece elsewhere
             i, j = sorted(rng.randrange(len(b) + 1) for _ in range(2))
-            k = rng.randrange(len(b) + 1)
-            b[k:k] = b[i:j]
-        yield bytes(b)
+            at = rng.randrange(len(b) + 1)
+            b[at:at] = b[i:j]
+        last = bytes(b)
+        yield last
 
 
 seeds = st.integers(0, 2**32 - 1)

@@ -105,8 +105,9 @@ class BleKit(KitCommands):
                     raise unavailable from exc
                 last = exc
                 await self._drop()
-                logger.info("connecting to %s failed (%s), retrying", self.address, exc)
-                await asyncio.sleep(0.5 * 2**attempt)
+                if attempt + 1 < attempts:
+                    logger.info("connecting to %s failed (%s), retrying", self.address, exc)
+                    await asyncio.sleep(0.5 * 2**attempt)
             except TransportError:  # ours (e.g. a layout this library does not know): final
                 await self._drop()
                 raise

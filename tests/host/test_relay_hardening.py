@@ -406,3 +406,21 @@ def test_marks_are_limited_per_session_cut_to_length_and_expiry_caps_at_the_maxi
                 await ws.close()
 
     run(main())
+
+
+def test_messages_over_the_size_limits_close_their_sockets() -> None:
+    async def main() -> None:
+        limits = RelayLimits(max_msg_bytes=4096, max_viewer_msg_bytes=256)
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-SIZE")
+            pub = await publish(http, relay, s)
+            v = await view(http, relay, s)
+            big = {"k": "d", "dev": "grip", "t": [1.0], "tr": {"force": [1.0]}, "pad": "x" * 5000}
+            await pub.send_str(json.dumps(big))
+            assert (await pub.receive()).type == aiohttp.WSMsgType.CLOSE
+            assert pub.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            await v.send_str(json.dumps({"k": "mark", "text": "x" * 300, "cid": 1}))
+            await frames_until_close(v)
+            assert v.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+    run(main())

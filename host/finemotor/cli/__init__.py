@@ -1,7 +1,9 @@
 """The ``finemotor`` command: one sub-command per module in this package.
 
 Each sub-command module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to a callable taking the parsed namespace and returning the exit code.
+``func`` to a callable taking the parsed namespace and returning the exit code. Only the module
+of the command being run is imported (``finemotor --help`` imports none): the others are
+listed from :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -10,47 +12,77 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from finemotor.crashlog import log_crash
 from finemotor.errors import FinemotorError
 
-# Sub-command modules, in the order `finemotor --help` lists them.
-COMMANDS: tuple[str, ...] = (
-    "session",
-    "demo",
-    "scan",
-    "pair",
-    "info",
-    "analyze",
-    "calibrate",
-    "relay",
-    "sessions",
-    "export",
-    "report",
-    "progress",
-    "goal",
-    "flash",
-    "doctor",
-)
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: the module (in this package) that registers it, and its one-line help."""
+
+    module: str
+    help: str
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every sub-command registered."""
+# In the order `finemotor --help` lists them.
+COMMANDS: dict[str, Command] = {
+    "session": Command(
+        "session", "run a session: this desk's kits, recorded, with the therapist's view"
+    ),
+    "demo": Command("demo", "run the simulated stylus and grip dynamometer end to end"),
+    "scan": Command("scan", "list the kits in range"),
+    "pair": Command("pair", "pair with a kit (press the kit's button first)"),
+    "identify": Command("pair", "blink a kit's light, to tell which kit is which"),
+    "info": Command("info", "library and protocol version"),
+    "analyze": Command("analyze", "metrics of a force recording from a CSV file"),
+    "calibrate": Command(
+        "calibrate", "calibrate a kit with weights, fit points, check with one weight"
+    ),
+    "relay": Command("relay", "run a relay between students' hosts and therapists' browsers"),
+    "sessions": Command("sessions", "list the recorded sessions"),
+    "export": Command("export", "export a recorded session as CSV or JSON"),
+    "report": Command("report", "draw a recorded session's report (force graphs, metrics, trials)"),
+    "progress": Command(
+        "progress", "a student's progress across sessions (grip peak, pen CV, endurance) vs goals"
+    ),
+    "goal": Command("goal", "set a student's goal on a metric, or list the goals"),
+    "flash": Command("flash", "put the firmware on a kit (USB cable)"),
+    "doctor": Command("doctor", "check this computer is ready for the kit"),
+}
+
+
+def command_help(name: str) -> str:
+    """The one-line help of sub-command ``name`` (its modules use it when they register)."""
+    return COMMANDS[name].help
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: ``command``'s module registers its own parser(s); the other
+    commands are listed by name and help without importing their modules."""
     parser = argparse.ArgumentParser(
         prog="finemotor",
         description="Fine-motor sensor kit: stylus and grip dynamometer.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"finemotor.cli.{name}")
-        module.register(sub)
+    wanted = COMMANDS[command].module if command in COMMANDS else None
+    registered: set[str] = set()
+    for name, cmd in COMMANDS.items():
+        if cmd.module != wanted:
+            sub.add_parser(name, help=cmd.help, add_help=False)
+        elif cmd.module not in registered:
+            importlib.import_module(f"finemotor.cli.{cmd.module}").register(sub)
+            registered.add(cmd.module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_in if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(args_in)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -19,6 +19,7 @@ from typing import Any, get_args
 import numpy as np
 import numpy.typing as npt
 
+from finemotor.cli import command_help
 from finemotor.errors import FinemotorError, InputFileError
 from finemotor.metrics import KGF_N, summarize_grip, summarize_pen, to_jsonable
 from finemotor.metrics.config import ForceUnit, GripContext, GripTask, PenConfig, PenTask
@@ -56,7 +57,7 @@ def register(sub: Any) -> None:
     """Add the ``analyze`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "analyze",
-        help="metrics of a force recording from a CSV file",
+        help=command_help("analyze"),
         description=(
             "Compute the grip or pen metrics of one column of a CSV file. With --time-column, "
             "samples are placed by their timestamps (rate inferred unless --rate is given) and "

@@ -24,6 +24,7 @@ import numpy as np
 
 from finemotor.calibration.fit import FIT_MODELS, Fit, FitModel, fit_points
 from finemotor.calibration.procedure import DEVICES, load_procedure
+from finemotor.cli import command_help
 from finemotor.errors import CalibrationError, InputFileError
 
 KG_N = 9.80665
@@ -37,7 +38,7 @@ def register(sub: Any) -> None:
     """Add the ``calibrate`` sub-command and its own sub-commands."""
     p: argparse.ArgumentParser = sub.add_parser(
         "calibrate",
-        help="calibrate a kit with weights, fit points, check with one weight",
+        help=command_help("calibrate"),
         description="Calibration after ISO 7500-1 (see docs/calibration.md).",
     )
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)

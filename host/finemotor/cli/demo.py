@@ -9,6 +9,7 @@ import sys
 import webbrowser
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.demo import DemoOptions, run_demo
 
 
@@ -16,7 +17,7 @@ def register(sub: Any) -> None:
     """Add the ``demo`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "demo",
-        help="run the simulated stylus and grip dynamometer end to end",
+        help=command_help("demo"),
         description=(
             "Starts a simulated stylus and grip dynamometer (their real firmware under "
             "MicroPython, on a virtual Bluetooth radio), pairs, streams and reports."

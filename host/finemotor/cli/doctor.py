@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.doctor import NOTE, OK, Check, System, run_checks, to_json
 
 _MARK = {OK: "ok       ", NOTE: "note     "}
@@ -14,7 +15,7 @@ def register(sub: Any) -> None:
     """Add the ``doctor`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "doctor",
-        help="check this computer is ready for the kit",
+        help=command_help("doctor"),
         description=(
             "Checks Bluetooth, the Python packages, the recording folder and the USB serial "
             "port permission, and says how to fix each problem. Exit code 0 if all is well."

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.errors import RecordingError
 from finemotor.recording import Recording
 
@@ -19,7 +20,7 @@ def register(sub: Any) -> None:
     """Add the ``export`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "export",
-        help="export a recorded session as CSV or JSON",
+        help=command_help("export"),
         description=(
             "CSV: one row per sample (device, seq, device time in s, raw counts per channel). "
             "JSON: the session, its devices with calibration records, samples, events and "

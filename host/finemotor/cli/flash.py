@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.flash import KINDS, available_ports, build_plan, flash, normalize_kit_id
 from finemotor.progress import Progress
 
@@ -17,7 +18,7 @@ def register(sub: Any) -> None:
     """Add the ``flash`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "flash",
-        help="put the firmware on a kit (USB cable)",
+        help=command_help("flash"),
         description=(
             "Copies the stylus or grip firmware onto a kit running MicroPython, through its "
             "USB cable, sets its kit id, checks what was copied and restarts the kit. The "

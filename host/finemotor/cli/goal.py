@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
 from finemotor.report.goals import (
     DIRECTIONS,
@@ -23,7 +24,7 @@ def register(sub: Any) -> None:
     metrics = "; ".join(f"{m.name} ({m.unit}): {m.description}" for m in GOAL_METRICS.values())
     p: argparse.ArgumentParser = sub.add_parser(
         "goal",
-        help="set a student's goal on a metric, or list the goals",
+        help=command_help("goal"),
         description=(
             "With METRIC and TARGET, sets the goal (it replaces the one in force); without, "
             f"lists the goals. Metrics: {metrics}. Grip targets need their unit: 18kgf or "

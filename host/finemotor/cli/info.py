@@ -8,11 +8,12 @@ from typing import Any
 
 import finemotor
 from finemotor import protocol
+from finemotor.cli import command_help
 
 
 def register(sub: Any) -> None:
     """Add the ``info`` sub-command."""
-    p: argparse.ArgumentParser = sub.add_parser("info", help="library and protocol version")
+    p: argparse.ArgumentParser = sub.add_parser("info", help=command_help("info"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

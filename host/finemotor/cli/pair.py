@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.cli._radio import add_radio_args, open_radio
 from finemotor.desk import Desk
 from finemotor.errors import TransportError
@@ -17,11 +18,8 @@ from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
 def register(sub: Any) -> None:
     """Add the ``pair`` and ``identify`` sub-commands."""
-    for name, helptext in (
-        ("pair", "pair with a kit (press the kit's button first)"),
-        ("identify", "blink a kit's light, to tell which kit is which"),
-    ):
-        p: argparse.ArgumentParser = sub.add_parser(name, help=helptext)
+    for name in ("pair", "identify"):
+        p: argparse.ArgumentParser = sub.add_parser(name, help=command_help(name))
         p.add_argument("--kit", required=True, help="the kit id on the kit's label, e.g. 1A2B3C")
         p.add_argument("--seconds", type=int, default=5, help="how long to blink (identify)")
         p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.report.goals import GOAL_METRICS, format_target
 from finemotor.report.trends import progress_rows, student_progress, write_progress_report
 
@@ -14,7 +15,7 @@ def register(sub: Any) -> None:
     """Add the ``progress`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "progress",
-        help="a student's progress across sessions (grip peak, pen CV, endurance) vs goals",
+        help=command_help("progress"),
         description=(
             "Re-analyses every recorded session of the student and draws per session the grip "
             "peak per hand (kgf), the pen force CV (%%) and the writing endurance trend "

@@ -8,6 +8,7 @@ import logging
 import ssl
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
 from finemotor.relay import Relay
 
@@ -16,7 +17,7 @@ def register(sub: Any) -> None:
     """Add the ``relay`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "relay",
-        help="run a relay between students' hosts and therapists' browsers",
+        help=command_help("relay"),
         description=(
             "Runs the relay: a student's host publishes its session here (finemotor demo "
             "--relay URL), therapists open the viewer link it prints. Serve it with TLS "

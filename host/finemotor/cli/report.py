@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.report.session_report import session_report
 
 
@@ -13,7 +14,7 @@ def register(sub: Any) -> None:
     """Add the ``report`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "report",
-        help="draw a recorded session's report (force graphs, metrics, trials)",
+        help=command_help("report"),
         description=(
             "Re-analyses a recorded session from its raw samples and the calibration stored "
             "with each device, and draws force graphs, the metrics, grip trials (hands from "

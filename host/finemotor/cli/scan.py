@@ -8,6 +8,7 @@ import dataclasses
 import json
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.cli._radio import add_radio_args, open_radio
 from finemotor.transport.advert import KitAdvert
 from finemotor.transport.scan import scan_kits
@@ -15,7 +16,7 @@ from finemotor.transport.scan import scan_kits
 
 def register(sub: Any) -> None:
     """Add the ``scan`` sub-command."""
-    p: argparse.ArgumentParser = sub.add_parser("scan", help="list the kits in range")
+    p: argparse.ArgumentParser = sub.add_parser("scan", help=command_help("scan"))
     add_radio_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

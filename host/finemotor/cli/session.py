@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from finemotor.aio import wait_event
+from finemotor.cli import command_help
 from finemotor.cli._radio import Radio, open_radio
 from finemotor.desk import Desk
 from finemotor.errors import FinemotorError, PairingRefusedError, TransportError
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
     """Add the ``session`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "session",
-        help="run a session: this desk's kits, recorded, with the therapist's view",
+        help=command_help("session"),
         description=(
             "Finds this desk's paired kits (or leads you through pairing them), checks their "
             "battery and calibration, records the session and shows the therapist's link. "

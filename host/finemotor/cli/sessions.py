@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
 from finemotor.recording import Recording, default_db_path, delete_session
 
@@ -18,7 +19,7 @@ def register(sub: Any) -> None:
     """Add the ``sessions`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "sessions",
-        help="list the recorded sessions",
+        help=command_help("sessions"),
         description="Lists the sessions in the recording database, oldest first.",
     )
     p.add_argument("--db", type=Path, default=None, help="the database (default: data directory)")

@@ -3,19 +3,12 @@ said hello, waiting for a condition."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from typing import Any
 
 import aiohttp
 
 from finemotor.relay import PublishedSession, Relay
 from finemotor.relay.tokens import digest
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
 
 
 def pub_headers(s: PublishedSession, token: str | None = None) -> dict[str, str]:
@@ -38,10 +31,3 @@ async def publish(
     pub = await http.ws_connect(f"{ws}/ws/publish/{s.session_id}", headers=pub_headers(s))
     await pub.send_str(json.dumps({"k": "hello", "student": s.student, "devs": list(devs)}))
     return pub
-
-
-async def until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)

@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.host.relay_helpers import pub_headers, publish, run, until
+from aiotest import eventually, run
+from relay_helpers import pub_headers, publish
 
 from finemotor.errors import FinemotorError
 from finemotor.forwarder import Forwarder
@@ -80,7 +81,7 @@ def test_a_slow_viewer_drops_its_own_frames_and_never_slows_the_others() -> None
             fast = await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
             slow = await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
             sess = relay.sessions[s.session_id]
-            await until(lambda: len(sess.viewers) == 2)
+            await eventually(lambda: len(sess.viewers) == 2)
             got: list[int] = []
 
             async def read_fast() -> None:
@@ -124,7 +125,7 @@ def test_an_expired_session_is_refused() -> None:
             pub = await http.ws_connect(f"{ws}/ws/publish/{s.session_id}", headers=pub_headers(s))
             async with http.get(relay.url + s.view_path()) as r:
                 assert r.status == 200
-            await until(lambda: s.session_id not in relay.sessions, timeout=6.0)
+            await eventually(lambda: s.session_id not in relay.sessions, 6.0)
             async with http.get(relay.url + s.view_path()) as r:
                 assert r.status == 403
             await pub.close()
@@ -145,12 +146,12 @@ def test_the_forwarder_republishes_after_a_relay_restart_and_delivers_marks() ->
 
         fwd = Forwarder(relay.url, s, on_mark=on_mark)
         await fwd.start()
-        await until(lambda: fwd.connected)
+        await eventually(lambda: fwd.connected)
         await relay.stop()
-        await until(lambda: not fwd.connected)
+        await eventually(lambda: not fwd.connected)
         relay = Relay(port=relay.port)
         await relay.start()
-        await until(lambda: fwd.connected and s.session_id in relay.sessions, timeout=10)
+        await eventually(lambda: fwd.connected and s.session_id in relay.sessions, 10)
         async with aiohttp.ClientSession() as http:
             ws = relay.url.replace("http", "ws")
             async with http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}") as v:

@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.host.relay_helpers import pub_headers, publish, run, until
+from aiotest import eventually, run
+from relay_helpers import pub_headers, publish
 
 from finemotor.forwarder import Forwarder
 from finemotor.relay import PublishedSession, Relay, RelayLimits
@@ -82,7 +83,9 @@ def test_a_viewer_that_never_reads_stalls_nothing_else() -> None:
         sock = await raw_viewer_that_never_reads(relay, stuck)
         other_pubs = [await publish(http, relay, s) for s in others]
         viewers = [await view(http, relay, s) for s in others]
-        await until(lambda: all(relay.sessions[s.session_id].viewers for s in [stuck, *others]))
+        await eventually(
+            lambda: all(relay.sessions[s.session_id].viewers for s in [stuck, *others])
+        )
         big = {"k": "d", "dev": "grip", "t": [0.0], "tr": {"force": [1.0]}, "pad": "x" * 60000}
         flood_until = time.monotonic() + 4.0
         flood = json.dumps(big)
@@ -97,11 +100,11 @@ def test_a_viewer_that_never_reads_stalls_nothing_else() -> None:
             got = await asyncio.wait_for(frames_until_close(v), 5.0)
             assert {"k": "end", "why": "the session has expired"} in got
         # ...their slots are free, and so is the stuck session's.
-        await until(lambda: not relay.sessions, timeout=5.0)
+        await eventually(lambda: not relay.sessions, 5.0)
         # A new session is admitted, and the relay stops promptly.
         fresh = PublishedSession.new("S-NEW")
         await publish(http, relay, fresh)
-        await until(lambda: fresh.session_id in relay.sessions)
+        await eventually(lambda: fresh.session_id in relay.sessions)
         await asyncio.wait_for(relay.stop(), 5.0)
         for p in other_pubs:
             await p.close()
@@ -166,7 +169,7 @@ def test_publisher_rate_is_per_session_and_per_address_and_survives_reconnects()
                     await pub.send_str(frame)
                 await pub.close()
             sess = relay.sessions[s.session_id]
-            await until(lambda: sess.dropped_in > 0 and not sess.publisher)
+            await eventually(lambda: sess.dropped_in > 0 and not sess.publisher)
             data = [f for f in got if f["k"] == "d"]
             # 11 hellos + 300 frames against one bucket of 20: reconnecting refilled nothing
             # (a bucket per connection would have let 10 x 19 frames through).
@@ -180,7 +183,7 @@ def test_publisher_rate_is_per_session_and_per_address_and_survives_reconnects()
                 for _ in range(20):
                     await pub.send_str(frame)
                 await pub.close()
-            await until(lambda: relay.dropped_in > before)
+            await eventually(lambda: relay.dropped_in > before)
             reader.cancel()
 
     run(main())
@@ -311,11 +314,11 @@ def test_admission_tells_the_truth_and_unpublished_sessions_do_not_hold_slots() 
             real = PublishedSession.new("S-REAL")
             fwd = Forwarder(relay.url, real, devices=["grip"])
             await fwd.start()
-            await until(lambda: fwd.problem is not None)
+            await eventually(lambda: fwd.problem is not None)
             assert fwd.problem is not None and "relay is full" in fwd.problem
             assert "not valid" not in fwd.problem
             # Sessions that never published are forgotten soon; the real one gets in.
-            await until(lambda: real.session_id in relay.sessions and fwd.connected, 10.0)
+            await eventually(lambda: real.session_id in relay.sessions and fwd.connected, 10.0)
             assert fwd.problem is None
             # Registration is limited per address: the burst (4) is spent.
             with pytest.raises(aiohttp.WSServerHandshakeError) as err:
@@ -338,7 +341,7 @@ def test_a_published_session_outlives_a_dropped_publisher_and_an_idle_one_is_for
             await pub.close()
             await asyncio.sleep(1.0)
             assert s.session_id in relay.sessions  # published: kept past unpublished_s
-            await until(lambda: s.session_id not in relay.sessions, timeout=5.0)
+            await eventually(lambda: s.session_id not in relay.sessions, 5.0)
 
     run(main())
 
@@ -352,14 +355,14 @@ def test_a_reconnecting_page_takes_back_its_place_and_others_hear_too_many_viewe
             therapist = await view(http, relay, s, instance="therapist-page-1")
             junk = [await view(http, relay, s) for _ in range(2)]
             sess = relay.sessions[s.session_id]
-            await until(lambda: len(sess.viewers) == 3)
+            await eventually(lambda: len(sess.viewers) == 3)
             # One more junk viewer: refused with "too many viewers" (1013), as the page shows.
             extra = await view(http, relay, s)
             await frames_until_close(extra)
             assert extra.close_code == TRY_AGAIN_LATER
             # The therapist's connection drops; junk tries to take the place and cannot.
             await therapist.close()
-            await until(lambda: len(sess.viewers) == 2)
+            await eventually(lambda: len(sess.viewers) == 2)
             extra = await view(http, relay, s)
             await frames_until_close(extra)
             assert extra.close_code == TRY_AGAIN_LATER

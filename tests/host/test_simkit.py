@@ -13,12 +13,13 @@ import shutil
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from aiotest import eventually, run
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
@@ -41,23 +42,6 @@ CONTROL = "4d2f0003-b1a6-4c1e-9f3a-6e6b5f1a7c20"
 STATUS = "4d2f0004-b1a6-4c1e-9f3a-6e6b5f1a7c20"
 COMPANY = 0xFFFF
 INSUFFICIENT = {0x05, 0x0F}  # ATT Insufficient Authentication / Encryption
-
-
-def run(coro: Awaitable[None], seconds: float = 20) -> None:
-    """Runs a test coroutine with a hard limit, so a hang fails instead of blocking CI."""
-
-    async def limited() -> None:
-        async with asyncio.timeout(seconds):
-            await coro
-
-    asyncio.run(limited())
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
-    """Waits until ``check()`` is true, failing after ``seconds``."""
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 class Host:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiotest import eventually, run
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
@@ -44,16 +44,6 @@ CCCD = "00002902-0000-1000-8000-00805f9b34fb"
 
 STYLUS = "F0:00:00:00:00:02"
 GRIP = "F0:00:00:00:00:03"
-
-
-def run(coro: Awaitable[None]) -> None:
-    """Runs a test coroutine with a hard limit, so a hang fails instead of blocking CI."""
-
-    async def limited() -> None:
-        async with asyncio.timeout(20):
-            await coro
-
-    asyncio.run(limited())
 
 
 class Kit:
@@ -154,13 +144,6 @@ async def add_kit(
     if advertise:
         await kit.advertise()
     return kit
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 2.0) -> None:
-    """Waits until ``check()`` is true, failing after ``seconds``."""
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.005)
 
 
 # Discovery

@@ -6,7 +6,10 @@ import asyncio
 from typing import Any
 
 from bleak import BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 
+from finemotor.aio import wait_event
 from finemotor.protocol.constants import SERVICE_UUID
 from finemotor.transport.advert import KitAdvert, parse_advert
 from finemotor.transport.bluetooth import bluetooth_unavailable
@@ -21,7 +24,8 @@ async def scan_kits(
     """Scan for kits; the strongest signal first.
 
     Args:
-        timeout: how long to listen, seconds.
+        timeout: how long to listen, seconds. With ``kit_id`` the scan ends as soon as that
+            kit is heard (a kit id names one kit), so ``timeout`` is only the longest wait.
         kit_id: only the kit with this id (as on its label), if given.
         kind: only "stylus" or "grip" kits, if given.
         backend: bleak scanner backend (None: the operating system's radio).
@@ -29,17 +33,11 @@ async def scan_kits(
     Raises:
         BluetoothUnavailableError: this computer's Bluetooth cannot be used (says why).
     """
-    try:
-        found = await BleakScanner.discover(
-            timeout, return_adv=True, service_uuids=[SERVICE_UUID], backend=backend
-        )
-    except Exception as exc:
-        unavailable = bluetooth_unavailable(exc)
-        if unavailable is None:
-            raise
-        raise unavailable from exc
-    kits = []
-    for device, adv in found.values():
+    wanted = kit_id.upper() if kit_id is not None else None
+    found: dict[str, KitAdvert] = {}
+    heard = asyncio.Event()
+
+    def seen(device: BLEDevice, adv: AdvertisementData) -> None:
         kit = parse_advert(
             device.address,
             {k: bytes(v) for k, v in adv.manufacturer_data.items()},
@@ -47,14 +45,23 @@ async def scan_kits(
             adv.rssi,
             adv.local_name,
         )
-        if kit is None:
-            continue
-        if kit_id is not None and kit.kit_id != kit_id.upper():
-            continue
+        if kit is None or (wanted is not None and kit.kit_id != wanted):
+            return
         if kind is not None and kit.kind != kind:
-            continue
-        kits.append(kit)
-    return sorted(kits, key=lambda k: -k.rssi)
+            return
+        found[device.address] = kit  # the latest advertisement of each kit
+        if wanted is not None:
+            heard.set()
+
+    try:
+        async with BleakScanner(seen, service_uuids=[SERVICE_UUID], backend=backend):
+            await wait_event(heard, timeout)
+    except Exception as exc:
+        unavailable = bluetooth_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+    return sorted(found.values(), key=lambda k: -k.rssi)
 
 
 async def wait_for_pairing_window(

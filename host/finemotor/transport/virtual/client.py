@@ -350,7 +350,11 @@ class VirtualBleakClient(BaseBleakClient):
             peer.gatt_client.notification_subscribers.get(proxy.handle, set()).discard(previous)
             peer.gatt_client.indication_subscribers.get(proxy.handle, set()).discard(previous)
 
+        radio, uuid = self._radio_in_use, characteristic.uuid
+
         def on_value(value: bytes) -> None:
+            if radio is not None and radio.notification_lost(self.address, uuid, value):
+                return  # lost in flight, on the test's command
             callback(bytearray(value))
 
         self._subscribers[characteristic.handle] = on_value

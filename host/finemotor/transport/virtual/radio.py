@@ -191,6 +191,9 @@ class VirtualRadio:
         self._peripherals: dict[str, _Node] = {}
         self._bare: list[Controller] = []
         self._cuts: dict[Controller, list[LinkCut]] = {}
+        self._losses: dict[tuple[str, str | None], int] = {}
+        self.lost_notifications: list[bytes] = []
+        """The notifications lost on command (:meth:`lose_notifications`), as sent."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scan_listeners: dict[object, tuple[AdvertisementListener, bool]] = {}
         self._scan_lock = asyncio.Lock()
@@ -479,6 +482,31 @@ class VirtualRadio:
         if seconds is not None:
             cut._timer = loop.call_later(seconds, cut.restore)
         return cut
+
+    def lose_notifications(self, address: str, count: int, uuid: str | None = None) -> None:
+        """The next ``count`` notifications from ``address`` (of characteristic ``uuid``, or
+        any) are lost on the way to the host: the deterministic stand-in for a radio that
+        drops packets in flight, so a test can make a hole where it wants one.
+
+        Args:
+            address: the peripheral's address.
+            count: how many notifications to lose (added to any still pending).
+            uuid: only notifications of this characteristic (any if None).
+        """
+        key = (normalize_address(address), uuid.lower() if uuid else None)
+        self._losses[key] = self._losses.get(key, 0) + count
+
+    def notification_lost(self, address: str, uuid: str, value: bytes) -> bool:
+        """Whether the notification ``value`` that ``address`` just sent on ``uuid`` is one
+        to lose (then it is kept in :attr:`lost_notifications`); the virtual client asks
+        before delivering each notification."""
+        address = normalize_address(address)
+        for key in ((address, uuid.lower()), (address, None)):
+            if self._losses.get(key, 0) > 0:
+                self._losses[key] -= 1
+                self.lost_notifications.append(bytes(value))
+                return True
+        return False
 
     def is_in_range(self, address: str) -> bool:
         """False while a cut keeps ``address`` out of range."""

@@ -585,11 +585,26 @@ def test_concurrent_connects_are_serialized_on_the_adapter() -> None:
         async with VirtualRadio() as radio:
             for address, name in ((STYLUS, "finemotor stylus 1"), (GRIP, "finemotor grip 2")):
                 await add_kit(radio, address, name)
+            # Time each connection the adapter makes: a real controller creates one at a time.
+            spans: list[tuple[float, float]] = []
+            connect = radio.central.connect
+
+            async def timed(*args: Any, **kwargs: Any) -> Any:
+                start = asyncio.get_running_loop().time()
+                try:
+                    return await connect(*args, **kwargs)
+                finally:
+                    spans.append((start, asyncio.get_running_loop().time()))
+
+            radio.central.connect = timed  # type: ignore[method-assign]
             clients = [
                 BleakClient(a, backend=VirtualBleakClient, timeout=2.0) for a in (STYLUS, GRIP)
             ]
             await asyncio.gather(*(c.connect() for c in clients))
             assert all(c.is_connected for c in clients)
+            assert len(spans) == 2
+            (_, first_made), (second_began, _) = sorted(spans)
+            assert first_made <= second_began  # one connection at a time
             await asyncio.gather(*(c.disconnect() for c in clients))
 
     run(main())

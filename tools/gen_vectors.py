@@ -241,6 +241,94 @@ def calibration() -> list[dict[str, Any]]:
     return out
 
 
+def _cal_blob(at: int, chans: list[tuple[int, int, list[float]]]) -> bytes:
+    b = struct.pack("<BIB", 1, at, len(chans))
+    for model, zero, coeffs in chans:
+        b += struct.pack("<BBi", model, len(coeffs), zero)
+        b += b"".join(struct.pack("<f", c) for c in coeffs)
+    return b
+
+
+def calibration_writes() -> dict[str, Any]:
+    """CAL_STAGE/CAL_COMMIT sequences the kit must refuse, each followed by a CAL_READ that
+    shows the stored record unchanged; and damaged stored records the kit must read as
+    "not calibrated" (docs/protocol.md, "Calibration record")."""
+    max_payload = 20
+    chunk = 8
+    new = _cal_blob(1790003600, [(2, -2000, [0.0078125, 1.5e-10, -2.0e-17])])
+    bad = _cal_blob(1, [(3, 0, [0.0, 0.0, 10.0, 1.0, 5.0, 2.0])])
+    empty = _cal_blob(0, [(0, 0, [])])  # what a kit holds before its first calibration
+
+    def resp(token: int, op: int, result: int, payload: bytes = b"") -> str:
+        return (bytes((0x80, token, op, result)) + payload).hex()
+
+    def stage(token: int, off: int, data: bytes, result: int = 0) -> dict[str, str]:
+        return {
+            "request": (bytes((0x09, token)) + struct.pack("<H", off) + data).hex(),
+            "response": resp(token, 0x09, result),
+        }
+
+    def commit(token: int, length: int, crc: int, reason: str | None) -> dict[str, str]:
+        # the kit's reason, cut to what one response carries
+        result, payload = (0, b"") if reason is None else (3, reason.encode()[: max_payload - 4])
+        return {
+            "request": (bytes((0x0A, token)) + struct.pack("<HI", length, crc)).hex(),
+            "response": resp(token, 0x0A, result, payload),
+        }
+
+    def read_back(token: int, record: bytes) -> dict[str, str]:
+        part = record[: max_payload - 6]
+        return {
+            "request": (bytes((0x08, token)) + struct.pack("<H", 0)).hex(),
+            "response": resp(token, 0x08, 0, struct.pack("<H", len(record)) + part),
+        }
+
+    def staged(record: bytes) -> list[dict[str, str]]:
+        return [
+            stage(1 + k, off, record[off : off + chunk])
+            for k, off in enumerate(range(0, len(record), chunk))
+        ]
+
+    crc = zlib.crc32(new)
+    refused = [
+        ("commit with a wrong CRC", [*staged(new), commit(9, len(new), crc ^ 1, "crc mismatch")]),
+        (
+            "commit with a wrong length",
+            [*staged(new), commit(9, len(new) - 1, crc, "length mismatch")],
+        ),
+        (
+            "chunks out of order",
+            [
+                stage(1, 0, new[:chunk]),
+                stage(2, 2 * chunk, new[2 * chunk : 3 * chunk], result=3),
+                commit(9, len(new), crc, "length mismatch"),
+            ],
+        ),
+        (
+            "commit of a record the kit cannot use",
+            [*staged(bad), commit(9, len(bad), zlib.crc32(bad), "table not increasing")],
+        ),
+    ]
+    sequences = [{"name": name, "steps": [*steps, read_back(10, empty)]} for name, steps in refused]
+    ok = [*staged(new), commit(9, len(new), crc, None), read_back(10, new)]
+    sequences.append({"name": "a good record is stored", "steps": ok})
+    trailer = struct.pack("<I", zlib.crc32(new))
+    damaged = [
+        ("stored record with a wrong CRC", new + struct.pack("<I", zlib.crc32(new) ^ 0xFF)),
+        ("stored record cut short", (new + trailer)[:3]),
+        ("stored record the kit cannot use", bad + struct.pack("<I", zlib.crc32(bad))),
+        ("stored record with a flipped bit", new[:7] + bytes((new[7] ^ 4,)) + new[8:] + trailer),
+    ]
+    return {
+        "channels": 1,
+        "max_payload": max_payload,
+        "sequences": sequences,
+        "damaged": [
+            {"name": name, "file": raw.hex(), "read": read_back(1, empty)} for name, raw in damaged
+        ],
+    }
+
+
 def main() -> None:
     doc = {
         "protocol_version": 1,
@@ -249,6 +337,7 @@ def main() -> None:
         "status": status(),
         "control": control(),
         "calibration": calibration(),
+        "calibration_writes": calibration_writes(),
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT.name}")

@@ -24,5 +24,7 @@ def test_firmware_packs_every_golden_vector(tmp_path: Path) -> None:
         + len(doc["control"])
         + len(doc["calibration"])
         + sum(1 for v in doc["calibration"] if v["valid"])
+        + len(doc["calibration_writes"]["sequences"])
+        + len(doc["calibration_writes"]["damaged"])
     )
     assert sum(ln.startswith("PASS") for ln in lines) == expected

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from finemotor.errors import CalibrationError, ProtocolError
+from finemotor.errors import CalibrationError, KitCommandError, ProtocolError
 from finemotor.protocol import LAYOUTS, decode_frame, decode_frames
 from finemotor.protocol import control as cp
 from finemotor.protocol.calblob import MODEL_IDS, decode_calibration, encode_calibration
@@ -154,3 +154,41 @@ def test_calibration_record_vectors(vec: dict[str, Any]) -> None:
         assert got.zero == want["zero"]
         np.testing.assert_allclose(got.coeffs, want["coeffs"], rtol=1e-6)
     assert encode_calibration(cal) == blob
+
+
+WRITES = DOC["calibration_writes"]
+
+
+@pytest.mark.parametrize("seq", WRITES["sequences"], ids=lambda v: v["name"])
+def test_host_reads_the_kits_answers_to_calibration_writes(seq: dict[str, Any]) -> None:
+    """What the kit answers to staged chunks and a commit (refused: the reason reaches the
+    person at the desk), and that the record it reads back afterwards is the one it kept."""
+    answers = []
+    for step in seq["steps"]:
+        req, r = bytes.fromhex(step["request"]), cp.decode_response(bytes.fromhex(step["response"]))
+        assert (r.token, r.op) == (req[1], req[0])
+        answers.append(r)
+    commit = [r for r in answers if r.op == cp.Op.CAL_COMMIT][-1]
+    read = answers[-1]
+    assert read.op == cp.Op.CAL_READ and read.ok
+    (total,) = read.fields("<H")
+    record = read.payload[2:]
+    if seq["name"] == "a good record is stored":
+        assert commit.ok and total == 24
+        return
+    assert commit.result == cp.Result.BAD_VALUE
+    reason = commit.payload.decode("ascii")
+    assert reason and reason in str(
+        KitCommandError(commit.op.name, commit.result.name, commit.advice(), commit.payload)
+    )
+    # nothing was stored: the kit still reads back its record from before, not calibrated
+    assert total == len(record)
+    assert not decode_calibration(record, WRITES["channels"]).calibrated
+
+
+@pytest.mark.parametrize("vec", WRITES["damaged"], ids=lambda v: v["name"])
+def test_a_damaged_stored_record_reads_as_not_calibrated(vec: dict[str, Any]) -> None:
+    r = cp.decode_response(bytes.fromhex(vec["read"]["response"]))
+    (total,) = r.fields("<H")
+    assert r.ok and total == len(r.payload) - 2
+    assert not decode_calibration(r.payload[2:], WRITES["channels"]).calibrated

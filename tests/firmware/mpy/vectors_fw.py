@@ -121,3 +121,43 @@ for v in doc["calibration"]:
     r = cp.handle(commit)
     again = calstore.CalStore("cal_%d.bin" % nch, nch)
     report(r[3] == control.OK and again.blob == blob, "calibration store " + v["name"], hexs(r))
+
+# Calibration writes the kit must refuse (the stored record stays), and damaged stored
+# records it must read as "not calibrated".
+writes = doc["calibration_writes"]
+nch = writes["channels"]
+
+
+def fresh_control(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    holder = VectorKit({})
+    holder.cal = calstore.CalStore(path, nch)
+    cp = control.Control(holder)
+    cp.max_payload = writes["max_payload"]
+    return cp
+
+
+for k, seq in enumerate(writes["sequences"]):
+    cp = fresh_control("calw_%d.bin" % k)
+    bad = ""
+    for i, step in enumerate(seq["steps"]):
+        got = hexs(cp.handle(binascii.unhexlify(step["request"])))
+        if got != step["response"]:
+            bad = "step %d: %s, expected %s" % (i, got, step["response"])
+            break
+    report(not bad, "calibration write " + seq["name"], bad)
+
+for k, v in enumerate(writes["damaged"]):
+    path = "cald_%d.bin" % k
+    with open(path, "wb") as f:
+        f.write(binascii.unhexlify(v["file"]))
+    holder = VectorKit({})
+    holder.cal = calstore.CalStore(path, nch)
+    cp = control.Control(holder)
+    cp.max_payload = writes["max_payload"]
+    got = hexs(cp.handle(binascii.unhexlify(v["read"]["request"])))
+    ok = got == v["read"]["response"] and not holder.cal.calibrated()
+    report(ok, "damaged " + v["name"], got)

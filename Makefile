@@ -50,11 +50,14 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Three workers on two cores: most tests wait on simulated kits streaming in real time.
+PYTEST_WORKERS ?= 3
+
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 pytest-fast: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 bench: setup
 	$(BIN)/python -m bench

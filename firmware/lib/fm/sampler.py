@@ -2,8 +2,9 @@
 #
 # The trigger is the bridge ADC's data-ready pin (one sample per conversion) or, when the
 # channels include the MCU's own ADC, a hardware timer at the chosen rate. The handler runs as
-# a soft interrupt: it allocates nothing and never waits. Sampling pauses only at a ring block
-# boundary (see ring.py), so a stop finishes the current block of 16 samples first.
+# a soft interrupt (queued by the ESP32's scheduler, stamped when it runs): it allocates nothing
+# and never waits. Sampling pauses only at a ring block boundary (see ring.py), so a stop
+# finishes the current block of 16 samples first.
 import time
 
 import machine
@@ -99,13 +100,18 @@ class Sampler:
         t = time.ticks_us() & _TICK_MASK  # type: ignore[operator]  # stubs keep ticks opaque
         if not self._use_timer and _src is not None and not self.channels.adc.ready():
             return  # an edge with no result (HX711's DOUT toggles while it is read)
+        last = self._last
+        if self._use_timer and last >= 0 and ((t - last) & _TICK_MASK) < (self._period >> 1):
+            # A timer callback that ran bunched behind the one before: both waited in the
+            # scheduler's queue through a stall (a flash write) and are stamped when they run.
+            # One reading stands for that moment; the gap before it counted the periods lost.
+            return
         ring = self.ring
         try:
             self.channels.read_into(ring.data, ring.offset())
         except OSError:
             self.faults += 1
             return
-        last = self._last
         if last >= 0:
             d = (t - last) & _TICK_MASK
             if d > self._late:

@@ -86,6 +86,8 @@ def common():
     R("enomem", ble.enomem)
     R("faults", getattr(g, "faults", -1))
     R("sched_dropped", w.sched_dropped)
+    R("adv_len", len(c.adv))
+    R("resp_len", len(c.resp))
     R("heap_kit", heap_kit)
     gc.collect()
     R("heap_total", gc.mem_alloc() - heap0)
@@ -219,7 +221,8 @@ async def stall():
     R("samples", n)
     R("missed", s.missed)
     R("period_us", s._period)
-    R("period_ns", w.truth["tip" if KIND == "stylus" else "grip"]["period_ns"])
+    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
+    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
     R("t_first", ring.tick(ring.slot(0)))
     R("t_last", ring.tick(ring.slot(n - 1)))
     req(conn, 0x07, struct.pack("<HH", 0, n & 0xFFFF))  # everything again, as backfill

@@ -103,6 +103,7 @@ class World:
         self._sq = [None] * (3 * SCHED_DEPTH)  # queued callbacks: fn, arg, event time
         self._sq_n = 0
         self._sched_locked = 0
+        self._unlocked_at = 0  # world time the scheduler was last unlocked
         self._draining = False
         self.irq_errors = 0
         self.last_irq_error = None
@@ -344,6 +345,8 @@ class World:
 
     def sched_unlock(self):
         self._sched_locked -= 1
+        if not self._sched_locked:
+            self._unlocked_at = self.clock.world_us()
         self._drain()
 
     def stall(self, us):
@@ -376,9 +379,11 @@ class World:
         self._draining = False
 
     def _run(self, fn, arg, t):
+        # Stamped when it runs: at the event, or later if it waited (virtual time); in
+        # realtime only a modelled wait counts (the scheduler locked), not the host's lateness.
         c = self.clock
-        now = c.world_us()
-        tw = (t if t > now else now) + self.rng.irange(_LAT_US[0], _LAT_US[1])
+        u = self._unlocked_at if c.realtime else c.world_us()
+        tw = (t if t > u else u) + self.rng.irange(_LAT_US[0], _LAT_US[1])
         if not c.realtime:
             c.set_world(tw)
         strict = self.strict_alloc

@@ -242,6 +242,19 @@ class _Bridge:
             except OSError as e:  # an answer that could not be sent: report, carry on
                 sys.print_exception(e)
 
+    def preempt(self):
+        # Called inside the main program's calls into the stack: events that came meanwhile
+        # reach the handler there (NimBLE's task preempting it), not only at the pump's await.
+        while self.later:
+            typ, p = self.later.pop(0)
+            self.dispatch(typ, memoryview(p))
+        if self.poll.poll(0):
+            try:
+                self._fill()
+            except OSError:
+                _closed()
+            self._frames(None)
+
     def dispatch(self, typ, p):
         ble = _ble
         if typ == 0x63 or typ == 0x64:  # 'c' connect, 'd' disconnect: conn, addr_type, addr
@@ -416,6 +429,8 @@ class _BLE:
         w = _world()
         if w is not None and not w.clock.in_irq:
             w.clock.sleep_us(us, False)
+            if not self.busy:
+                _b().preempt()
 
     def _take_buffer(self):
         # One msys buffer for a notification, or OSError(ENOMEM) (see _POOL).

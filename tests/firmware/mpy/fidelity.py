@@ -23,6 +23,8 @@ import bluetooth  # noqa: E402
 import vcentral  # noqa: E402
 
 c = vcentral.Central(w)
+gc.collect()
+heap1 = gc.mem_alloc()
 from fm import devices  # noqa: E402
 from fm.kit import Kit  # noqa: E402
 
@@ -39,7 +41,7 @@ kit = Kit(dev, led, button, battery)
 g = kit.gatt
 ble = bluetooth.BLE()
 gc.collect()
-heap_kit = gc.mem_alloc() - heap0
+heap_kit = gc.mem_alloc() - heap1  # the firmware: drivers, Kit, GATT server, 32 s ring
 T = [0]
 
 
@@ -90,7 +92,7 @@ def common():
     R("resp_len", len(c.resp))
     R("heap_kit", heap_kit)
     gc.collect()
-    R("heap_total", gc.mem_alloc() - heap0)
+    R("heap_total", gc.mem_alloc() - heap0)  # with the simulation and the test's records
     R("heap_free", gc.mem_free())
 
 

@@ -53,6 +53,7 @@ class Gatt:
         self.pairing_open = False
         self._refuse = False
         self.dirty = False  # the bonds changed: the kit's task saves them
+        self._auth = bytearray((0x80, 0, 0, 7))  # response | token | op | ERR_AUTH
         self.faults = 0  # events whose handling raised (caught: the handler stays registered)
         self._secrets = self._load_secrets()
         ble = bluetooth.BLE()
@@ -139,7 +140,16 @@ class Gatt:
         elif event == _IRQ_GATTS_WRITE:
             conn, handle = data[0], data[1]
             if handle == self.h_control and conn == self.conn:
-                self.kit.post_control(self.ble.gatts_read(handle), self.encrypted)
+                data = self.ble.gatts_read(handle)
+                if not self.encrypted and len(data) >= 2:
+                    # Not paired: refused at once, touching no kit state, so the computer
+                    # hears it before a refused pairing drops the link.
+                    r = self._auth
+                    r[1] = data[1]
+                    r[2] = data[0]
+                    self.notify(self.h_control, r)
+                else:
+                    self.kit.post_control(data, self.encrypted)
         elif event == _IRQ_MTU_EXCHANGED:
             self.mtu = data[1]
             self.kit.on_mtu(data[1])

@@ -7,11 +7,12 @@
 # file on close, which on the ESP32 runs with the flash cache disabled, so no callback runs
 # meanwhile (world.stall).
 import builtins
+import io
 
 _open = builtins.open
 
 
-class _Written:
+class _Written(io.IOBase):  # an IOBase: native stream users (json.dump) accept it
     def __init__(self, f, name, world):
         self._f = f
         self._name = name
@@ -25,6 +26,9 @@ class _Written:
 
     def flush(self):
         self._f.flush()
+
+    def ioctl(self, req, arg):
+        return 0
 
     def close(self):
         if self._open:

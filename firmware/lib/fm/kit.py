@@ -82,7 +82,9 @@ class Kit:
         self._req_out = 0
         self.requests_dropped = 0
         self._resp = None
-        self._mtu = 0
+        self._mtu = 23
+        self._mtu_n = 0  # bumped by the handler with each new MTU (no read-and-clear race)
+        self._mtu_seen = 0
         self._link = 0  # bumped by the handler on each connection
         self._link_seen = 0
 
@@ -154,6 +156,7 @@ class Kit:
         # no frame is sent into a link that would drop it. (Runs in the handler: posts only.)
         self.armed = False
         self._mtu = 23
+        self._mtu_n += 1
         self._link += 1
         self.flag.set()
 
@@ -163,6 +166,7 @@ class Kit:
 
     def on_mtu(self, mtu):
         self._mtu = mtu
+        self._mtu_n += 1
         self.flag.set()
 
     def post_control(self, data, encrypted):
@@ -185,9 +189,9 @@ class Kit:
             self._link_seen = self._link
             self._req_out = self._req_in
             self._resp = None
-        m = self._mtu
-        if m:
-            self._mtu = 0
+        if self._mtu_n != self._mtu_seen:
+            self._mtu_seen = self._mtu_n
+            m = self._mtu
             self.framer.set_mtu(m)
             self.control.max_payload = m - 3
         gatt = self.gatt

@@ -241,8 +241,8 @@ class Kit:
                     break
                 framer.commit_live(f)
             f = framer.backfill()
-            if f is not None:
-                gatt.notify(gatt.h_data, f)
+            if f is not None and gatt.notify(gatt.h_data, f):
+                framer.commit_backfill(f)
 
     def _read_battery(self):
         self.battery_mv = self.battery.millivolts()

@@ -73,12 +73,18 @@ async def session(mtu=247, window=True):
     return conn
 
 
-def dump():
-    for h, d in c.got:
+class Out:
+    # The computer's notifications, printed as they come (a list of them all would take the
+    # heap the firmware needs).
+    def append(self, item):
+        h, d = item
         if h == g.h_data:
             print("F", binascii.hexlify(d).decode())
         elif h == g.h_control:
             print("C", binascii.hexlify(d).decode())
+
+
+c.got = Out()
 
 
 def common():
@@ -170,7 +176,10 @@ async def fault():
 
 async def preempt():
     # Item 3: STOP, START and BACKFILL arrive while the main program is inside gatts_notify.
+    # A computer on a 30 ms interval: a backlog drains after each STOP, so START comes
+    # while frames are still being sent.
     conn = await session(mtu=0)
+    c.interval(30000)
     req(conn, 0x01)
     await ms(300)
     for i in range(40):
@@ -181,6 +190,10 @@ async def preempt():
         if i % 4 == 0:
             req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 200) & 0xFFFF, 100), True)
             await ms(60)
+    c.interval(7500)  # the computer speeds up: the backlog drains, a backfill gets through
+    await ms(1500)
+    req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 600) & 0xFFFF, 500), True)
+    await ms(1500)
     req(conn, 0x02)
     await ms(200)
     R("overwritten", kit.framer.overwritten)
@@ -255,7 +268,6 @@ async def main():
     asyncio.create_task(kit.run())
     await ms(100)
     await globals()[SCEN]()
-    dump()
     common()
 
 

@@ -55,7 +55,7 @@ def _run(script: str, *args: str) -> Run:
 def kit(scenario: str, kind: str = "grip", chip: str = "-") -> Run:
     run = _run("fidelity.py", scenario, kind, chip)
     assert run.n("irq_errors") == 0 and run.n("handler") == 1, run.out[-2000:]
-    assert run.n("faults") == 0 and run.n("store_loops") == 0
+    assert run.r.get("faults", "0") == "0" and run.n("store_loops") == 0
     return run
 
 

@@ -92,7 +92,8 @@ def common():
     R("handler", 0 if ble._handler is None else 1)
     R("store_loops", ble.store_loops)
     R("enomem", ble.enomem)
-    R("faults", getattr(g, "faults", -1))
+    if hasattr(g, "faults"):
+        R("faults", g.faults)
     R("sched_dropped", w.sched_dropped)
     R("adv_len", len(c.adv))
     R("resp_len", len(c.resp))

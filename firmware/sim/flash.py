@@ -2,7 +2,8 @@
 # device cost the flash's time when they are committed (closed), and are counted.
 #
 # World installs this over the built-in `open` (the unix port lets a script override builtins,
-# MICROPY_CAN_OVERRIDE_BUILTINS). Reading is free; a file opened to write is wrapped, and its
+# MICROPY_CAN_OVERRIDE_BUILTINS). Reading is free, and so is a descriptor (a device such as the
+# serial line, not flash); a file opened by name to write is wrapped, and its
 # close calls world.flash_commit(name, bytes written): extmod/vfs_lfsx.c commits a littlefs
 # file on close, which on the ESP32 runs with the flash cache disabled, so no callback runs
 # meanwhile (world.stall).
@@ -49,7 +50,7 @@ class _Written(io.IOBase):  # an IOBase: native stream users (json.dump) accept 
 def install(world):
     def open(name, mode="r", *args, **kw):  # noqa: A001  (replaces the built-in)
         f = _open(name, mode, *args, **kw)
-        if "w" in mode or "a" in mode or "+" in mode:
+        if isinstance(name, str) and ("w" in mode or "a" in mode or "+" in mode):
             return _Written(f, name, world)
         return f
 

@@ -6,8 +6,16 @@
 #   bluetooth.connect_bridge("127.0.0.1", port)   # once, before the firmware calls BLE()
 #   bluetooth.on_sim(fn)                           # fn(op, value): button, battery, rig, truth
 #
-# One TCP socket, frames `u8 type | u16 length (LE) | payload` both ways (docs/virtual-radio.md,
-# "The kit's side"). Events from the bridge reach the irq handler from an asyncio task this
+# As strict as the ESP32 port (MicroPython with NimBLE), each rule citing the source it models
+# (docs/simulation.md lists them): an exception unregisters the handler; the handler runs with
+# the scheduler locked; its memoryviews are garbage once it returns; the store's delete is
+# repeated until it answers False; gatts_notify raises ENOMEM when NimBLE's buffers are used up
+# and never blocks; an advertising payload over 31 bytes is refused; calls into the stack take
+# time, during which due events happen (they preempt the main program, not only at awaits).
+#
+# Two backends: one TCP socket to the bridge (realtime), or vcentral.Central (virtual time, in
+# this process). To the bridge, frames `u8 type | u16 length (LE) | payload` both ways
+# (docs/virtual-radio.md, "The kit's side"). Events from the bridge reach the irq handler from an asyncio task this
 # module starts (it wakes when the socket has data, and at least every second). Calls that need
 # an answer (active, gatts_register_services) block for it with a timeout, answering the
 # bridge's secret requests meanwhile, as the stack's store callbacks can run at any time.
@@ -45,6 +53,25 @@ _IDLE_MS = const(1000)
 _DEFAULT_BUF = const(20)  # value buffer of a characteristic until written locally
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
+# extmod/nimble/modbluetooth_nimble.c mp_bluetooth_gap_advertise_start -> nimble/host/src/
+# ble_gap.c ble_gap_adv_set_data / ble_gap_adv_rsp_set_data: legacy PDUs carry at most
+# BLE_HS_ADV_MAX_SZ (31) bytes, else BLE_HS_EINVAL (OSError EINVAL).
+_ADV_MAX = const(31)
+# mp_bluetooth_gatts_notify_indicate: ble_hs_mbuf_from_flat takes a buffer from NimBLE's msys
+# pool (ESP-IDF CONFIG_BT_NIMBLE_MSYS_1_BLOCK_COUNT) and returns MP_ENOMEM when there is none;
+# a buffer comes back when the controller has sent its packet. Modelled: _POOL buffers, up to
+# _PER_EVENT packets sent per connection event (every _EVENT_US unless the central chose
+# another interval).
+_POOL = const(12)
+_PER_EVENT = const(4)
+_EVENT_US = const(7500)
+# nimble/host/src/ble_store_util.c ble_store_util_delete_all calls the store's delete until it
+# answers BLE_HS_ENOENT; a store that always answers "deleted" keeps NimBLE's task there. The
+# stand-in stops after _DELETE_LIMIT passes and counts it (store_loops).
+_DELETE_LIMIT = const(16)
+# Time a call into the stack takes on the device (copy into an mbuf, the host lock).
+_CALL_US = const(60)
+_IRQ_MEM = const(512)
 
 _bridge = None
 _ble = None
@@ -58,6 +85,14 @@ def connect_bridge(host, port):
     _bridge = _Bridge(host, port)
     asyncio.create_task(_bridge.pump())
     return _bridge.mac
+
+
+def attach(backend):
+    # Use an in-process backend (vcentral.Central) instead of the bridge.
+    global _bridge
+    if _bridge is not None:
+        raise OSError(errno.EALREADY)
+    _bridge = backend
 
 
 def on_sim(fn):
@@ -207,6 +242,19 @@ class _Bridge:
             except OSError as e:  # an answer that could not be sent: report, carry on
                 sys.print_exception(e)
 
+    def preempt(self):
+        # Called inside the main program's calls into the stack: events that came meanwhile
+        # reach the handler there (NimBLE's task preempting it), not only at the pump's await.
+        while self.later:
+            typ, p = self.later.pop(0)
+            self.dispatch(typ, memoryview(p))
+        if self.poll.poll(0):
+            try:
+                self._fill()
+            except OSError:
+                _closed()
+            self._frames(None)
+
     def dispatch(self, typ, p):
         ble = _ble
         if typ == 0x63 or typ == 0x64:  # 'c' connect, 'd' disconnect: conn, addr_type, addr
@@ -215,14 +263,14 @@ class _Bridge:
                 return
             if typ == 0x63:
                 ble._conns.append(conn)
-                ble._irq(_IRQ_CENTRAL_CONNECT, (conn, p[2], bytes(p[3:9])))
+                ble._irq(_IRQ_CENTRAL_CONNECT, (conn, p[2], ble._view(p[3:9])))
             elif conn in ble._conns:
                 ble._conns.remove(conn)
-                ble._irq(_IRQ_CENTRAL_DISCONNECT, (conn, p[2], bytes(p[3:9])))
+                ble._irq(_IRQ_CENTRAL_DISCONNECT, (conn, p[2], ble._view(p[3:9])))
         elif typ == 0x77:  # 'w' a central wrote: conn, handle, the new local value
             if ble is not None:
                 h = p[2] | p[3] << 8
-                ble._vals[h] = bytes(p[4:])
+                ble._vals[h] = bytes(p[4 : 4 + ble._bufs.get(h, (_RX,))[0]])
                 ble._irq(_IRQ_GATTS_WRITE, (p[0] | p[1] << 8, h))
         elif typ == 0x6D:  # 'm' MTU exchanged: conn, mtu
             if ble is not None:
@@ -232,17 +280,22 @@ class _Bridge:
                 c, e, a, b, k = struct.unpack("<HBBBB", p)
                 ble._irq(_IRQ_ENCRYPTION_UPDATE, (c, bool(e), bool(a), bool(b), k))
         elif typ == 0x67:  # 'g' get secret: req, sec_type, index, has_key, key
-            key = bytes(p[4:]) if p[3] else None
-            v = ble._irq(_IRQ_GET_SECRET, (p[1], p[2], key)) if ble is not None else None
+            v = None
+            if ble is not None:
+                key = ble._view(p[4:]) if p[3] else None
+                v = ble._irq(_IRQ_GET_SECRET, (p[1], p[2], key))
             if v is None:
                 self.send(0x53, "<BB", p[0], 0)  # 'S'
             else:
                 self.send(0x53, "<BB", p[0], 1, v)
         elif typ == 0x73:  # 's' set secret: req, sec_type, key_len, key, has_value, value
             kl = p[2]
-            key = bytes(p[3 : 3 + kl])
-            val = bytes(p[4 + kl :]) if p[3 + kl] else None
-            ok = ble._irq(_IRQ_SET_SECRET, (p[1], key, val)) if ble is not None else False
+            ok = False
+            if ble is not None and p[3 + kl]:
+                key = ble._view(p[3 : 3 + kl])
+                ok = ble._irq(_IRQ_SET_SECRET, (p[1], key, ble._view(p[4 + kl :])))
+            elif ble is not None:
+                ok = ble._delete_all(p[1], bytes(p[3 : 3 + kl]))
             self.send(0x53, "<BB", p[0], 1 if ok else 0)
         elif typ == 0x6B:  # 'k' passkey action: conn, action, passkey
             if ble is not None:
@@ -258,6 +311,12 @@ class _Bridge:
                 self.sim(2 if typ == 0x6C else 3, struct.unpack("<I", p)[0])
         elif typ == 0x71:  # 'q' quit
             raise SystemExit(0)
+
+
+def _world():
+    # The simulated world of this kit, if any (its clock and scheduler).
+    w = sys.modules.get("world")
+    return None if w is None else w._current
 
 
 def _closed():
@@ -316,17 +375,88 @@ class _BLE:
         self._vals = {}  # value handle -> bytes
         self._bufs = {}  # value handle -> [size, append]
         self._conns = []
+        self.busy = 0  # the handler is running (NimBLE's task delivers one event at a time)
+        self._mem = bytearray(_IRQ_MEM)
+        self._mem_n = 0
+        self._pool = _POOL
+        self._pool_t = 0
+        self.event_us = _EVENT_US  # the connection interval the central chose
+        self.irq_errors = 0  # exceptions that reached the stack (each unregisters the handler)
+        self.enomem = 0  # notifications refused for want of a buffer
+        self.store_loops = 0  # deletes that would have kept NimBLE's task looping
 
     def _irq(self, event, data):
+        # extmod/modbluetooth.c invoke_irq_handler (sync events, as on the ESP32): the
+        # handler runs with the scheduler locked (mp_sched_lock), so no Timer or Pin callback
+        # runs inside it; invoke_irq_handler_run_protected: an exception is printed and the
+        # handler unregistered (irq_handler = None) for good.
         h = self._handler
         if h is None:
             return None
+        w = _world()
+        if w is not None:
+            w.sched_lock()
+        r = None
+        self.busy += 1
         try:
-            return h(event, data)
-        except Exception as e:  # as on the device: report, carry on
-            print("Uncaught exception in IRQ callback handler")
+            r = h(event, data)
+        except Exception as e:
+            print("Unhandled exception in IRQ callback handler")
             sys.print_exception(e)
-        return None
+            self._handler = None
+            self.irq_errors += 1
+        # invoke_irq_handler_run: addr and data are memoryviews onto the stack's own buffers,
+        # reused once the handler returns: a view kept past it reads garbage.
+        m = self._mem
+        for i in range(self._mem_n):
+            m[i] = 0xA5
+        self._mem_n = 0
+        self.busy -= 1
+        if w is not None:
+            w.sched_unlock()
+        return r
+
+    def _view(self, b):
+        # A memoryview of b in the IRQ data buffer (valid until the handler returns).
+        n = self._mem_n
+        k = len(b)
+        self._mem[n : n + k] = b
+        self._mem_n = n + k
+        return memoryview(self._mem)[n : n + k]
+
+    def _cost(self, us=_CALL_US):
+        # A call into the stack takes time: due events (Bluetooth ones too) happen meanwhile.
+        w = _world()
+        if w is not None and not w.clock.in_irq:
+            w.clock.sleep_us(us, False)
+            if not self.busy:
+                _b().preempt()
+
+    def _take_buffer(self):
+        # One msys buffer for a notification, or OSError(ENOMEM) (see _POOL).
+        w = _world()
+        now = utime.ticks_us() if w is None else w.clock.now_us()
+        ev = (now - self._pool_t) // self.event_us
+        if ev > 0:
+            self._pool_t += ev * self.event_us
+            self._pool = min(_POOL, self._pool + ev * _PER_EVENT)
+        if self._pool <= 0:
+            self.enomem += 1
+            raise OSError(errno.ENOMEM)
+        self._pool -= 1
+
+    def _delete_all(self, sec_type, key):
+        # nimble/host/src/ble_store_util.c ble_store_util_delete_all: delete until the store
+        # answers "not found" (modbluetooth_nimble.c ble_secret_store_delete maps a False
+        # from _IRQ_SET_SECRET to BLE_HS_ENOENT). True if anything was deleted.
+        n = 0
+        while self._irq(_IRQ_SET_SECRET, (sec_type, self._view(key), None)):
+            n += 1
+            if n >= _DELETE_LIMIT:
+                self.store_loops += 1
+                print("bluetooth: the store's delete never answered False (NimBLE would loop)")
+                break
+        return n > 0
 
     # --- configuration ------------------------------------------------------------------
     def active(self, *args):
@@ -385,6 +515,8 @@ class _BLE:
         flags |= 4 if resp_data is not None else 0
         adv = b"" if adv_data is None else bytes(adv_data)
         resp = b"" if resp_data is None else bytes(resp_data)
+        if len(adv) > _ADV_MAX or len(resp) > _ADV_MAX:
+            raise OSError(errno.EINVAL)  # see _ADV_MAX
         iv = 0 if interval_us is None else max(interval_us, 1)
         _b().send(0x56, "<IBB", iv, flags, len(adv), adv + resp)  # 'V'
 
@@ -470,10 +602,12 @@ class _BLE:
 
     def _send_value(self, kind, conn, h, data):
         self._value(h)
+        self._cost()
         if conn not in self._conns:
             raise OSError(errno.ENOTCONN)
         if data is None:
             data = self._vals[h]
+        self._take_buffer()
         _b().send(0x4E, "<HHB", conn, h, kind, data)  # 'N'
 
     def _value(self, h):

@@ -67,7 +67,10 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3, *, priority=1, wake=None, hard=False):
+    def irq(self, handler=None, trigger=3, *, wake=None):
+        # ports/esp32/machine_pin.c machine_pin_irq: only handler, trigger and wake; the
+        # handler is always soft (queued by mp_sched_schedule, see world.dispatch), so
+        # `hard=` and `priority=` are unexpected keywords (TypeError) as on the device.
         s = self._s
         s.handler = handler
         s.trigger = trigger if handler is not None else 0
@@ -212,8 +215,8 @@ class ADC:
 
 
 class Timer:
-    # Hardware timer: callbacks run as simulated interrupts at exact multiples of the period
-    # on the device clock.
+    # Hardware timer: its alarm fires at exact multiples of the period on the device clock and
+    # queues the callback (world.dispatch), which runs soft, stamped when it runs.
     ONE_SHOT = 0
     PERIODIC = 1
 
@@ -224,7 +227,11 @@ class Timer:
         if args or kwargs:
             self.init(*args, **kwargs)
 
-    def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None, tick_hz=1000, hard=None):
+    def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None, tick_hz=1000, hard=False):
+        # ports/esp32/machine_timer.c machine_timer_init_helper: hard=True is refused, the
+        # callback is queued by mp_sched_schedule (machine_timer_handler) and runs soft.
+        if hard:
+            raise ValueError("hard Timers are not implemented")
         self.deinit()
         if freq > 0:
             self._num, self._den = 1_000_000, freq

@@ -19,6 +19,16 @@ from chips.analog import AdcChannel, Fsr, LoadCell, Rng
 
 NEVER = _clockmod.NEVER
 _LAT_US = (4, 30)  # IRQ entry latency range, microseconds
+# Pin and Timer callbacks on the ESP32 are soft: the ISR only queues them (ports/esp32/
+# machine_pin.c machine_pin_isr_handler, machine_timer.c machine_timer_handler: both call
+# mp_sched_schedule), and py/scheduler.c mp_sched_schedule drops a callback when the queue of
+# MICROPY_SCHEDULER_DEPTH (8, ports/esp32/mpconfigport.h) is full.
+SCHED_DEPTH = 8
+# Flash on the kit's module (SPI NOR under littlefs): closing a file written to commits it,
+# which erases a 4 KB sector (typically 45 ms) and programs 256-byte pages (0.7 ms each).
+# Meanwhile the CPU runs from flash-disabled cache: no callback runs, they queue.
+FLASH_ERASE_US = 45000
+FLASH_PAGE_US = 700
 _OUT = 3
 _OPEN_DRAIN = 7
 _PULL_UP = 2
@@ -88,6 +98,13 @@ class World:
         self.clock = _clockmod.install(_clockmod.Clock(realtime, drift_ppm, start_us))
         self.clock.sleeper = self._sleep
         self.irq_count = 0
+        self.sched_dropped = 0  # soft callbacks dropped: the scheduler queue was full
+        self.flash_writes = {}  # file name -> times it was written to flash
+        self._sq = [None] * (3 * SCHED_DEPTH)  # queued callbacks: fn, arg, event time
+        self._sq_n = 0
+        self._sched_locked = 0
+        self._unlocked_at = 0  # world time the scheduler was last unlocked
+        self._draining = False
         self.irq_errors = 0
         self.last_irq_error = None
         self.pins = {}
@@ -141,6 +158,9 @@ class World:
         self.set_battery_mv(battery_mv)
         btn = self.pin(b.BUTTON_PIN)
         btn.idle = btn.level = 1 if b.BUTTON_ACTIVE_LOW else 0
+        import flash
+
+        flash.install(self)
         if not realtime:
             _patch_asyncio()
 
@@ -277,7 +297,7 @@ class World:
         if ps.listener is not None:
             ps.listener.on_pin(ps.no, new, t)
         if ps.handler is not None and ps.trigger & (1 if new else 2):  # IRQ_RISING/FALLING
-            if self.clock.in_irq or self._irq_off:
+            if self._irq_off:  # latched in the GPIO's interrupt status: once
                 if ps.pending < 0:
                     ps.pending = t
                     self._pending += 1
@@ -305,9 +325,65 @@ class World:
 
     # -- interrupt handlers -----------------------------------------------------------------
     def dispatch(self, fn, arg, t):
-        # Run an IRQ handler for a hardware event at world time t, after a seeded latency.
+        # A hardware event at world time t queues its soft callback (SCHED_DEPTH deep, the
+        # rest dropped, as py/scheduler.c mp_sched_schedule); it runs at once unless the
+        # scheduler is locked (a Bluetooth handler running, a flash write) or a callback runs.
+        n = self._sq_n
+        if n >= SCHED_DEPTH:
+            self.sched_dropped += 1
+            return
+        q = self._sq
+        q[3 * n] = fn
+        q[3 * n + 1] = arg
+        q[3 * n + 2] = t
+        self._sq_n = n + 1
+        self._drain()
+
+    def sched_lock(self):
+        # py/scheduler.c mp_sched_lock: queued callbacks wait until the matching unlock.
+        self._sched_locked += 1
+
+    def sched_unlock(self):
+        self._sched_locked -= 1
+        if not self._sched_locked:
+            self._unlocked_at = self.clock.world_us()
+        self._drain()
+
+    def stall(self, us):
+        # The main program is busy in C for `us` device microseconds (a flash write): time
+        # passes, events happen, their callbacks queue (and overflow), then run back to back.
+        self.sched_lock()
+        self.clock.sleep_us(us, self.clock.realtime)
+        self.sched_unlock()
+
+    def flash_commit(self, name, nbytes):
+        # A file written to flash was closed: count it, and take the flash's time.
+        self.flash_writes[name] = self.flash_writes.get(name, 0) + 1
+        self.stall(FLASH_ERASE_US + FLASH_PAGE_US * (nbytes // 256 + 1))
+
+    def _drain(self):
+        # py/scheduler.c mp_handle_pending: run queued callbacks in order, each stamped when
+        # it runs (the clock at that moment), not when its event happened.
+        if self._draining or self._sched_locked or self.clock.in_irq:
+            return
+        self._draining = True
+        q = self._sq
+        while self._sq_n:
+            fn, arg, t = q[0], q[1], q[2]
+            n = self._sq_n - 1
+            for i in range(3 * n):
+                q[i] = q[i + 3]
+            q[3 * n] = q[3 * n + 1] = q[3 * n + 2] = None
+            self._sq_n = n
+            self._run(fn, arg, t)
+        self._draining = False
+
+    def _run(self, fn, arg, t):
+        # Stamped when it runs: at the event, or later if it waited (virtual time); in
+        # realtime only a modelled wait counts (the scheduler locked), not the host's lateness.
         c = self.clock
-        tw = t + self.rng.irange(_LAT_US[0], _LAT_US[1])
+        u = self._unlocked_at if c.realtime else c.world_us()
+        tw = (t if t > u else u) + self.rng.irange(_LAT_US[0], _LAT_US[1])
         if not c.realtime:
             c.set_world(tw)
         strict = self.strict_alloc

@@ -40,15 +40,19 @@ def run_mpy(
     *args: str,
     heap: str = "128k",
     timeout: float = 120,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a MicroPython script file (a path) or source code (any string that is not the path
     of an existing .py file); extra args land in `sys.argv[1:]`. Output is text; the return
-    code is not checked."""
+    code is not checked. `cwd` is the kit's flash (files the firmware writes); the repository
+    by default."""
     target = str(script_path_or_code)
     is_file = isinstance(script_path_or_code, os.PathLike) or (
         "\n" not in target and target.endswith(".py") and Path(target).is_file()
     )
     cmd = [micropython(), "-X", f"heapsize={heap}"]
+    if is_file:
+        target = str(Path(target).resolve())
     cmd += [target] if is_file else ["-c", target]
     env = dict(os.environ, MICROPYPATH=micropypath())
     return subprocess.run(
@@ -56,7 +60,7 @@ def run_mpy(
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=ROOT if cwd is None else cwd,
         timeout=timeout,
         check=False,
     )

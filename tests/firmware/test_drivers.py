@@ -281,7 +281,7 @@ def test_simulation_and_drivers_fit_beside_the_firmware(kind: str, chip: str) ->
     assert d["max"] - d["min"] > 50_000, "the student's force moves the counts"
     # Simulation modules, the World with its chip model, and the drivers (compiled from source);
     # the split moves with the interpreter's string pools, the sum does not.
-    assert d["sim"] + d["world"] <= 48_000, d
-    assert d["sim"] + d["world"] + d["drivers"] <= 64_000, d
+    assert d["sim"] + d["world"] <= 52_000, d  # with the soft-IRQ scheduler and flash model
+    assert d["sim"] + d["world"] + d["drivers"] <= 68_000, d
     assert d["running"] <= 2_000, d  # five simulated seconds leave nothing behind
-    assert d["free"] >= 20_000, d
+    assert d["free"] >= 18_000, d

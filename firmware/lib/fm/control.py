@@ -130,6 +130,12 @@ class Control:
             return self._reply(token, op, OK, 6)
         return self._reply(token, op, ERR_OPCODE, 0)
 
+    def error(self, data):
+        # The response to a request whose handling failed unexpectedly.
+        if len(data) < 2:
+            return self._reply(0, 0, ERR_LENGTH, 0)
+        return self._reply(data[1], data[0], ERR_STATE, 0)
+
     def _reply(self, token, op, result, payload_len):
         b = self._buf
         b[0] = RESPONSE

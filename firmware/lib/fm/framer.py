@@ -98,7 +98,8 @@ class Framer:
         return start & SEQ_MASK, count, gone
 
     def backfill(self):
-        # The next backfill frame, or None. Its samples are marked done when built.
+        # The next backfill frame, or None; commit_backfill once the radio took it (a frame
+        # NimBLE had no buffer for is built again next time).
         n = self._bf_left
         if n == 0:
             return None
@@ -111,10 +112,13 @@ class Framer:
             n = self._k
         if n > age + 1:
             n = age + 1
-        frame = self._build(self._bf_next, n, FRAME_BACKFILL, 0)
+        return self._build(self._bf_next, n, FRAME_BACKFILL, 0)
+
+    def commit_backfill(self, frame):
+        # The backfill frame was accepted by the radio: advance past its samples.
+        n = frame[8]
         self._bf_next = (self._bf_next + n) & _COUNT_MASK
         self._bf_left -= n
-        return frame
 
     def _build(self, index, n, ftype, flags):
         ring = self.ring

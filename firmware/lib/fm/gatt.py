@@ -3,7 +3,13 @@
 # One IRQ dispatcher (aioble style). Control point and status need an encrypted link; new bonds
 # are accepted only while the pairing window (opened by the kit's button) is open. Bonds are
 # kept on flash in `bonds.bin` (at most _MAX_BONDS, oldest dropped first).
+#
+# On the ESP32 the handler runs on NimBLE's task and preempts the main program anywhere; an
+# exception escaping it unregisters it for good (extmod/modbluetooth.c). So the handler only
+# records what happened: control requests are posted to the kit (its streaming task applies
+# them and answers), and the bonds file is saved from that task (a dirty flag), never here.
 import struct
+import sys
 
 import bluetooth
 from micropython import const
@@ -46,6 +52,9 @@ class Gatt:
         self.mtu = 23
         self.pairing_open = False
         self._refuse = False
+        self.dirty = False  # the bonds changed: the kit's task saves them
+        self._auth = bytearray((0x80, 0, 0, 7))  # response | token | op | ERR_AUTH
+        self.faults = 0  # events whose handling raised (caught: the handler stays registered)
         self._secrets = self._load_secrets()
         ble = bluetooth.BLE()
         self.ble = ble
@@ -91,7 +100,8 @@ class Gatt:
 
     # --- sending -----------------------------------------------------------------------
     def notify(self, handle, data):
-        # Send a notification on the current connection; False if it could not be queued.
+        # Send a notification on the current connection; False if it could not be queued
+        # (no buffer in NimBLE's pool: ENOMEM; the caller may try again later).
         conn = self.conn
         if conn is None:
             return False
@@ -108,6 +118,15 @@ class Gatt:
 
     # --- events ------------------------------------------------------------------------
     def _irq(self, event, data):
+        # Nothing escapes: each event's work is guarded (see the header).
+        try:
+            return self._event(event, data)
+        except Exception as e:
+            self.faults += 1
+            sys.print_exception(e)
+        return None
+
+    def _event(self, event, data):
         if event == _IRQ_CENTRAL_CONNECT:
             self.conn = data[0]
             self.encrypted = False
@@ -121,8 +140,16 @@ class Gatt:
         elif event == _IRQ_GATTS_WRITE:
             conn, handle = data[0], data[1]
             if handle == self.h_control and conn == self.conn:
-                resp = self.kit.control.handle(self.ble.gatts_read(handle), self.encrypted)
-                self.notify(self.h_control, resp)
+                data = self.ble.gatts_read(handle)
+                if not self.encrypted and len(data) >= 2:
+                    # Not paired: refused at once, touching no kit state, so the computer
+                    # hears it before a refused pairing drops the link.
+                    r = self._auth
+                    r[1] = data[1]
+                    r[2] = data[0]
+                    self.notify(self.h_control, r)
+                else:
+                    self.kit.post_control(data, self.encrypted)
         elif event == _IRQ_MTU_EXCHANGED:
             self.mtu = data[1]
             self.kit.on_mtu(data[1])
@@ -164,23 +191,45 @@ class Gatt:
         key = bytes(key)
         known = [e for e in self._secrets if e[0] == (sec_type, key)]
         if value is None:
+            # False when there was nothing to delete: NimBLE deletes until it hears that.
+            if not known:
+                return False
             self._secrets = [e for e in self._secrets if e[0] != (sec_type, key)]
-            self._save_secrets()
+            self.dirty = True
             return True
-        if not known and not self.pairing_open:
+        if not self.pairing_open and not [e for e in self._secrets if e[0][1] == key]:
             # A new bond outside the pairing window: refuse it and drop the link.
             self._refuse = True
             return False
         self._secrets = [e for e in self._secrets if e[0] != (sec_type, key)]
         self._secrets.append(((sec_type, key), bytes(value)))
-        while len(self._secrets) > _MAX_BONDS * 4:
-            self._secrets.pop(0)
-        self._save_secrets()
+        self._evict()
+        self.dirty = True
         return True
+
+    def _evict(self):
+        # NimBLE keeps two entries per bond (OUR_SEC and PEER_SEC, nimble/host/src/ble_sm.c
+        # ble_sm_persist_keys): keep _MAX_BONDS peers, dropping every entry of the peer
+        # written least recently.
+        while True:
+            peers: list = []
+            for (_t, k), _v in self._secrets:
+                if k not in peers:
+                    peers.append(k)
+            if len(peers) <= _MAX_BONDS:
+                return
+            old = peers[0]
+            self._secrets = [e for e in self._secrets if e[0][1] != old]
+
+    def save_bonds(self):
+        # From the kit's task: write the bonds file if they changed.
+        if self.dirty:
+            self.dirty = False
+            self._save_secrets()
 
     def clear_bonds(self):
         self._secrets = []
-        self._save_secrets()
+        self.dirty = True
 
     def _load_secrets(self):
         out: list = []

@@ -1,5 +1,6 @@
 # The kit: wires sampler, ring, framer, control point and GATT server into one device.
 import asyncio
+import sys
 import time
 
 import machine
@@ -23,6 +24,8 @@ _FRAMES_PER_WAKE = const(4)
 _STATUS_MS = const(1000)
 _LOW_PCT = const(15)
 _CRITICAL_PCT = const(5)
+_REQS = const(8)  # control requests the handler can post before the task takes them
+_REQ_MAX = const(244)  # the control point's buffer
 
 
 def kit_id():
@@ -69,6 +72,21 @@ class Kit:
         self._faults_seen = 0
         self.battery_pct = 100
         self.battery_mv = 0
+        # Posted by the Bluetooth handler, applied by _stream (the one owner of framer and
+        # sampler state): control requests in a ring of preallocated slots, the link's MTU,
+        # and a new connection. A response NimBLE had no buffer for waits in _resp.
+        self._req = [bytearray(_REQ_MAX) for _ in range(_REQS)]
+        self._req_len = bytearray(_REQS)
+        self._req_enc = bytearray(_REQS)
+        self._req_in = 0
+        self._req_out = 0
+        self.requests_dropped = 0
+        self._resp = None
+        self._mtu = 23
+        self._mtu_n = 0  # bumped by the handler with each new MTU (no read-and-clear race)
+        self._mtu_seen = 0
+        self._link = 0  # bumped by the handler on each connection
+        self._link_seen = 0
 
     # --- used by the control point ------------------------------------------------------
     def now(self):
@@ -78,6 +96,7 @@ class Kit:
         return self.ring.count & 0xFFFF
 
     def start(self):
+        # False if the force sensor is faulty (or stops answering now): ERR_SENSOR.
         if self.health:
             return False
         if not self.sampler.running:
@@ -85,10 +104,16 @@ class Kit:
             self.framer.flags = 2  # FLAG_RESUMED
         self.armed = True
         self.sampler.start()
-        if not self.device.use_timer and self.channels.adc.ready():
-            # A result left unread since boot or the last STOP holds the data-ready line
-            # asserted (NAU7802, HX711): no falling edge would ever come. Release it.
-            self.channels.adc.read()
+        if not self.device.use_timer:
+            try:
+                if self.channels.adc.ready():
+                    # A result left unread since boot or the last STOP holds the data-ready
+                    # line asserted (NAU7802, HX711): no falling edge would come. Release it.
+                    self.channels.adc.read()
+            except OSError:  # the sensor stopped answering
+                self.sampler.stop()
+                self.health |= st.HEALTH_ADC
+                return False
         return True
 
     def stop(self):
@@ -128,17 +153,67 @@ class Kit:
     # --- GATT events -------------------------------------------------------------------
     def on_connect(self):
         # Data flows on a connection only after its START: the central subscribes first, so
-        # no frame is sent into a link that would drop it.
+        # no frame is sent into a link that would drop it. (Runs in the handler: posts only.)
         self.armed = False
-        self.framer.set_mtu(23)
-        self.control.max_payload = 20
+        self._mtu = 23
+        self._mtu_n += 1
+        self._link += 1
+        self.flag.set()
 
     def on_disconnect(self):
+        self.armed = False
         self.gatt.advertise(self.battery_pct)
 
     def on_mtu(self, mtu):
-        self.framer.set_mtu(mtu)
-        self.control.max_payload = mtu - 3
+        self._mtu = mtu
+        self._mtu_n += 1
+        self.flag.set()
+
+    def post_control(self, data, encrypted):
+        # In the handler: copy a control request into a free slot for _stream.
+        i = self._req_in
+        if ((i - self._req_out) & 0xFF) >= _REQS or len(data) > _REQ_MAX:
+            self.requests_dropped += 1
+            return
+        k = i % _REQS
+        n = len(data)
+        self._req[k][:n] = data
+        self._req_len[k] = n
+        self._req_enc[k] = 1 if encrypted else 0
+        self._req_in = (i + 1) & 0xFF
+        self.flag.set()
+
+    def _apply_posted(self):
+        # In _stream: take in what the handler posted.
+        if self._link != self._link_seen:  # a new connection: no request or reply of the last
+            self._link_seen = self._link
+            self._req_out = self._req_in
+            self._resp = None
+        if self._mtu_n != self._mtu_seen:
+            self._mtu_seen = self._mtu_n
+            m = self._mtu
+            self.framer.set_mtu(m)
+            self.control.max_payload = m - 3
+        gatt = self.gatt
+        while True:
+            r = self._resp
+            if r is not None:
+                if gatt.conn is None:
+                    self._resp = None
+                elif not gatt.notify(gatt.h_control, r):
+                    return  # no buffer now (ENOMEM): the same response, next time
+                self._resp = None
+            o = self._req_out
+            if o == self._req_in:
+                return
+            k = o % _REQS
+            req = memoryview(self._req[k])[: self._req_len[k]]
+            try:
+                self._resp = self.control.handle(req, self._req_enc[k] == 1)
+            except Exception as e:  # a request never takes the stream task down
+                sys.print_exception(e)
+                self._resp = self.control.error(req)
+            self._req_out = (o + 1) & 0xFF
 
     # --- tasks -------------------------------------------------------------------------
     async def run(self):
@@ -154,6 +229,8 @@ class Kit:
                 await asyncio.wait_for_ms(self.flag.wait(), 10)
             except asyncio.TimeoutError:
                 pass
+            self._apply_posted()
+            gatt.save_bonds()
             now = self.now()
             self.sampler.kick(now)  # data-ready gone quiet mid-stream: read by hand
             if gatt.conn is None or not gatt.encrypted or not self.armed:
@@ -164,8 +241,8 @@ class Kit:
                     break
                 framer.commit_live(f)
             f = framer.backfill()
-            if f is not None:
-                gatt.notify(gatt.h_data, f)
+            if f is not None and gatt.notify(gatt.h_data, f):
+                framer.commit_backfill(f)
 
     def _read_battery(self):
         self.battery_mv = self.battery.millivolts()

@@ -2,8 +2,9 @@
 #
 # The trigger is the bridge ADC's data-ready pin (one sample per conversion) or, when the
 # channels include the MCU's own ADC, a hardware timer at the chosen rate. The handler runs as
-# a soft interrupt: it allocates nothing and never waits. Sampling pauses only at a ring block
-# boundary (see ring.py), so a stop finishes the current block of 16 samples first.
+# a soft interrupt (queued by the ESP32's scheduler, stamped when it runs): it allocates nothing
+# and never waits. Sampling pauses only at a ring block boundary (see ring.py), so a stop
+# finishes the current block of 16 samples first.
 import time
 
 import machine
@@ -11,6 +12,7 @@ from micropython import const
 
 _TICK_MASK = const(0x3FFFFFFF)
 _LATENCY_US = const(20000)  # a sample waits at most ~20 ms on the device
+_GAP_MAX = const(1 << 25)  # gaps shorter than this (33 s) are counted in 1/16 us: small ints
 
 
 class Sampler:
@@ -28,6 +30,8 @@ class Sampler:
         self._period = 0
         self._late = 0
         self._last = -1
+        self._anchor = -1
+        self._late_n = 0
         self._pending = 0
         self.missed = 0  # triggers that came too late: samples never taken
         self.faults = 0  # reads that raised (sensor gone)
@@ -43,6 +47,7 @@ class Sampler:
                 pass
         self.rate = rate
         self._period = 1000000 // rate
+        self._avg16 = self._period << 4  # measured period, 1/16 us (the ADC's own clock)
         self._late = self._period + (self._period >> 1)
         b = (rate * _LATENCY_US) // 1000000
         self.batch = b if b > 0 else 1
@@ -53,6 +58,8 @@ class Sampler:
             self._stopping = False
             return
         self._last = -1
+        self._anchor = -1  # stamp of the last sample taken on time
+        self._late_n = 0  # samples taken late since then
         self._stopping = False
         self._pending = 0
         self.resumed = True
@@ -72,6 +79,9 @@ class Sampler:
                 self._stopping = True
 
     def _halt(self):
+        if self._late_n:  # no sample on time came after the gap: count by the late stamp
+            self.missed += self._periods((self._last - self._anchor) & _TICK_MASK) - self._late_n
+            self._late_n = 0
         self.running = False
         self._stopping = False
         if self._timer is not None:
@@ -93,23 +103,45 @@ class Sampler:
         self._isr(None)
         return True
 
+    def _periods(self, d):
+        # Sample periods in d us, by the measured period (a chip's oscillator is off by up to
+        # 2 %: over a long gap the nominal period would miscount).
+        if d < _GAP_MAX:
+            a = self._avg16
+            return ((d << 4) + (a >> 1)) // a
+        return (d + (self._period >> 1)) // self._period
+
     def _isr(self, _src):
         if not self.running:
             return
         t = time.ticks_us() & _TICK_MASK  # type: ignore[operator]  # stubs keep ticks opaque
         if not self._use_timer and _src is not None and not self.channels.adc.ready():
             return  # an edge with no result (HX711's DOUT toggles while it is read)
+        last = self._last
+        if self._use_timer and last >= 0 and ((t - last) & _TICK_MASK) < (self._period >> 1):
+            # A timer callback that ran bunched behind the one before: both waited in the
+            # scheduler's queue through a stall (a flash write) and are stamped when they run.
+            # One reading stands for that moment; the others count as missed (see below).
+            return
         ring = self.ring
         try:
             self.channels.read_into(ring.data, ring.offset())
         except OSError:
             self.faults += 1
             return
-        last = self._last
-        if last >= 0:
-            d = (t - last) & _TICK_MASK
-            if d > self._late:
-                self.missed += (d + (self._period >> 1)) // self._period - 1
+        if last < 0:
+            self._anchor = t
+        elif ((t - last) & _TICK_MASK) > self._late:
+            # Late: after a gap, and stamped when it ran (up to a period after its
+            # conversion). The periods lost are counted from the next sample on time.
+            self._late_n += 1
+        else:
+            if self._late_n:
+                self.missed += self._periods((t - self._anchor) & _TICK_MASK) - self._late_n - 1
+                self._late_n = 0
+            elif ((t - last) & _TICK_MASK) > (self._period >> 1):
+                self._avg16 += ((((t - last) & _TICK_MASK) << 4) - self._avg16) >> 5
+            self._anchor = t
         self._last = t
         ring.commit(t)
         if self._stopping and ring.at_block_start():

@@ -108,8 +108,16 @@ class BleKit(KitCommands):
                 if attempt + 1 < attempts:
                     logger.info("connecting to %s failed (%s), retrying", self.address, exc)
                     await asyncio.sleep(0.5 * 2**attempt)
-            except TransportError:  # ours (e.g. a layout this library does not know): final
-                await self._drop()
+            except TransportError as exc:
+                client = self._client
+                if client is not None and not client.is_connected:  # the link dropped: retry
+                    last = exc
+                    await self._drop()
+                    if attempt + 1 < attempts:
+                        logger.info("connecting to %s failed (%s), retrying", self.address, exc)
+                        await asyncio.sleep(0.5 * 2**attempt)
+                    continue
+                await self._drop()  # ours (e.g. a layout this library does not know): final
                 raise
         raise TransportError(
             f"could not connect to the kit at {self.address} ({last}): check that it is "

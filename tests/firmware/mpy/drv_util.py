@@ -1,6 +1,7 @@
 # Shared by the drv_*.py driver tests: a steady stand-in for the simulated student, and the
 # world plus bridge-ADC driver for a device, wired the way the firmware wires them.
 import json
+import sys
 
 from machine import I2C, SPI, Pin
 from world import World
@@ -54,4 +55,6 @@ def channel(chip):
 
 
 def report(**d):
-    print(json.dumps(d))
+    # Streamed: no one string of the whole report (a contiguous block the heap may not have).
+    json.dump(d, sys.stdout)
+    print()

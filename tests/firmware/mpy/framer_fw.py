@@ -53,6 +53,7 @@ def pump(now):
     f = framer.backfill()
     if f is not None and link_up:
         send(f)
+        framer.commit_backfill(f)
 
 
 def run(seconds):

@@ -55,7 +55,8 @@ DEFAULT_BUFFER = 20
 
 _DEFAULT_MTU = 256  # MicroPython's NimBLE preferred ATT MTU until config(mtu=...)
 _MAX_FRAME = 600  # largest payload the bridge sends (the firmware's receive buffer is 1 KB)
-_SEC_PEER = 2  # NimBLE's BLE_STORE_OBJ_TYPE_PEER_SEC: the sec_type of a bond
+_SEC_OURS = 1  # NimBLE's BLE_STORE_OBJ_TYPE_OUR_SEC: the keys the kit gave the peer
+_SEC_PEER = 2  # NimBLE's BLE_STORE_OBJ_TYPE_PEER_SEC: the keys the peer gave the kit
 _MAX_BONDS_LISTED = 64
 
 # Characteristic/descriptor flags of MicroPython's bluetooth module.
@@ -178,12 +179,17 @@ class _FirmwareKeyStore(KeyStore):
             return None
 
     async def update(self, name: str, keys: PairingKeys) -> None:
-        accepted = await self._bridge.set_secret(
-            _SEC_PEER, _secret_key(name), encode_bond(name, keys)
-        )
-        self._bridge.bond_offered(name, accepted)
+        # Two entries per bond, in NimBLE's order (nimble/host/src/ble_sm.c
+        # ble_sm_persist_keys: OUR_SEC, then PEER_SEC); both hold this bridge's encoding.
+        key, blob = _secret_key(name), encode_bond(name, keys)
+        ours = await self._bridge.set_secret(_SEC_OURS, key, blob)
+        theirs = await self._bridge.set_secret(_SEC_PEER, key, blob)
+        self._bridge.bond_offered(name, ours and theirs)
 
     async def delete(self, name: str) -> None:
+        # nimble/host/src/ble_store_util.c ble_store_util_delete_peer: both entry types (the
+        # firmware's stand-in repeats each delete until the store answers False).
+        await self._bridge.set_secret(_SEC_OURS, _secret_key(name), None)
         await self._bridge.set_secret(_SEC_PEER, _secret_key(name), None)
 
     async def get_all(self) -> list[tuple[str, PairingKeys]]:

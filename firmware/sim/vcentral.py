@@ -1,0 +1,190 @@
+# A computer on the kit's radio, in virtual time and in this process: the backend of the
+# simulated `bluetooth` module for tests that need the kit's Bluetooth side exactly timed.
+#
+#   from world import World
+#   w = World("grip", adc_chip="ads1220")
+#   import vcentral
+#   c = vcentral.Central(w)        # before the firmware calls bluetooth.BLE()
+#   ... create the firmware's Kit, start its tasks ...
+#   conn = c.connect()             # events happen at world times, through world.call_at,
+#   c.pair(conn, c.peer)           # so they preempt the main program wherever time passes
+#   c.write(conn, h, b"...")       # (a bus transfer, a call into the stack, a flash write)
+#
+# Pairing follows what NimBLE does on the kit (the peripheral), store calls included:
+# nimble/host/src/ble_sm.c ble_sm_persist_keys writes OUR_SEC then PEER_SEC for a new bond;
+# a computer that forgot the kit pairing again raises BLE_GAP_EVENT_REPEAT_PAIRING, on which
+# extmod/nimble/modbluetooth_nimble.c (central_gap_event_cb) calls
+# nimble/host/src/ble_store_util.c ble_store_util_delete_peer: delete until "not found", for
+# OUR_SEC and PEER_SEC (bluetooth._BLE._delete_all).
+import struct
+
+import bluetooth
+
+OUR_SEC = 1  # BLE_STORE_OBJ_TYPE_OUR_SEC
+PEER_SEC = 2  # BLE_STORE_OBJ_TYPE_PEER_SEC
+_LATENCY_US = 1250  # one connection event between the computer acting and the kit hearing
+
+
+class Central(bluetooth._Bridge):
+    def __init__(self, world, mac=b"\xc4\x01\x02\x03\x04\x05"):
+        self.w = world
+        self.mac = (1, bytes(mac))
+        self.later = []
+        self.sim = None
+        self.adv = b""
+        self.resp = b""
+        self.advertising = False
+        self.adverts = 0  # gap_advertise calls that started advertising
+        self.got = []  # (value handle, bytes) of every notification, in order
+        self.peer = b"\x00\x11\x22\x33\x44\x55\x66"  # this computer's store key (ble_addr_t)
+        self._answer = None
+        self._next = 0x10
+        self._conn = 0
+        self._on_notify = []  # events to deliver during the kit's next gatts_notify
+        bluetooth.attach(self)
+
+    # --- the computer's side ----------------------------------------------------------
+    def connect(self, addr=None):
+        # A computer connects (now + one connection event); returns the connection handle.
+        self._conn += 1
+        c = self._conn
+        a = addr or self.peer
+        self._later(0x63, struct.pack("<HB", c, a[0]) + bytes(a[1:7]))
+        return c
+
+    def disconnect(self, conn, addr=None):
+        a = addr or self.peer
+        self._later(0x64, struct.pack("<HB", conn, a[0]) + bytes(a[1:7]))
+
+    def interval(self, us):
+        # The connection interval this computer chose: how often NimBLE's buffers come back.
+        bluetooth.BLE().event_us = us
+
+    def mtu(self, conn, mtu):
+        self._later(0x6D, struct.pack("<HH", conn, mtu))
+
+    def write(self, conn, handle, data, during_notify=False):
+        # The computer writes a characteristic; during_notify: the kit hears it while its
+        # main program is inside its next gatts_notify call (NimBLE's task preempting it).
+        ev = (0x77, struct.pack("<HH", conn, handle) + bytes(data))
+        if during_notify:  # or, if the kit sends nothing meanwhile, 50 ms on
+            self._on_notify.append(ev)
+            w = self.w
+            w.call_at(w.now() + 50000, lambda t: self._overdue(ev))
+        else:
+            self._later(*ev)
+
+    def _overdue(self, ev):
+        if ev in self._on_notify:
+            self._on_notify.remove(ev)
+            self.deliver(*ev)
+
+    def pair(self, conn, peer=None, forgot=False):
+        # Pair now as NimBLE would on the kit; forgot: this computer lost its keys while the
+        # kit kept the bond (repeat pairing). Returns True if the link ended encrypted.
+        key = bytes(peer or self.peer)
+        if forgot and self._get(PEER_SEC, 0, key) is not None:
+            self._store_delete(OUR_SEC, key)
+            self._store_delete(PEER_SEC, key)
+        ours = bytes(b"\x4f" * 16) + key
+        theirs = bytes(b"\x50" * 16) + key
+        self._store_set(OUR_SEC, key, ours)
+        self._store_set(PEER_SEC, key, theirs)
+        self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
+        return True
+
+    def encrypt(self, conn, peer=None):
+        # A bonded computer reconnects: the kit's stack looks up its keys (OUR_SEC).
+        key = bytes(peer or self.peer)
+        if self._get(OUR_SEC, 0, key) is None:
+            return False
+        self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
+        return True
+
+    def responses(self, handle):
+        return [d for h, d in self.got if h == handle]
+
+    # --- delivery -----------------------------------------------------------------------
+    def _later(self, typ, payload):
+        w = self.w
+        w.call_at(w.now() + _LATENCY_US, lambda t: self.deliver(typ, payload))
+
+    def deliver(self, typ, payload):
+        # NimBLE's task runs one event at a time: one that comes while the handler runs waits.
+        ble = bluetooth._ble
+        if ble is not None and ble.busy:
+            w = self.w
+            w.call_at(w.now() + 20, lambda t: self.deliver(typ, payload))
+            return
+        self.dispatch(typ, memoryview(payload))
+
+    # --- the store, as NimBLE calls it --------------------------------------------------
+    def _get(self, sec_type, index, key):
+        self._answer = None
+        p = bytes((0, sec_type, index, 0 if key is None else 1)) + (key or b"")
+        self.dispatch(0x67, memoryview(p))
+        a = self._answer
+        return a[2] if a is not None and a[1] else None
+
+    def _store_set(self, sec_type, key, value):
+        self._answer = None
+        p = bytes((0, sec_type, len(key))) + key + b"\x01" + value
+        self.dispatch(0x73, memoryview(p))
+        return bool(self._answer and self._answer[1])
+
+    def _store_delete(self, sec_type, key):
+        p = bytes((0, sec_type, len(key))) + key + b"\x00"
+        self.dispatch(0x73, memoryview(p))
+
+    # --- the kit's calls (bluetooth._Bridge's interface) --------------------------------
+    def send(self, typ, fmt="<", *args):
+        if typ == 0x53:  # a store answer: req, found/ok[, value]
+            self._answer = args
+        elif typ == 0x56:  # advertise: interval, flags, adv length, adv + scan response
+            iv, flags, n, data = args
+            self.advertising = iv != 0
+            if iv:
+                self.adverts += 1
+                if flags & 2:
+                    self.adv = bytes(data[:n])
+                if flags & 4:
+                    self.resp = bytes(data[n:])
+        elif typ == 0x4E:  # notify/indicate: conn, handle, kind, data
+            while self._on_notify:
+                self.deliver(*self._on_notify.pop(0))
+            self.got.append((args[1], bytes(args[3])))
+        elif typ == 0x44:  # the kit disconnects a computer
+            self.disconnect(args[0])
+
+    def request(self, typ, want, fmt="<", *args):
+        if typ == 0x41:  # active
+            return b"\x01"
+        if typ == 0x52:  # register services: value handles in definition order
+            p = args[0]
+            out = bytearray((p[0],))
+            i = 1
+            for _ in range(p[0]):
+                i += 1 + p[i]
+                n = p[i]
+                i += 1
+                hs = []
+                for _ in range(n):
+                    i += 1 + p[i]
+                    nd = p[i + 2]
+                    i += 3
+                    self._next += 2
+                    hs.append(self._next)
+                    for _ in range(nd):
+                        i += 1 + p[i] + 2
+                        self._next += 1
+                        hs.append(self._next)
+                out.append(len(hs))
+                out += struct.pack("<%dH" % len(hs), *hs)
+            return bytes(out)
+        raise OSError(5)
+
+    def preempt(self):
+        return  # events come at their world times (world.call_at)
+
+    async def pump(self):
+        return

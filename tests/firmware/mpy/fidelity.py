@@ -1,0 +1,275 @@
+# The kit's whole firmware (Kit: sampler, framer, control point, GATT server) on the simulated
+# board, with vcentral.Central as the computer, in virtual time, under the ESP32 stand-ins.
+# Usage: micropython fidelity.py SCENARIO KIND ADC_CHIP|-   (run in a scratch directory: the
+# firmware's files go there). Prints "R key value" results and "F <hex>" for every data
+# notification, "C <hex>" for every control response, in the order they were sent.
+import binascii
+import gc
+import struct
+import sys
+
+from world import World
+
+SCEN = sys.argv[1]
+KIND = sys.argv[2]
+CHIP = sys.argv[3] if sys.argv[3] != "-" else None
+
+gc.collect()
+heap0 = gc.mem_alloc()
+w = World(KIND, seed=5, adc_chip=CHIP)
+import asyncio  # noqa: E402  (after the World)
+
+import bluetooth  # noqa: E402
+import vcentral  # noqa: E402
+
+c = vcentral.Central(w)
+gc.collect()
+heap1 = gc.mem_alloc()
+from fm import devices  # noqa: E402
+from fm.kit import Kit  # noqa: E402
+
+if KIND == "stylus":
+    from boards import stylus as board
+
+    dev = devices.stylus(board)
+else:
+    from boards import grip as board
+
+    dev = devices.grip(board, CHIP)
+led, button, battery = devices.ui(board)
+kit = Kit(dev, led, button, battery)
+g = kit.gatt
+ble = bluetooth.BLE()
+gc.collect()
+heap_kit = gc.mem_alloc() - heap1  # the firmware: drivers, Kit, GATT server, 32 s ring
+T = [0]
+
+
+def R(k, v):
+    print("R", k, v)
+
+
+def req(conn, op, payload=b"", during_notify=False):
+    T[0] = (T[0] + 1) & 0xFF
+    c.write(conn, g.h_control, bytes((op, T[0])) + payload, during_notify)
+    return T[0]
+
+
+async def ms(n):
+    await asyncio.sleep_ms(n)
+
+
+async def session(mtu=247, window=True):
+    # Open the pairing window, connect, pair, exchange the MTU: an encrypted link.
+    if window:
+        w.press_button(200, bounce=False)
+        await ms(400)
+    conn = c.connect()
+    await ms(10)
+    c.pair(conn)
+    if mtu:
+        c.mtu(conn, mtu)
+    await ms(50)
+    return conn
+
+
+class Out:
+    # The computer's notifications, printed as they come (a list of them all would take the
+    # heap the firmware needs).
+    def append(self, item):
+        h, d = item
+        if h == g.h_data:
+            print("F", binascii.hexlify(d).decode())
+        elif h == g.h_control:
+            print("C", binascii.hexlify(d).decode())
+
+
+c.got = Out()
+
+
+def common():
+    R("irq_errors", ble.irq_errors)
+    R("handler", 0 if ble._handler is None else 1)
+    R("store_loops", ble.store_loops)
+    R("enomem", ble.enomem)
+    if hasattr(g, "faults"):
+        R("faults", g.faults)
+    R("sched_dropped", w.sched_dropped)
+    R("adv_len", len(c.adv))
+    R("resp_len", len(c.resp))
+    R("heap_kit", heap_kit)
+    gc.collect()
+    R("heap_total", gc.mem_alloc() - heap0)  # with the simulation and the test's records
+    R("heap_free", gc.mem_free())
+
+
+async def repair():
+    # Item 1: a computer that forgot the kit pairs again.
+    conn = await session()
+    c.disconnect(conn)
+    await ms(100)
+    w.press_button(200, bounce=False)  # the person opens the pairing window again
+    await ms(400)
+    before = w.flash_writes.get("bonds.bin", 0)
+    conn = c.connect()
+    await ms(10)
+    c.pair(conn, forgot=True)
+    await ms(200)
+    R("rewrites", w.flash_writes.get("bonds.bin", 0) - before)
+    R("entries", len(g._secrets))
+    R("encrypted", 1 if g.encrypted else 0)
+
+
+async def bonds():
+    # Item 7: five computers pair; the kit keeps four, each with both entries.
+    for i in range(5):
+        w.press_button(200, bounce=False)  # a pairing window for each computer
+        await ms(400)
+        peer = bytes((0, 0x10 + i, 2, 3, 4, 5, 6))
+        conn = c.connect(peer)
+        await ms(10)
+        c.pair(conn, peer)
+        await ms(20)
+        c.disconnect(conn, peer)
+        await ms(20)
+    await ms(100)
+    peers = []
+    for (t, k), _v in g._secrets:
+        if k not in peers:
+            peers.append(k)
+    R("peers", len(peers))
+    R("entries", len(g._secrets))
+    R("first_kept", 1 if bytes((0, 0x10, 2, 3, 4, 5, 6)) in peers else 0)
+    kept = 0
+    for i in range(1, 5):
+        peer = bytes((0, 0x10 + i, 2, 3, 4, 5, 6))
+        if c._get(1, 0, peer) is not None and c._get(2, 0, peer) is not None:
+            kept += 1
+    R("whole", kept)
+    with open("bonds.bin", "rb") as f:
+        R("file_bytes", len(f.read()))
+
+
+async def fault():
+    # Item 2: the sensor stops answering, then START.
+    conn = await session()
+    req(conn, 0x01)
+    await ms(500)
+    req(conn, 0x02)
+    await ms(300)
+    w.fail("nau7802")
+    await ms(100)
+    tok = req(conn, 0x01)
+    await ms(100)
+    R("start_token", tok)
+    adverts = c.adverts
+    c.disconnect(conn)
+    await ms(100)
+    R("readvertised", c.adverts - adverts)
+    R("advertising", 1 if c.advertising else 0)
+    conn = c.connect()
+    await ms(10)
+    c.encrypt(conn)
+    await ms(20)
+    R("after_token", req(conn, 0x06))
+    await ms(100)
+
+
+async def preempt():
+    # Item 3: STOP, START and BACKFILL arrive while the main program is inside gatts_notify.
+    # A computer on a 30 ms interval: a backlog drains after each STOP, so START comes
+    # while frames are still being sent.
+    conn = await session(mtu=0)
+    c.interval(30000)
+    req(conn, 0x01)
+    await ms(300)
+    for i in range(40):
+        req(conn, 0x02, during_notify=True)
+        await ms(60)
+        req(conn, 0x01, during_notify=True)
+        await ms(60)
+        if i % 4 == 0:
+            req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 200) & 0xFFFF, 100), True)
+            await ms(60)
+    c.interval(7500)  # the computer speeds up: the backlog drains, a backfill gets through
+    await ms(1500)
+    req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 600) & 0xFFFF, 500), True)
+    await ms(1500)
+    req(conn, 0x02)
+    await ms(200)
+    R("overwritten", kit.framer.overwritten)
+
+
+async def stall():
+    # Item 4: a computer pairs (bonds.bin) and CAL_COMMIT (cal.bin) while the kit samples.
+    conn = await session()
+    req(conn, 0x01)
+    await ms(1000)
+    blob = kit.cal.blob
+    crc = binascii.crc32(blob) & 0xFFFFFFFF
+    for k in range(2):
+        for off in range(0, len(blob), 100):
+            req(conn, 0x09, struct.pack("<H", off) + blob[off : off + 100])
+            await ms(20)
+        req(conn, 0x0A, struct.pack("<HI", len(blob), crc))
+        await ms(700)
+        c.disconnect(conn)  # sampling goes on; another computer pairs meanwhile
+        await ms(50)
+        w.press_button(200, bounce=False)
+        await ms(400)
+        peer = bytes((0, 0x70 + k, 2, 3, 4, 5, 6))
+        other = c.connect(peer)
+        await ms(10)
+        c.pair(other, peer)
+        await ms(300)
+        c.disconnect(other, peer)
+        await ms(50)
+        conn = c.connect()
+        await ms(10)
+        c.encrypt(conn)
+        c.mtu(conn, 247)
+        await ms(50)
+        req(conn, 0x01)
+        await ms(700)
+    s = kit.sampler
+    ring = kit.ring
+    n = ring.count
+    R("samples", n)
+    R("missed", s.missed)
+    R("period_us", s._period)
+    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
+    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
+    R("t_first", ring.tick(ring.slot(0)))
+    R("t_last", ring.tick(ring.slot(n - 1)))
+    req(conn, 0x07, struct.pack("<HH", 0, n & 0xFFFF))  # everything again, as backfill
+    await ms(3000)
+    req(conn, 0x02)
+    await ms(300)
+    R("cal_writes", w.flash_writes.get("cal.bin.new", 0))
+    R("bond_writes", w.flash_writes.get("bonds.bin", 0))
+
+
+async def enomem():
+    # Item 6: a flood of data notifications to ENOMEM; no control response lost.
+    conn = await session(mtu=0)
+    c.interval(30000)  # a computer on a 30 ms connection interval: 133 packets a second
+    req(conn, 0x01)
+    await ms(300)
+    for i in range(40):
+        req(conn, 0x06)
+        if i % 10 == 0:
+            req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 250) & 0xFFFF, 250))
+        await ms(25)
+    await ms(500)
+    R("requests", T[0])
+    R("dropped_requests", getattr(kit, "requests_dropped", -1))
+
+
+async def main():
+    asyncio.create_task(kit.run())
+    await ms(100)
+    await globals()[SCEN]()
+    common()
+
+
+asyncio.run(main())

@@ -1,0 +1,125 @@
+# The stand-ins' ESP32 rules on their own, without the firmware. Usage: stand_ins.py CASE
+# Prints "R key value" lines.
+import sys
+
+from world import World
+
+CASE = sys.argv[1]
+w = World("stylus", seed=3)
+import bluetooth  # noqa: E402
+import machine  # noqa: E402
+import time  # noqa: E402
+import vcentral  # noqa: E402
+
+c = vcentral.Central(w)
+ble = bluetooth.BLE()
+ble.active(True)
+
+
+def R(k, v):
+    print("R", k, v)
+
+
+def raised(fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except Exception as e:
+        return type(e).__name__ + " " + str(e)
+    return "none"
+
+
+if CASE == "irq_exception":
+    seen = []
+
+    def bad(event, data):
+        seen.append(event)
+        raise OSError(19)  # e.g. a sensor read that failed inside the handler
+
+    ble.irq(bad)
+    conn = c.connect()
+    w.advance(5000)
+    c.disconnect(conn)
+    w.advance(5000)
+    R("events", len(seen))
+
+elif CASE == "irq_views":
+    kept = []
+
+    def keep(event, data):
+        kept.append(data[2])  # the address, a memoryview: valid only during the call
+        R("inside", bytes(data[2]).hex())
+
+    ble.irq(keep)
+    c.connect(b"\x00\x01\x02\x03\x04\x05\x06")
+    w.advance(5000)
+    R("after", bytes(kept[0]).hex())
+
+elif CASE == "adverts":
+    R("a31", raised(ble.gap_advertise, 100000, bytes(31)))
+    R("a32", raised(ble.gap_advertise, 100000, bytes(32)))
+    R("r32", raised(ble.gap_advertise, 100000, bytes(3), resp_data=bytes(32)))
+
+elif CASE == "notify":
+    ((h,),) = ble.gatts_register_services(((bluetooth.UUID(0x1234), ((bluetooth.UUID(0x2345), 0x10),)),))
+    conn = c.connect()
+    w.advance(5000)
+    out = []
+    t0 = w.now()
+    for _ in range(20):
+        out.append(raised(ble.gatts_notify, conn, h, b"x"))
+    R("ok", out.count("none"))
+    R("enomem", sum(1 for r in out if "ENOMEM" in r or "12" in r))
+    R("blocked_us", w.now() - t0 - 20 * 60)
+    w.advance(7500)
+    R("later", [raised(ble.gatts_notify, conn, h, b"x") for _ in range(6)].count("none"))
+
+elif CASE == "soft":
+    R("timer_hard", raised(machine.Timer(0).init, freq=100, callback=print, hard=True))
+    p = machine.Pin(5, machine.Pin.IN)
+    R("pin_hard", raised(p.irq, handler=print, hard=True))
+    R("pin_priority", raised(p.irq, handler=print, priority=1))
+
+elif CASE == "sched":
+    stamps = []
+
+    def tick(t):
+        stamps.append(time.ticks_us())
+
+    tim = machine.Timer(0)
+    tim.init(freq=1000, callback=tick)
+    w.advance(10_500)
+    before = len(stamps)
+    t_stall = time.ticks_us()
+    w.flash_commit("x.bin", 100)  # a flash write: 45.7 ms with no callback running
+    t_end = time.ticks_us()
+    w.advance(200)
+    tim.deinit()
+    late = stamps[before:]
+    R("before", before)
+    R("stall_us", t_end - t_stall)
+    R("ran_after", len(late))
+    R("dropped", w.sched_dropped)
+    R("first_late_us", late[0] - t_stall)
+    R("bunched_us", late[7] - late[0])
+
+elif CASE == "handler_locked":
+    ticks = []
+    inside = []
+
+    def tick(t):
+        ticks.append(1)
+
+    def handler(event, data):
+        n = len(ticks)
+        with open("bonds.bin", "wb") as f:  # a flash write inside the handler
+            f.write(b"x")
+        inside.append(len(ticks) - n)
+
+    ble.irq(handler)
+    tim = machine.Timer(0)
+    tim.init(freq=1000, callback=tick)
+    w.advance(3000)
+    c.connect()
+    w.advance(60_000)
+    R("ran_inside", inside[0])
+    R("dropped", w.sched_dropped)

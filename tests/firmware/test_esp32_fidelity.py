@@ -1,0 +1,230 @@
+"""The kit's firmware under stand-ins as strict as MicroPython's ESP32 port with NimBLE.
+
+Issue 18's eight ways the stand-ins used to be more lenient than the port, each with the rule
+on its own (``mpy/stand_ins.py``) and the whole firmware living with it (``mpy/fidelity.py``:
+the real Kit on the simulated board, ``vcentral.Central`` as the computer, virtual time).
+docs/simulation.md lists every rule and the upstream source it models.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finemotor.protocol import decode_frames
+from mpy_runner import run_mpy
+
+MPY = Path(__file__).resolve().parent / "mpy"
+ERR_SENSOR = 5
+
+
+@dataclass
+class Run:
+    r: dict[str, str]
+    frames: list[bytes] = field(default_factory=list)
+    control: list[bytes] = field(default_factory=list)
+    out: str = ""
+
+    def n(self, key: str) -> int:
+        return int(self.r[key])
+
+
+def _run(script: str, *args: str) -> Run:
+    with tempfile.TemporaryDirectory() as flash:  # the kit's files land here
+        proc = run_mpy(MPY / script, *args, heap="1m", cwd=flash)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = Run({}, out=proc.stdout)
+    for line in proc.stdout.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "R":
+            k, _, v = rest.partition(" ")
+            run.r[k] = v
+        elif tag == "F":
+            run.frames.append(bytes.fromhex(rest))
+        elif tag == "C":
+            run.control.append(bytes.fromhex(rest))
+    return run
+
+
+@cache
+def kit(scenario: str, kind: str = "grip", chip: str = "-") -> Run:
+    run = _run("fidelity.py", scenario, kind, chip)
+    assert run.n("irq_errors") == 0 and run.n("handler") == 1, run.out[-2000:]
+    assert run.r.get("faults", "0") == "0" and run.n("store_loops") == 0
+    return run
+
+
+def rule(case: str) -> Run:
+    return _run("stand_ins.py", case)
+
+
+def responses(run: Run) -> dict[int, bytes]:
+    """Control responses by token (each must come once)."""
+    out: dict[int, bytes] = {}
+    for resp in run.control:
+        assert resp[0] == 0x80
+        assert resp[1] not in out, f"two responses for token {resp[1]}"
+        out[resp[1]] = resp
+    return out
+
+
+def stream_whole(run: Run) -> int:
+    """Live frames in order and in time; every backfilled sample equals the live one.
+    Returns the number of backfilled samples checked."""
+    decoded, errors = decode_frames(run.frames)
+    assert not errors, errors[:3]
+    assert decoded is not None
+    starts = np.concatenate([[0], np.cumsum(decoded.count)])
+    live: dict[int, tuple[int, ...]] = {}
+    backfill: dict[int, tuple[int, ...]] = {}
+    nxt, last_tick = -1, -1
+    for i in range(decoded.n_frames):
+        rows = decoded.counts[starts[i] : starts[i + 1]]
+        seq = int(decoded.seq[i])
+        if decoded.ftype[i] == 0:
+            tick = int(decoded.tick[i])
+            assert tick > last_tick, f"live frame {i}: device time went back"
+            last_tick = tick
+            if nxt >= 0 and not decoded.flags[i] & 0x02:  # FLAG_RESUMED starts afresh
+                assert seq == nxt, f"live frame {i}: seq {seq}, expected {nxt}"
+            nxt = seq + int(decoded.count[i])
+            target = live
+        else:
+            target = backfill
+        for k, row in enumerate(rows):
+            target[seq + k] = tuple(int(x) for x in row)
+    shared = set(live) & set(backfill)
+    assert all(live[s] == backfill[s] for s in shared), "a backfilled sample differs"
+    return len(shared)
+
+
+# 1. Deleting a bond -----------------------------------------------------------------------
+
+
+def test_a_computer_that_forgot_the_kit_pairs_again() -> None:
+    # NimBLE deletes until it hears "not found": no loop, and bonds.bin written once.
+    run = kit("repair")
+    assert run.n("store_loops") == 0
+    assert run.n("rewrites") == 1
+    assert run.n("entries") == 2 and run.n("encrypted") == 1
+
+
+# 2. An exception escaping the handler -----------------------------------------------------
+
+
+def test_an_exception_unregisters_the_handler() -> None:
+    run = rule("irq_exception")
+    assert "Unhandled exception in IRQ callback handler" in run.out
+    assert run.n("events") == 1  # the disconnect after it never reached the handler
+
+
+def test_a_sensor_that_stops_answering_then_start() -> None:
+    run = kit("fault")
+    got = responses(run)
+    assert got[run.n("start_token")][3] == ERR_SENSOR
+    assert run.n("readvertised") >= 1 and run.n("advertising") == 1
+    assert run.n("after_token") in got  # the handler still answers the next connection
+
+
+# 3. Events preempt the main program -------------------------------------------------------
+
+
+def test_requests_during_a_notification_leave_the_stream_whole() -> None:
+    # STOP, START and BACKFILL reach the kit while its stream task is inside gatts_notify,
+    # between building a frame and marking it sent.
+    run = kit("preempt", "grip", "ads1220")
+    assert run.n("overwritten") == 0
+    assert len(responses(run)) == len(run.control) > 90
+    assert stream_whole(run) >= 400  # the last backfill of 500 samples got through
+
+
+def test_the_handlers_memoryviews_are_garbage_after_it_returns() -> None:
+    run = rule("irq_views")
+    assert run.r["inside"] == "010203040506"
+    assert run.r["after"] == "a5a5a5a5a5a5"
+
+
+# 4. Flash writes and the scheduler queue --------------------------------------------------
+
+
+def test_callbacks_queue_eight_deep_through_a_flash_write() -> None:
+    run = rule("sched")
+    stall = run.n("stall_us")
+    assert stall >= 45_000
+    assert run.n("ran_after") == 8  # the queue's depth
+    assert abs(run.n("dropped") - (round(stall / 1000) - 8)) <= 1  # the rest of the periods
+    assert run.n("first_late_us") >= stall - 300  # stamped when run, not when due
+    assert run.n("bunched_us") < 1000  # back to back
+
+
+def test_no_callback_runs_inside_the_bluetooth_handler() -> None:
+    run = rule("handler_locked")
+    assert run.n("ran_inside") == 0
+    assert run.n("dropped") > 0
+
+
+@pytest.mark.parametrize(("kind", "chip"), [("stylus", "-"), ("grip", "ads1220")])
+def test_pairing_and_cal_commit_while_sampling(kind: str, chip: str) -> None:
+    # Every sample period is either a sample or counted missed, exactly; time runs forward;
+    # the backfill of the whole recording equals what went live.
+    run = kit("stall", kind, chip)
+    assert run.n("cal_writes") == 2 and run.n("bond_writes") >= 2
+    periods = round((run.n("t_last") - run.n("t_first")) * 1000 / run.n("period_ns")) + 1
+    assert run.n("missed") > 0
+    assert run.n("samples") + run.n("missed") == periods
+    assert stream_whole(run) > 0.9 * run.n("samples")
+
+
+# 5. Soft interrupts only ------------------------------------------------------------------
+
+
+def test_timer_and_pin_callbacks_are_soft_only() -> None:
+    run = rule("soft")
+    assert run.r["timer_hard"].startswith("ValueError")
+    assert run.r["pin_hard"].startswith("TypeError")
+    assert run.r["pin_priority"].startswith("TypeError")
+
+
+# 6. gatts_notify and ENOMEM ---------------------------------------------------------------
+
+
+def test_notify_raises_enomem_and_never_blocks() -> None:
+    run = rule("notify")
+    assert run.n("ok") == 12 and run.n("enomem") == 8
+    assert run.n("blocked_us") == 0
+    assert run.n("later") == 4  # one connection event later, four buffers came back
+
+
+def test_a_notify_flood_loses_no_control_response() -> None:
+    run = kit("enomem", "grip", "ads1220")
+    assert run.n("enomem") > 100
+    assert sorted(responses(run)) == list(range(1, run.n("requests") + 1))
+
+
+# 7. Two store entries per bond ------------------------------------------------------------
+
+
+def test_the_kit_keeps_four_bonds_of_two_entries_each() -> None:
+    run = kit("bonds")
+    assert run.n("peers") == 4 and run.n("entries") == 8
+    assert run.n("first_kept") == 0  # the oldest went, both its entries
+    assert run.n("whole") == 4
+
+
+# 8. The 31-byte advertising limit ---------------------------------------------------------
+
+
+def test_adverts_over_31_bytes_are_refused() -> None:
+    run = rule("adverts")
+    assert run.r["a31"] == "none"
+    assert "EINVAL" in run.r["a32"] and "EINVAL" in run.r["r32"]
+
+
+def test_the_kits_adverts_fit() -> None:
+    for run in (kit("repair"), kit("fault")):
+        assert 0 < run.n("adv_len") <= 31 and 0 < run.n("resp_len") <= 31

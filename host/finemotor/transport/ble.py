@@ -104,21 +104,16 @@ class BleKit(KitCommands):
                     await self._drop()
                     raise unavailable from exc
                 last = exc
-                await self._drop()
-                if attempt + 1 < attempts:
-                    logger.info("connecting to %s failed (%s), retrying", self.address, exc)
-                    await asyncio.sleep(0.5 * 2**attempt)
             except TransportError as exc:
                 client = self._client
-                if client is not None and not client.is_connected:  # the link dropped: retry
-                    last = exc
+                if client is None or client.is_connected:  # ours (e.g. an unknown layout)
                     await self._drop()
-                    if attempt + 1 < attempts:
-                        logger.info("connecting to %s failed (%s), retrying", self.address, exc)
-                        await asyncio.sleep(0.5 * 2**attempt)
-                    continue
-                await self._drop()  # ours (e.g. a layout this library does not know): final
-                raise
+                    raise
+                last = exc  # the link dropped while connecting: worth a retry
+            await self._drop()
+            if attempt + 1 < attempts:
+                logger.info("connecting to %s failed (%s), retrying", self.address, last)
+                await asyncio.sleep(0.5 * 2**attempt)
         raise TransportError(
             f"could not connect to the kit at {self.address} ({last}): check that it is "
             "switched on, charged, and within a few metres, then try again",

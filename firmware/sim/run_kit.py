@@ -1,7 +1,7 @@
 # Runs a kit's firmware, unmodified, on the simulated board with its radio on the host's
 # virtual radio (the bridge of finemotor.transport.virtual.simkit starts this script).
 #
-#   micropython run_kit.py PORT KIND SEED KIT_ID|- ADC_CHIP|- DRIFT_PPM MAIN_PY
+#   micropython run_kit.py PORT KIND SEED KIT_ID|- ADC_CHIP|- DRIFT_PPM MAIN_PY [BATTERY_MV]
 #
 # The world runs in realtime, with the simulated student as its force source (or the simulated
 # load rig, when the host hangs a weight); the button, the battery, the rig and the truth dump
@@ -21,6 +21,7 @@ KIT_ID = sys.argv[4] if sys.argv[4] != "-" else None
 CHIP = sys.argv[5] if sys.argv[5] != "-" else None
 DRIFT = float(sys.argv[6])
 MAIN = sys.argv[7]
+BATTERY_MV = int(sys.argv[8]) if len(sys.argv) > 8 else 3900  # the cell at power-on
 
 
 class Rig:
@@ -60,7 +61,15 @@ class Rig:
 
 
 rig = Rig(Student(seed=SEED))
-world = World(KIND, seed=SEED, realtime=True, adc_chip=CHIP, drift_ppm=DRIFT, source=rig)
+world = World(
+    KIND,
+    seed=SEED,
+    realtime=True,
+    adc_chip=CHIP,
+    drift_ppm=DRIFT,
+    source=rig,
+    battery_mv=BATTERY_MV,
+)
 
 import asyncio  # noqa: E402  (after the World: the simulated time is in place)
 

@@ -160,11 +160,15 @@ async def open_simulated(
     async with (
         VirtualRadio() as radio,
         SimKit(
-            radio, kind, seed=seed, kit_id=kit_id, adc_chip=params.get("chip"), drift_ppm=drift
+            radio,
+            kind,
+            seed=seed,
+            kit_id=kit_id,
+            adc_chip=params.get("chip"),
+            drift_ppm=drift,
+            battery_mv=3900 if battery_mv is None else battery_mv,  # from power-on
         ) as sim,
     ):
-        if battery_mv is not None:
-            sim.set_battery_mv(battery_mv)
         if prepare is not None:
             prepare(sim)
         sim.press_button(300)  # the simulated facilitator opens the pairing window

@@ -8,6 +8,10 @@ The simulation's and the firmware library's modules run precompiled (mpy-cross, 
 build/mpy/sim and build/mpy/lib, refreshed when a source is newer), as a kit carries them:
 compiling them in place at import would take heap that belongs to the firmware under test.
 The source directories follow on the path.
+
+Run from the repository (the default), the paths are relative to it: MicroPython keeps every
+module's file name on its heap, so absolute paths would make the 128 KB-heap tests pass or fail
+with the length of the folder the project was cloned into.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ def micropython() -> str:
     return tool("micropython")
 
 
-def micropypath() -> str:
+def micropypath(relative: bool = False) -> str:
     """MICROPYPATH for the simulated device: simulation first, then the firmware (the same
-    precompiled layout a simulated kit runs with)."""
-    return kit_micropypath(FIRMWARE)
+    precompiled layout a simulated kit runs with); ``relative``: to the repository."""
+    parts = kit_micropypath(FIRMWARE).split(":")
+    if relative:
+        parts = [p if p == ".frozen" else os.path.relpath(p, ROOT) for p in parts]
+    return ":".join(parts)
 
 
 def run_mpy(
@@ -51,10 +58,13 @@ def run_mpy(
         "\n" not in target and target.endswith(".py") and Path(target).is_file()
     )
     cmd = [micropython(), "-X", f"heapsize={heap}"]
+    in_repo = cwd is None
     if is_file:
         target = str(Path(target).resolve())
+        if in_repo:
+            target = os.path.relpath(target, ROOT)
     cmd += [target] if is_file else ["-c", target]
-    env = dict(os.environ, MICROPYPATH=micropypath())
+    env = dict(os.environ, MICROPYPATH=micropypath(relative=in_repo))
     return subprocess.run(
         [*cmd, *args],
         capture_output=True,

@@ -88,8 +88,8 @@ def compile_tree(src: Path, dest: Path) -> Path:
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f"{out.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-            try:
-                mpy_cross(py, tmp)
+            try:  # named as on a kit (fm/ring.py): no folder of this computer in the .mpy
+                mpy_cross(py, tmp, source_name=py.relative_to(src).as_posix())
             except TransportError:
                 tmp.unlink(missing_ok=True)
                 raise

@@ -7,27 +7,37 @@ The simulated world runs every interrupt handler under ``micropython.heap_lock()
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from mpy_runner import run_mpy
 
 from finemotor.protocol import decode_frames
 from finemotor.protocol.frames import DecodedFrames
 from finemotor.protocol.unwrap import Unwrapper
-from mpy_runner import SIM, run_mpy
+from finemotor.simstudent import load_student_module
 
 SCRIPT = Path(__file__).resolve().parent / "mpy" / "kit_sampling.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from lean_source import Lean  # noqa: E402  (the same source the kit ran)
 
-LEAN = Lean()
+
+def _module_from(path: Path) -> ModuleType:
+    """Import one file as a module without adding its folder to ``sys.path``."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LEAN = _module_from(SCRIPT.parent / "lean_source.py").Lean()  # the same source the kit ran
 
 
 @dataclass
@@ -160,12 +170,7 @@ def test_with_the_simulated_student(kind: str) -> None:
     run = kit_run(kind, 60, "-", 8, "student", "256k")
     assert run.stats["irq_errors"] == 0 and run.stats["missed"] == 0
     np.testing.assert_array_equal(run.seq, np.arange(len(run.seq)))
-    sys.path.insert(0, str(SIM))
-    try:
-        from student import Student
-    finally:
-        sys.path.remove(str(SIM))
-    student = Student(seed=3)
+    student = load_student_module().Student(seed=3)
     channel = "tip" if kind == "stylus" else "grip"
     if kind == "stylus":
         want = np.array([student.pen(t)[0] for t in run.t_s])

@@ -208,6 +208,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow  # a simulated kit streaming into a host process in real time, then SIGKILL
 def test_a_host_killed_mid_session_keeps_every_sample_up_to_the_last_second(
     tmp_path: Path,
 ) -> None:

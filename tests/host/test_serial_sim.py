@@ -291,6 +291,7 @@ async def test_a_corrupted_byte_is_dropped_and_backfilled(relayed: SerialSim) ->
     assert len(seq) >= 0.9 * 4.5 * 200
 
 
+@pytest.mark.slow  # the link silent for 4 s in real time, then the backlog
 @run_async
 async def test_a_glitch_drops_the_link_and_loses_nothing(relayed: SerialSim) -> None:
     got: list[SampleBlock] = []

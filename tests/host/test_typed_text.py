@@ -42,6 +42,7 @@ def test_a_mark_that_looks_like_mathtext_is_drawn_as_typed(
         assert text in [e.data["text"] for e in rec.events(sid, "mark")]
 
 
+@pytest.mark.slow  # 15 whole reports (PNG and PDF): about 10 s of CPU
 @settings(
     max_examples=15,
     deadline=None,

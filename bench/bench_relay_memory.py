@@ -21,7 +21,6 @@ import time
 import aiohttp
 
 from finemotor.relay import PublishedSession
-from finemotor.relay.tokens import digest
 
 FRAMES = 20_000
 PUBLISHERS = 8
@@ -43,12 +42,7 @@ def _rss_mb(pid: int) -> float:
 
 async def _flood(base: str) -> dict[str, int]:
     s = PublishedSession.new("S-BENCH")
-    headers = {
-        "Authorization": f"Bearer {s.publisher_token}",
-        "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
-        "X-Finemotor-Student": s.student,
-        "X-Finemotor-Expires": f"{s.expires_at:.0f}",
-    }
+    headers = s.publisher_headers()
     ws = base.replace("http", "ws")
     hello = json.dumps({"k": "hello", "student": s.student, "devs": ["grip"]})
     big = json.dumps(

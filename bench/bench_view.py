@@ -32,7 +32,6 @@ import numpy as np
 from bench.chromium import CHROMIUM, chromium_context
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import PublishedSession
-from finemotor.relay.tokens import digest
 
 LATENCY_S = 20.0
 LEVELS = ((1, 1), (1, 10), (5, 5), (5, 10), (10, 10), (10, 20), (20, 20), (20, 40), (40, 40))
@@ -83,12 +82,7 @@ async def _level(
         pubs, views = [], []
         for _ in range(sessions):
             s = PublishedSession.new("bench")
-            headers = {
-                "Authorization": f"Bearer {s.publisher_token}",
-                "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
-                "X-Finemotor-Student": s.student,
-                "X-Finemotor-Expires": f"{s.expires_at:.0f}",
-            }
+            headers = s.publisher_headers()
             pub = await http.ws_connect(f"{ws_base}/ws/publish/{s.session_id}", headers=headers)
             await pub.send_str(
                 json.dumps({"k": "hello", "student": s.student, "devs": ["stylus", "grip"]})

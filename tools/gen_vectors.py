@@ -186,14 +186,16 @@ def control() -> list[dict[str, Any]]:
     ]
 
 
-def calibration() -> list[dict[str, Any]]:
-    def blob(at: int, chans: list[tuple[int, int, list[float]]]) -> bytes:
-        b = struct.pack("<BIB", 1, at, len(chans))
-        for model, zero, coeffs in chans:
-            b += struct.pack("<BBi", model, len(coeffs), zero)
-            b += b"".join(struct.pack("<f", c) for c in coeffs)
-        return b
+def _cal_blob(at: int, chans: list[tuple[int, int, list[float]]]) -> bytes:
+    b = struct.pack("<BIB", 1, at, len(chans))
+    for model, zero, coeffs in chans:
+        b += struct.pack("<BBi", model, len(coeffs), zero)
+        b += b"".join(struct.pack("<f", c) for c in coeffs)
+    return b
 
+
+def calibration() -> list[dict[str, Any]]:
+    blob = _cal_blob
     valid = [
         (
             "stylus: tip linear, barrel_a table, barrel_b none",
@@ -239,14 +241,6 @@ def calibration() -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _cal_blob(at: int, chans: list[tuple[int, int, list[float]]]) -> bytes:
-    b = struct.pack("<BIB", 1, at, len(chans))
-    for model, zero, coeffs in chans:
-        b += struct.pack("<BBi", model, len(coeffs), zero)
-        b += b"".join(struct.pack("<f", c) for c in coeffs)
-    return b
 
 
 def calibration_writes() -> dict[str, Any]:

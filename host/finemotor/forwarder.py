@@ -34,7 +34,7 @@ from finemotor.metrics.live import LiveSnapshot, convert_channel
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
 from finemotor.preflight import CALIBRATION_VALID_DAYS
-from finemotor.relay.tokens import PublishedSession, digest
+from finemotor.relay.tokens import PublishedSession
 from finemotor.samples import DEVICE_KINDS, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -369,12 +369,7 @@ class Forwarder:
 
     async def _run(self) -> None:
         s = self.session
-        headers = {
-            "Authorization": f"Bearer {s.publisher_token}",
-            "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
-            "X-Finemotor-Student": s.student,
-            "X-Finemotor-Expires": f"{s.expires_at:.0f}",
-        }
+        headers = s.publisher_headers()
         url = f"{self.relay_url.replace('http', 'ws', 1)}/ws/publish/{s.session_id}"
         attempt = 0
         async with aiohttp.ClientSession() as http:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.chromium import CHROMIUM, chromium_context
+from bench.chromium import CHROMIUM
 
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import Relay
@@ -66,12 +65,6 @@ class Session:
         self.call(self.relay.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium_context() as ctx:
-        yield ctx
 
 
 def test_the_page_follows_a_live_session_through_a_relay_restart(browser: Any) -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from bench.chromium import CHROMIUM, chromium_context
+from bench.chromium import CHROMIUM
 
 from finemotor.calibration import DeviceCalibration
 from finemotor.forwarder import Forwarder
@@ -64,12 +63,6 @@ class Publisher:
         self.call(self.relay.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium_context() as ctx:
-        yield ctx
 
 
 def force_n(t: np.ndarray) -> np.ndarray:

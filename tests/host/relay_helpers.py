@@ -8,16 +8,14 @@ import json
 import aiohttp
 
 from finemotor.relay import PublishedSession, Relay
-from finemotor.relay.tokens import digest
 
 
 def pub_headers(s: PublishedSession, token: str | None = None) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {token or s.publisher_token}",
-        "X-Finemotor-Viewer-Digest": digest(s.viewer_token),
-        "X-Finemotor-Student": s.student,
-        "X-Finemotor-Expires": f"{s.expires_at:.0f}",
-    }
+    """The publisher's handshake headers, with another token if given."""
+    headers = s.publisher_headers()
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 async def publish(

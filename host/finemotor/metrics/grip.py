@@ -249,10 +249,7 @@ class GripCore:
         if self._t_last is None or self._causal is None or self._sos is None:
             return
         t_end = self._t_last + 1.0 / self.rate_hz
-        if self._mode is _Mode.RELEASING:
-            self._close(min(self._fall + self.config.merge_gap_s, t_end))
-        elif self._mode is _Mode.ACTIVE:
-            self._close(t_end)
+        self._close_open(t_end)
         self._mode, self._raw = _Mode.IDLE, False
         self._causal = CausalFilter(self._sos)
         self._hist = _History()
@@ -266,7 +263,10 @@ class GripCore:
         self._finished = True
         if self._t_last is None or self._causal is None:
             return
-        t_end = self._t_last + 1.0 / self.rate_hz
+        self._close_open(self._t_last + 1.0 / self.rate_hz)
+
+    def _close_open(self, t_end: float) -> None:
+        """Close the trial in progress (if any) at the data's end ``t_end``."""
         if self._mode is _Mode.RELEASING:
             self._close(min(self._fall + self.config.merge_gap_s, t_end))
         elif self._mode is _Mode.ACTIVE:

@@ -71,6 +71,16 @@ class PublishedSession:
             raise FinemotorError(f"{problem} (for example 'S-0142')")
         return cls(secrets.token_hex(8), new_token(), new_token(), student, time.time() + ttl_s)
 
+    def publisher_headers(self) -> dict[str, str]:
+        """The headers of the publisher's WebSocket handshake: its token, and what the relay
+        needs to register the session (the viewer token's digest, the student id, expiry)."""
+        return {
+            "Authorization": f"Bearer {self.publisher_token}",
+            "X-Finemotor-Viewer-Digest": digest(self.viewer_token),
+            "X-Finemotor-Student": self.student,
+            "X-Finemotor-Expires": f"{self.expires_at:.0f}",
+        }
+
     def view_path(self) -> str:
         """The therapist's link, without the relay's origin."""
         return f"/view/{self.session_id}?t={self.viewer_token}"

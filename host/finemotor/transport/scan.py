@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from bleak import BleakScanner
@@ -20,20 +21,24 @@ async def scan_kits(
     kit_id: str | None = None,
     kind: str | None = None,
     backend: Any = None,
+    until: Callable[[KitAdvert], bool] | None = None,
 ) -> list[KitAdvert]:
     """Scan for kits; the strongest signal first.
 
     Args:
-        timeout: how long to listen, seconds. With ``kit_id`` the scan ends as soon as that
-            kit is heard (a kit id names one kit), so ``timeout`` is only the longest wait.
-        kit_id: only the kit with this id (as on its label), if given.
+        timeout: how long to listen, seconds: the longest wait when the scan can end early.
+        kit_id: only the kit with this id (as on its label), if given; the scan ends as soon
+            as that kit is heard (a kit id names one kit) unless ``until`` says otherwise.
         kind: only "stylus" or "grip" kits, if given.
         backend: bleak scanner backend (None: the operating system's radio).
+        until: end the scan as soon as a kit for which this is true is heard.
 
     Raises:
         BluetoothUnavailableError: this computer's Bluetooth cannot be used (says why).
     """
     wanted = kit_id.upper() if kit_id is not None else None
+    if until is None and wanted is not None:
+        until = _any_kit
     found: dict[str, KitAdvert] = {}
     heard = asyncio.Event()
 
@@ -50,7 +55,7 @@ async def scan_kits(
         if kind is not None and kit.kind != kind:
             return
         found[device.address] = kit  # the latest advertisement of each kit
-        if wanted is not None:
+        if until is not None and until(kit):
             heard.set()
 
     try:
@@ -64,27 +69,32 @@ async def scan_kits(
     return sorted(found.values(), key=lambda k: -k.rssi)
 
 
+def _any_kit(_kit: KitAdvert) -> bool:
+    return True
+
+
+def _pairing_open(kit: KitAdvert) -> bool:
+    return kit.pairing_open
+
+
 async def wait_for_pairing_window(
     kit_id: str, timeout: float = 60.0, backend: Any = None
 ) -> KitAdvert | None:
     """Scan until the kit with ``kit_id`` advertises an open pairing window (its button was
     pressed); None if that does not happen within ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        for kit in await scan_kits(1.0, kit_id=kit_id, backend=backend):
-            if kit.pairing_open:
-                return kit
-    return None
+    kits = await scan_kits(timeout, kit_id=kit_id, backend=backend, until=_pairing_open)
+    return next((k for k in kits if k.pairing_open), None)
 
 
-async def wait_for_button(kind: str, timeout: float = 60.0, backend: Any = None) -> list[KitAdvert]:
+async def wait_for_button(
+    kind: str, timeout: float = 60.0, backend: Any = None, also_s: float = 1.0
+) -> list[KitAdvert]:
     """Scan until some ``kind`` kit advertises an open pairing window (the facilitator pressed
-    its button); return every such kit seen in that scan (empty if none within ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        kits = [k for k in await scan_kits(1.0, kind=kind, backend=backend) if k.pairing_open]
-        if kits:
-            return kits
-    return []
+    its button), then ``also_s`` more for any other kit whose window is open too (the caller
+    refuses two at once); every such kit (empty if none within ``timeout``)."""
+    first = await scan_kits(timeout, kind=kind, backend=backend, until=_pairing_open)
+    if not any(k.pairing_open for k in first):
+        return []
+    more = await scan_kits(also_s, kind=kind, backend=backend)
+    seen = {k.address: k for k in (*first, *more) if k.pairing_open}
+    return sorted(seen.values(), key=lambda k: -k.rssi)

@@ -1,5 +1,5 @@
-"""Helpers shared by the relay's tests: an event loop with a deadline, a publisher that has
-said hello, waiting for a condition."""
+"""Helpers shared by the relay's tests: a publisher's handshake headers, and a publisher that
+has said hello."""
 
 from __future__ import annotations
 

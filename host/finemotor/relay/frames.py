@@ -23,7 +23,10 @@ CACHED_KINDS = frozenset({HELLO, METRICS, STATUS})
 """Frames the relay keeps (the latest per kind and device) for viewers who join later."""
 MAX_BYTES = {HELLO: 1024, METRICS: 16 * 1024, STATUS: 2048, ACK: 4096}
 """Largest frame of each kind (data frames: the relay's ``max_msg_bytes``)."""
+MAX_DEVICES = 4
+"""Devices one publisher may declare."""
 MAX_TRACES = 4
+"""Traces in one data frame."""
 MAX_POINTS = 4096
 MAX_TILES = 32
 
@@ -105,11 +108,11 @@ def check_publisher(data: str, declared: frozenset[str], max_bytes: int) -> Publ
             raise BadFrameError("hello without a valid student id")
         if (
             not isinstance(devs, list)
-            or not 1 <= len(devs) <= MAX_TRACES
+            or not 1 <= len(devs) <= MAX_DEVICES
             or not all(isinstance(d, str) and _DEVICE.fullmatch(d) for d in devs)
             or len(set(devs)) != len(devs)
         ):
-            raise BadFrameError(f"hello must declare 1-{MAX_TRACES} device names")
+            raise BadFrameError(f"hello must declare 1-{MAX_DEVICES} device names")
         return PublisherFrame(kind, "", tuple(devs))
     if kind == ACK:
         if not isinstance(obj.get("id"), int) or not isinstance(obj.get("text"), str):

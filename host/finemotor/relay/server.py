@@ -45,7 +45,14 @@ from finemotor.relay.frames import (
     valid_instance,
 )
 from finemotor.relay.limits import Bucket, KeyedBuckets, RelayLimits
-from finemotor.relay.tokens import digest, matches, valid_session_id
+from finemotor.relay.tokens import (
+    EXPIRES_HEADER,
+    STUDENT_HEADER,
+    VIEWER_DIGEST_HEADER,
+    digest,
+    matches,
+    valid_session_id,
+)
 from finemotor.student import valid_student_id
 
 logger = logging.getLogger(__name__)
@@ -491,10 +498,10 @@ class Relay:
     ) -> _Session | web.Response:
         """A new session from its publisher's first connection, or the refusal to send."""
         h = request.headers
-        view_digest = h.get("X-Finemotor-Viewer-Digest", "")
-        student = h.get("X-Finemotor-Student", "")
+        view_digest = h.get(VIEWER_DIGEST_HEADER, "")
+        student = h.get(STUDENT_HEADER, "")
         try:
-            expires = float(h.get("X-Finemotor-Expires", "0"))
+            expires = float(h.get(EXPIRES_HEADER, "0"))
         except ValueError:
             return _forbidden()
         if not (

@@ -19,6 +19,11 @@ from finemotor.student import student_id_problem
 TOKEN_BYTES = 24
 """192 bits of randomness per token (the view link needs at least 128)."""
 
+VIEWER_DIGEST_HEADER = "X-Finemotor-Viewer-Digest"
+STUDENT_HEADER = "X-Finemotor-Student"
+EXPIRES_HEADER = "X-Finemotor-Expires"
+"""The publisher's registration headers (beside ``Authorization: Bearer PUBLISHER``)."""
+
 _SESSION_RE = re.compile(r"^[0-9a-f]{16}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
@@ -76,9 +81,9 @@ class PublishedSession:
         needs to register the session (the viewer token's digest, the student id, expiry)."""
         return {
             "Authorization": f"Bearer {self.publisher_token}",
-            "X-Finemotor-Viewer-Digest": digest(self.viewer_token),
-            "X-Finemotor-Student": self.student,
-            "X-Finemotor-Expires": f"{self.expires_at:.0f}",
+            VIEWER_DIGEST_HEADER: digest(self.viewer_token),
+            STUDENT_HEADER: self.student,
+            EXPIRES_HEADER: f"{self.expires_at:.0f}",
         }
 
     def view_path(self) -> str:

@@ -21,7 +21,8 @@ KIT_ID = sys.argv[4] if sys.argv[4] != "-" else None
 CHIP = sys.argv[5] if sys.argv[5] != "-" else None
 DRIFT = float(sys.argv[6])
 MAIN = sys.argv[7]
-BATTERY_MV = int(sys.argv[8]) if len(sys.argv) > 8 else 3900  # the cell at power-on
+# the cell at power-on, if the host gives one (else the World's own)
+POWER_ON = {"battery_mv": int(sys.argv[8])} if len(sys.argv) > 8 else {}
 
 
 class Rig:
@@ -68,7 +69,7 @@ world = World(
     adc_chip=CHIP,
     drift_ppm=DRIFT,
     source=rig,
-    battery_mv=BATTERY_MV,
+    **POWER_ON,
 )
 
 import asyncio  # noqa: E402  (after the World: the simulated time is in place)

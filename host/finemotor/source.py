@@ -166,7 +166,7 @@ async def open_simulated(
             kit_id=kit_id,
             adc_chip=params.get("chip"),
             drift_ppm=drift,
-            battery_mv=3900 if battery_mv is None else battery_mv,  # from power-on
+            battery_mv=battery_mv,  # from power-on
         ) as sim,
     ):
         if prepare is not None:

@@ -62,7 +62,8 @@ class SimKit:
             removed afterwards, if None. Reuse one to keep bonds across runs.
         address: the kit's Bluetooth address (the radio picks one if None).
         heap: MicroPython heap size (``-X heapsize``).
-        battery_mv: the cell's voltage from power-on (``set_battery_mv`` changes it later).
+        battery_mv: the cell's voltage from power-on, mV (the simulated board's own if None;
+            ``set_battery_mv`` changes it later).
         start_timeout: seconds for the firmware to start advertising.
         stop_timeout: seconds for the firmware to exit when asked before it is killed.
         firmware: the ``firmware/`` directory (this source tree's by default).
@@ -83,7 +84,7 @@ class SimKit:
         *,
         address: str | None = None,
         heap: str = DEFAULT_HEAP,
-        battery_mv: int = 3900,
+        battery_mv: int | None = None,
         start_timeout: float = 20.0,
         stop_timeout: float = 3.0,
         firmware: Path | None = None,
@@ -102,7 +103,7 @@ class SimKit:
         self.kit_id = kit_id
         self.adc_chip = adc_chip
         self.drift_ppm = drift_ppm
-        self.battery_mv = int(battery_mv)
+        self.battery_mv = battery_mv
         self.heap = heap
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -135,7 +136,7 @@ class SimKit:
             self.adc_chip or "-",
             repr(float(self.drift_ppm)),
             str(firmware / self.kind / "main.py"),
-            str(self.battery_mv),
+            *([] if self.battery_mv is None else [str(int(self.battery_mv))]),
         ]
         self.process = await asyncio.create_subprocess_exec(
             tool("micropython"),

@@ -87,6 +87,18 @@ class Out:
 c.got = Out()
 
 
+async def another_computer_pairs(tag, stay_ms):
+    # The button opens a pairing window; a computer with address tag pairs, stays, leaves.
+    w.press_button(200, bounce=False)
+    await ms(400)
+    peer = bytes((0, tag, 2, 3, 4, 5, 6))
+    conn = c.connect(peer)
+    await ms(10)
+    c.pair(conn, peer)
+    await ms(stay_ms)
+    c.disconnect(conn, peer)
+
+
 def common():
     R("irq_errors", ble.irq_errors)
     R("handler", 0 if ble._handler is None else 1)
@@ -123,14 +135,7 @@ async def repair():
 async def bonds():
     # Item 7: five computers pair; the kit keeps four, each with both entries.
     for i in range(5):
-        w.press_button(200, bounce=False)  # a pairing window for each computer
-        await ms(400)
-        peer = bytes((0, 0x10 + i, 2, 3, 4, 5, 6))
-        conn = c.connect(peer)
-        await ms(10)
-        c.pair(conn, peer)
-        await ms(20)
-        c.disconnect(conn, peer)
+        await another_computer_pairs(0x10 + i, 20)  # a pairing window for each computer
         await ms(20)
     await ms(100)
     peers = []
@@ -215,14 +220,7 @@ async def stall():
         await ms(700)
         c.disconnect(conn)  # sampling goes on; another computer pairs meanwhile
         await ms(50)
-        w.press_button(200, bounce=False)
-        await ms(400)
-        peer = bytes((0, 0x70 + k, 2, 3, 4, 5, 6))
-        other = c.connect(peer)
-        await ms(10)
-        c.pair(other, peer)
-        await ms(300)
-        c.disconnect(other, peer)
+        await another_computer_pairs(0x70 + k, 300)
         await ms(50)
         conn = c.connect()
         await ms(10)

@@ -43,6 +43,8 @@ DISPLAY_HZ = 50.0
 """Points per second per trace sent for display (the page draws at most 60)."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
 _RETRY_AFTER_MAX_S = 60.0
+_SEND_TIMEOUT_S = 5.0
+"""A relay that takes longer than this to accept one frame is treated as gone: reconnect."""
 _QUEUE = 512
 _REFUSALS = {
     403: "the relay refused this session's link (it may have expired): restart the session",
@@ -407,7 +409,8 @@ class Forwarder:
         try:
             while not ws.closed and not reader.done():
                 while self._queue:
-                    await ws.send_str(self._queue.popleft())
+                    async with asyncio.timeout(_SEND_TIMEOUT_S):  # raises into _run: reconnect
+                        await ws.send_str(self._queue.popleft())
                     self.sent += 1
                 self._wake.clear()
                 await wait_event(self._wake, 1.0)

@@ -80,6 +80,7 @@ TRY_AGAIN_LATER = 1013
 """WebSocket close code for a viewer refused because its session has too many viewers."""
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 _REAP_EVERY_S = 0.5
+_PRUNE_EVERY_S = 10.0
 _AIOHTTP_LOGGERS = (
     "aiohttp.access",
     "aiohttp.client",
@@ -296,6 +297,7 @@ class Relay:
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._pruned_at = 0.0
 
     @property
     def url(self) -> str:
@@ -414,8 +416,10 @@ class Relay:
             if idle > lim.idle_s or (not sess.published and idle > lim.unpublished_s):
                 self._forget(sess)
                 logger.info("session %s forgotten (idle)", sess.sid)
-        self._address_rate.prune()
-        self._registrations.prune()
+        if now - self._pruned_at >= _PRUNE_EVERY_S:  # refilled buckets: nothing to keep
+            self._pruned_at = now
+            self._address_rate.prune()
+            self._registrations.prune()
 
     # -- HTTP ----------------------------------------------------------------------------------
 

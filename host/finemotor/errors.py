@@ -110,3 +110,69 @@ class RecordingError(FinemotorError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.reason = reason
+
+
+class StoreError(FinemotorError):
+    """The server's database (SQLite or PostgreSQL) cannot be reached, migrated or written.
+
+    Attributes:
+        where: the database, without any password (a folder, or ``postgresql://host/db``).
+        reason: ``"unreachable"``, ``"too_new"``, ``"failed"``.
+    """
+
+    def __init__(self, where: str, reason: str, message: str) -> None:
+        super().__init__(f"the server's database ({where}): {message}")
+        self.where = where
+        self.reason = reason
+
+
+class NotFoundError(FinemotorError):
+    """Something asked for by name is not on the server (a school, an account, a desk...).
+
+    Attributes:
+        what: ``"school"``, ``"user"``, ``"student"``, ``"desk"``, ``"session"``...
+        key: the name or id asked for.
+    """
+
+    def __init__(self, what: str, key: str, advice: str = "") -> None:
+        more = f": {advice}" if advice else ""
+        super().__init__(f"no {what} {key!r} on this server{more}")
+        self.what = what
+        self.key = key
+
+
+class RefusedError(FinemotorError):
+    """The server refused a request: bad input, a rule of the caseload, or a conflict.
+
+    Attributes:
+        status: the HTTP status the API answers with (400, 403, 409, 429).
+        reason: a short machine-readable tag (``"not_on_caseload"``, ``"bad_chunk"``...).
+    """
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class SyncError(FinemotorError):
+    """The desk cannot enrol with, or upload to, its server; what is recorded stays on the desk.
+
+    Attributes:
+        reason: ``"unreachable"``, ``"not_enrolled"``, ``"revoked"``, ``"refused"``,
+            ``"mismatch"``, ``"busy"``.
+        status: the server's HTTP status, when it answered.
+        retry_after_s: how long the server asked the desk to wait, when it said.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.retry_after_s = retry_after_s

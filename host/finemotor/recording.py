@@ -88,6 +88,18 @@ CREATE TABLE IF NOT EXISTS metrics (
     host_t REAL NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    session_id INTEGER PRIMARY KEY REFERENCES sessions(id),
+    state TEXT NOT NULL,
+    block_row INTEGER NOT NULL DEFAULT 0,
+    event_row INTEGER NOT NULL DEFAULT 0,
+    metric_row INTEGER NOT NULL DEFAULT 0,
+    server_id INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_try REAL,
+    confirmed_at REAL,
+    problem TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS goals (
     id INTEGER PRIMARY KEY,
     student TEXT NOT NULL,
@@ -311,7 +323,7 @@ def delete_session(path: str | Path | None, session: int) -> SessionInfo:
     with write_transaction(path) as conn:
         devices = "SELECT id FROM devices WHERE session_id = ?"
         conn.execute(f"DELETE FROM blocks WHERE device_id IN ({devices})", (session,))
-        for table in ("devices", "events", "metrics"):
+        for table in ("devices", "events", "metrics", "uploads"):
             conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session,))
         conn.execute("DELETE FROM sessions WHERE id = ?", (session,))
     db = Path(path) if path is not None else default_db_path()

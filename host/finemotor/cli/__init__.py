@@ -41,7 +41,12 @@ COMMANDS: dict[str, Command] = {
         "calibrate", "calibrate a kit with weights, fit points, check with one weight"
     ),
     "relay": Command("relay", "run a relay between students' hosts and therapists' browsers"),
-    "sessions": Command("sessions", "list the recorded sessions"),
+    "server": Command(
+        "server", "run the server (accounts, desks, sessions, relay) and its admin commands"
+    ),
+    "sessions": Command("sessions", "list the recorded sessions (and their upload state)"),
+    "enrol": Command("enrol", "enrol this desk with the school's server (once, with a code)"),
+    "sync": Command("sync", "upload this desk's recorded sessions to its server"),
     "export": Command("export", "export a recorded session as CSV or JSON"),
     "report": Command("report", "draw a recorded session's report (force graphs, metrics, trials)"),
     "progress": Command(

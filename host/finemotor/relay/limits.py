@@ -100,6 +100,16 @@ class Bucket:
         self._refill()
         return self.level >= self.burst
 
+    def empty(self) -> bool:
+        """True if a :meth:`take` now would fail (nothing is taken)."""
+        self._refill()
+        return self.level < 1.0
+
+    def wait_s(self) -> float:
+        """Seconds until one token is back (0 if there is one now)."""
+        self._refill()
+        return 0.0 if self.level >= 1.0 else (1.0 - self.level) / self.rate
+
 
 class KeyedBuckets:
     """One bucket per key (a source address), forgetting those that have refilled.
@@ -124,6 +134,16 @@ class KeyedBuckets:
                 del self._buckets[next(iter(self._buckets))]
             bucket = self._buckets[key] = Bucket(self.rate, self.burst)
         return bucket.take()
+
+    def empty(self, key: str) -> bool:
+        """True if ``key``'s bucket has no token now (nothing is taken)."""
+        bucket = self._buckets.get(key)
+        return bucket is not None and bucket.empty()
+
+    def wait_s(self, key: str) -> float:
+        """Seconds until ``key``'s bucket has a token again."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait_s()
 
     def prune(self) -> None:
         """Forget buckets that have refilled (they hold nothing worth keeping)."""

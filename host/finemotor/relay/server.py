@@ -28,7 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web, web_response
 
@@ -220,6 +220,7 @@ class _Session:
     next_mark: int = 1
     dropped_in: int = 0
     idle_since: float | None = None
+    owner: str | None = None
     rate: Bucket = field(init=False)
     marks: Bucket = field(init=False)
 
@@ -239,6 +240,23 @@ class _Session:
         if self.publisher is not None:
             out.append(self.publisher)
         return out
+
+
+class Admission(Protocol):
+    """Who may publish and view, beyond the tokens (the server's accounts and desks).
+
+    Without one the relay is open: any host may register a session, and its viewer token is
+    the only way in. With one, a publisher must also be admitted, and a viewer without the
+    token may be admitted by who she is (a signed-in therapist whose caseload holds the
+    student).
+    """
+
+    async def publisher(self, request: web.Request, student: str) -> str | None:
+        """The owner of a session being published for ``student`` (a desk), or None to
+        refuse it."""
+
+    async def viewer(self, request: web.Request, student: str) -> bool:
+        """True if the request's sender may watch ``student``'s session without its token."""
 
 
 def _forbidden() -> web.Response:
@@ -277,8 +295,11 @@ class Relay:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         limits: RelayLimits | None = None,
+        admission: Admission | None = None,
+        app: web.Application | None = None,
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
+        self.admission = admission
         self.limits = limits or RelayLimits()
         self.sessions: dict[str, _Session] = {}
         self.dropped_in = 0
@@ -287,7 +308,8 @@ class Relay:
         lim = self.limits
         self._address_rate = KeyedBuckets(lim.address_rate, lim.address_burst)
         self._registrations = KeyedBuckets(lim.registrations_per_min / 60.0, lim.registration_burst)
-        self.app = web.Application(middlewares=[_headers])
+        self.app = app if app is not None else web.Application()
+        self.app.middlewares.append(_headers)
         self.app.on_response_prepare.append(_server_header)
         self.app.router.add_get("/view/{sid}", self._page)
         self.app.router.add_get("/static/{name}", self._static)
@@ -363,12 +385,37 @@ class Relay:
 
     # -- sessions' lifetimes --------------------------------------------------------------------
 
-    def _viewer_session(self, request: web.Request) -> _Session | None:
+    async def _viewer_session(self, request: web.Request) -> _Session | None:
         sess = self.sessions.get(request.match_info["sid"])
-        token = request.query.get("t")
-        if sess is None or sess.expired() or not matches(token, sess.view_digest):
+        if sess is None or sess.expired():
             return None
-        return sess
+        if matches(request.query.get("t"), sess.view_digest):
+            return sess
+        if self.admission is not None and await self.admission.viewer(request, sess.student):
+            return sess
+        return None
+
+    def live(self) -> list[dict[str, Any]]:
+        """The sessions the relay holds: ``{"sid", "student", "owner", "publishing"}``."""
+        return [
+            {
+                "sid": sess.sid,
+                "student": sess.student,
+                "owner": sess.owner,
+                "publishing": sess.publisher is not None,
+            }
+            for sess in self.sessions.values()
+            if not sess.expired()
+        ]
+
+    def cut(self, owner: str, why: str) -> int:
+        """End every session of ``owner`` now (a revoked desk); how many were ended."""
+        ended = [sess for sess in self.sessions.values() if sess.owner == owner]
+        for sess in ended:
+            self._forget(sess)
+            self._in_background(self._end(sess, why))
+            logger.info("session %s ended: its desk was revoked", sess.sid)
+        return len(ended)
 
     def _in_background(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -382,10 +429,10 @@ class Relay:
         sess.cache_bytes = 0
         sess.latest.clear()
 
-    async def _end(self, sess: _Session) -> None:
-        """An expired session: tell its viewers, then close its sockets, each on its own
+    async def _end(self, sess: _Session, why: str = "the session has expired") -> None:
+        """An ended session: tell its viewers, then close its sockets, each on its own
         deadline (the session's slot is already free)."""
-        sess.broadcast(json.dumps({"k": "end", "why": "the session has expired"}))
+        sess.broadcast(json.dumps({"k": "end", "why": why}))
         await asyncio.sleep(0.05)
         timeout = self.limits.close_timeout_s
         await asyncio.gather(
@@ -424,7 +471,7 @@ class Relay:
     # -- HTTP ----------------------------------------------------------------------------------
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        if self._viewer_session(request) is None:
+        if await self._viewer_session(request) is None:
             return _forbidden()
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Type": "text/html"})
 
@@ -449,11 +496,23 @@ class Relay:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
         sess = self.sessions.get(sid)
+        owner: str | None = None
+        if self.admission is not None:
+            student = sess.student if sess is not None else request.headers.get(STUDENT_HEADER, "")
+            owner = await self.admission.publisher(request, student) if student else None
+            if owner is None or (sess is not None and sess.owner != owner):
+                return web.Response(
+                    status=403,
+                    text="forbidden: this computer may not publish this session (is the desk "
+                    "enrolled, and the student on a caseload at its school?)\n",
+                )
+            sess = self.sessions.get(sid)  # the admission awaited: look again
         if sess is None:
             registered = self._register(sid, token, request)
             if isinstance(registered, web.Response):
                 return registered
             sess = registered
+            sess.owner = owner
         elif sess.expired() or not matches(token, sess.pub_digest):
             return _forbidden()
         old, sess.publisher = sess.publisher, None
@@ -574,7 +633,7 @@ class Relay:
     # -- viewers -------------------------------------------------------------------------------
 
     async def _view(self, request: web.Request) -> web.StreamResponse:
-        sess = self._viewer_session(request)
+        sess = await self._viewer_session(request)
         if sess is None:
             return _forbidden()
         instance = request.query.get("i")

@@ -356,7 +356,12 @@ def analyse_device(
     rec: Recording, session: int, info: DeviceInfo, marks: list[Mark]
 ) -> DeviceAnalysis:
     """Re-analyse one device of a session (its marks: those on its clock)."""
-    s = rec.load_samples(session, info.name)
+    return analyse_samples(info, rec.load_samples(session, info.name), marks)
+
+
+def analyse_samples(info: DeviceInfo, s: Samples, marks: list[Mark]) -> DeviceAnalysis:
+    """Analyse one device's recorded samples (from a desk's recording or the server's store)
+    with the session's marks (only those on this device's clock are used)."""
     mine = sorted(_on_device(marks, info.name), key=lambda m: m.device_t or 0.0)
     if s.t.shape[0] == 0:
         why = f"{info.name}: no samples recorded"

@@ -1,0 +1,135 @@
+"""Signing in through the browser: the session cookie, CSRF checks, and the login limits.
+
+The cookie (``fm_session``) holds a 256-bit token (the database keeps its digest); it is
+HttpOnly, SameSite=Strict, and Secure when the server runs TLS. Every state-changing request of
+a signed-in browser (POST, PUT, PATCH, DELETE under ``/api/``) must carry the session's CSRF
+token in ``X-CSRF-Token`` and, when the browser sends ``Origin``, come from the server's own
+origin. Failed logins are limited per account and per source address, with one generic error.
+Desks do not use cookies: they send their credential as ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from finemotor.errors import RefusedError
+from finemotor.relay.limits import KeyedBuckets
+from finemotor.server.passwords import same
+from finemotor.server.store import Store, User, WebSession
+
+COOKIE = "fm_session"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NO_COOKIE_PATHS = ("/api/login", "/api/enrol", "/api/desk/")
+"""State-changing paths that do not need a signed-in browser (login, and the desks' API)."""
+
+LOGIN_FAILURES_PER_ACCOUNT = 5
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_WINDOW_S = 15 * 60.0
+"""Failed logins allowed per account and per address within 15 minutes (then wait)."""
+
+WRONG_LOGIN = "the e-mail or password is not right"
+
+
+class LoginLimiter:
+    """Failed logins per account and per address (token buckets refilling over 15 min)."""
+
+    def __init__(
+        self,
+        per_account: int = LOGIN_FAILURES_PER_ACCOUNT,
+        per_address: int = LOGIN_FAILURES_PER_ADDRESS,
+        window_s: float = LOGIN_WINDOW_S,
+    ) -> None:
+        self.accounts = KeyedBuckets(per_account / window_s, per_account)
+        self.addresses = KeyedBuckets(per_address / window_s, per_address)
+
+    def check(self, email: str, address: str) -> None:
+        """Raise RefusedError(429) if either has used up its failed attempts."""
+        if self.accounts.empty(email) or self.addresses.empty(address):
+            wait = max(self.accounts.wait_s(email), self.addresses.wait_s(address))
+            minutes = max(1, round(wait / 60.0))
+            raise RefusedError(
+                429,
+                "too_many_logins",
+                f"too many failed sign-ins: wait {minutes} minute(s) and try again, or ask "
+                "your admin to reset the password",
+            )
+
+    def failed(self, email: str, address: str) -> None:
+        """Count one failed attempt against both."""
+        self.accounts.take(email)
+        self.addresses.take(address)
+
+
+def set_cookie(response: web.StreamResponse, token: str, max_age_s: float, secure: bool) -> None:
+    """Put the session cookie on ``response``."""
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(max_age_s),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
+
+
+def clear_cookie(response: web.StreamResponse, secure: bool) -> None:
+    """Remove the session cookie."""
+    response.del_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="Strict")
+
+
+async def web_session(request: web.Request, store: Store) -> WebSession | None:
+    """The request's signed-in session (looked up once per request), or None."""
+    if "fm_web" not in request:
+        token = request.cookies.get(COOKIE, "")
+        request["fm_web"] = await store.web_session(token) if token else None
+    found: WebSession | None = request["fm_web"]
+    return found
+
+
+async def signed_in(request: web.Request, store: Store, role: str | None = None) -> User:
+    """The signed-in user, or 401 (not signed in or expired) / 403 (wrong role)."""
+    ws = await web_session(request, store)
+    if ws is None:
+        raise RefusedError(
+            401, "signed_out", "you are not signed in, or your sign-in has expired: sign in again"
+        )
+    if role is not None and ws.user.role != role:
+        raise RefusedError(403, "wrong_role", f"only an {role} may do this")
+    return ws.user
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return origin == f"{request.scheme}://{request.host}"
+
+
+def csrf_middleware(store: Store) -> Any:
+    """Refuse state-changing API requests without the session's CSRF token or from another
+    origin (403, with a sentence)."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        if request.method in UNSAFE_METHODS and path.startswith("/api/"):
+            if not _same_origin(request):
+                raise RefusedError(
+                    403, "cross_origin", "requests must come from this server's pages"
+                )
+            if not path.startswith(NO_COOKIE_PATHS):
+                ws = await web_session(request, store)
+                if ws is not None and not same(request.headers.get(CSRF_HEADER, ""), ws.csrf):
+                    raise RefusedError(
+                        403,
+                        "csrf",
+                        "this request lacks its CSRF token: reload the page and try again",
+                    )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check

@@ -134,9 +134,11 @@ class NotFoundError(FinemotorError):
         key: the name or id asked for.
     """
 
-    def __init__(self, what: str, key: str, advice: str = "") -> None:
+    def __init__(
+        self, what: str, key: str, advice: str = "", where: str = "on this server"
+    ) -> None:
         more = f": {advice}" if advice else ""
-        super().__init__(f"no {what} {key!r} on this server{more}")
+        super().__init__(f"no {what} {key!r} {where}{more}")
         self.what = what
         self.key = key
 

@@ -47,7 +47,9 @@ _SEND_TIMEOUT_S = 5.0
 """A relay that takes longer than this to accept one frame is treated as gone: reconnect."""
 _QUEUE = 512
 _REFUSALS = {
-    403: "the relay refused this session's link (it may have expired): restart the session",
+    403: "the relay refused this session (its link may have expired, or this desk may not "
+    "publish for this student: is the desk enrolled and the student on a caseload at its "
+    "school?): restart the session",
     429: "the relay is busy with new sessions from this network: retrying",
     503: "the relay is full, so the therapist cannot watch yet: retrying (the session still "
     "records here)",
@@ -213,6 +215,8 @@ class Forwarder:
             returns (JSON-ready) is acknowledged to the page as recorded.
         devices: the devices this session publishes (declared to the relay, which takes
             frames for no other).
+        headers: more headers for the relay (an enrolled desk's credential, sent only to its
+            own server).
     """
 
     def __init__(
@@ -221,6 +225,7 @@ class Forwarder:
         session: PublishedSession,
         on_mark: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         devices: Sequence[str] = DEVICE_KINDS,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if not relay_url.startswith(("http://", "https://")):
             raise FinemotorError(
@@ -231,6 +236,7 @@ class Forwarder:
         self.session = session
         self.on_mark = on_mark
         self.devices = tuple(devices)
+        self.headers = dict(headers or {})
         self.connected = False
         self.problem: str | None = None
         """Why the therapist cannot watch right now (None while publishing)."""
@@ -371,7 +377,7 @@ class Forwarder:
 
     async def _run(self) -> None:
         s = self.session
-        headers = s.publisher_headers()
+        headers = {**s.publisher_headers(), **self.headers}
         url = f"{self.relay_url.replace('http', 'ws', 1)}/ws/publish/{s.session_id}"
         attempt = 0
         async with aiohttp.ClientSession() as http:

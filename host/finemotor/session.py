@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from finemotor.calibration.model import DeviceCalibration
-from finemotor.errors import FinemotorError, RecordingError
+from finemotor.errors import FinemotorError, RecordingError, SyncError
 from finemotor.forwarder import Forwarder
 from finemotor.marks import hand_context
 from finemotor.metrics.live import GripEngine, LiveSnapshot, PenEngine
@@ -28,7 +28,10 @@ from finemotor.preflight import Flag
 from finemotor.protocol.status import Status
 from finemotor.recording import Commit, Recorder
 from finemotor.relay import PublishedSession, Relay
+from finemotor.relay.tokens import DESK_HEADER
 from finemotor.samples import SampleBlock
+from finemotor.sync.credential import DeskCredential
+from finemotor.sync.uploader import Uploader
 from finemotor.transport.commands import KitInfo
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,10 @@ class SessionOptions:
         note: free text stored with the session (no personal data).
         metrics_every_s: how often a metrics snapshot is recorded (seconds).
         accepted_flags: the pre-session flags the facilitator chose to go on with.
+        desk: this desk's enrolment: the view is published to its server (unless
+            ``relay_url`` names another relay), and the session is uploaded there while it
+            runs (every ``upload_every_s``) and at its end (for up to ``upload_deadline_s``;
+            what does not make it is uploaded by ``finemotor sync``).
     """
 
     student: str
@@ -80,6 +87,9 @@ class SessionOptions:
     note: str = ""
     metrics_every_s: float = 10.0
     accepted_flags: list[Flag] = field(default_factory=list)
+    desk: DeskCredential | None = None
+    upload_every_s: float = 30.0
+    upload_deadline_s: float = 20.0
 
 
 @dataclass
@@ -134,6 +144,8 @@ class SessionSummary:
     marks: list[dict[str, Any]]
     flags: list[Flag]
     recording_problem: str | None
+    upload: str | None = None
+    """Where the session stands with the desk's server (None: the desk is not enrolled)."""
 
 
 class SessionRunner:
@@ -155,6 +167,8 @@ class SessionRunner:
         self._saved: dict[str, int] = {}
         self._first_seq: dict[str, int] = {}
         self._ended = False
+        self._uploader: Uploader | None = None
+        self.upload_problem: str | None = None
 
     @property
     def view_url(self) -> str | None:
@@ -207,6 +221,18 @@ class SessionRunner:
             self._add_device(dev, link)
         if self.opts.view:
             await self._start_view()
+        if self.opts.desk is not None:
+            self._uploader = Uploader(
+                self.opts.desk, self.recorder.path, deadline_s=self.opts.upload_every_s / 2
+            )
+            task = asyncio.create_task(self._upload_while_running())
+
+            async def stop_uploading() -> None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+            self._stack.push_async_callback(stop_uploading)
         for dev in self.devices.values():
             held, dev.held = dev.held, []
             if held:
@@ -235,15 +261,36 @@ class SessionRunner:
         else:
             dev.engine = GripEngine(cal, info.rate_hz, channels=channels)
 
+    async def _upload_while_running(self) -> None:
+        """Upload what is recorded so far, now and then, so the end has little left to send."""
+        assert self._uploader is not None and self.recorder is not None
+        while True:
+            await asyncio.sleep(self.opts.upload_every_s)
+            try:
+                await self._uploader.upload(self.recorder.session_id, final=False)
+                self.upload_problem = None
+            except (SyncError, RecordingError) as exc:
+                self.upload_problem = str(exc)
+
     async def _start_view(self) -> None:
         url = self.opts.relay_url
+        desk = self.opts.desk
+        if url is None and desk is not None:
+            url = desk.server
         if url is None:
             relay = Relay("127.0.0.1", 0)
             url = await relay.start()
             self._stack.push_async_callback(relay.stop)
+        headers = None
+        if desk is not None and url.rstrip("/") == desk.server:
+            headers = {DESK_HEADER: desk.credential}
         session = PublishedSession.new(self.opts.student, ttl_s=12 * 3600.0)
         fwd = Forwarder(
-            url, session, on_mark=self.mark, devices=[d.name for d in self.devices.values()]
+            url,
+            session,
+            on_mark=self.mark,
+            devices=[d.name for d in self.devices.values()],
+            headers=headers,
         )
         await fwd.start()
         self._stack.push_async_callback(fwd.close)
@@ -408,6 +455,7 @@ class SessionRunner:
                 self.recorder.close()
             except RecordingError as exc:
                 problem = str(exc)
+        upload = await self._final_upload() if self._uploader is not None else None
         return SessionSummary(
             session_id=self.recorder.session_id if self.recorder else 0,
             db=str(self.recorder.path) if self.recorder else "",
@@ -418,4 +466,19 @@ class SessionRunner:
             marks=list(self.marks),
             flags=list(self.opts.accepted_flags),
             recording_problem=problem,
+            upload=upload,
         )
+
+    async def _final_upload(self) -> str:
+        """Upload the rest of the session and complete it on the server; a sentence."""
+        assert self._uploader is not None and self.recorder is not None
+        self._uploader.deadline_s = self.opts.upload_deadline_s
+        try:
+            state = await self._uploader.upload(self.recorder.session_id, final=True)
+        except (SyncError, RecordingError) as exc:
+            return (
+                f"saved on this computer, not yet on the server ({exc}); finemotor sync uploads it"
+            )
+        if state.state == "complete":
+            return "uploaded: the session is on the server"
+        return f"saved on this computer, not uploaded: {state.problem}"

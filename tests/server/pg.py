@@ -63,10 +63,14 @@ class PrivatePostgres:
             "UTF8",
             "--locale=C",
         )
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the server on its existing data (after :meth:`start` and a stop)."""
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",
-            str(data),
+            str(self.folder / "data"),
             "-l",
             str(self.folder / "log"),
             "-w",

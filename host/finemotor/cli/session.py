@@ -35,6 +35,7 @@ from finemotor.samples import SampleBlock
 from finemotor.session import SessionOptions, SessionRunner, SessionStatus, SessionSummary
 from finemotor.source import open_link
 from finemotor.student import student_id_problem
+from finemotor.sync.credential import load_credential
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
 KINDS = ("stylus", "grip")
@@ -283,6 +284,7 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
             relay_url=args.relay,
             view=not args.no_view,
             note=args.note,
+            desk=load_credential(),
         )
     )
     async with (
@@ -297,7 +299,7 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
             f"Recording session {runner.recorder.session_id} for student {args.student} "
             f"into {runner.recorder.path}."
         )
-        _show_link(runner.view_url, args, con)
+        _show_link(runner.view_url, args, con, runner.opts.desk is not None)
         con.say("Press Ctrl-C to end the session.")
         t0 = time.monotonic()
         replays = [link for link, _kit_id in opened.values() if isinstance(link, ReplayLink)]
@@ -315,11 +317,15 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
         return await runner.finish()
 
 
-def _show_link(url: str | None, args: argparse.Namespace, con: _Console) -> None:
+def _show_link(url: str | None, args: argparse.Namespace, con: _Console, desk: bool) -> None:
     if url is None:
         return
-    con.say(f"Therapist's link: {url}")
-    if args.relay is None:
+    if desk and args.relay is None:
+        con.say("The therapist sees this session live in her workspace on the school's server.")
+        con.say(f"Link for a guest: {url}")
+    else:
+        con.say(f"Therapist's link: {url}")
+    if args.relay is None and not desk:
         con.say(
             "  (this link works on this computer only: for a therapist elsewhere, start the "
             "session with --relay and your school's relay address)"
@@ -346,6 +352,8 @@ def _print_summary(s: SessionSummary) -> None:
     if s.recording_problem:
         print(f"  WARNING: {s.recording_problem}")
     print(f"Saved in {s.db}. Report: finemotor report {s.session_id}")
+    if s.upload is not None:
+        print(f"Server: {s.upload}")
 
 
 def run(args: argparse.Namespace) -> int:

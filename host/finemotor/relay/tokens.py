@@ -23,6 +23,9 @@ VIEWER_DIGEST_HEADER = "X-Finemotor-Viewer-Digest"
 STUDENT_HEADER = "X-Finemotor-Student"
 EXPIRES_HEADER = "X-Finemotor-Expires"
 """The publisher's registration headers (beside ``Authorization: Bearer PUBLISHER``)."""
+DESK_HEADER = "X-Finemotor-Desk"
+"""An enrolled desk's credential, which the server requires of a publisher (sent only to the
+desk's own server)."""
 
 _SESSION_RE = re.compile(r"^[0-9a-f]{16}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")

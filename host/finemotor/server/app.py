@@ -23,8 +23,9 @@ from sqlalchemy.engine import URL
 from finemotor.errors import NotFoundError, RefusedError, StoreError
 from finemotor.relay.limits import RelayLimits
 from finemotor.relay.server import SECURITY_HEADERS, Relay
+from finemotor.relay.tokens import DESK_HEADER
 from finemotor.server.api import Api, delete_student
-from finemotor.server.desk_api import DESK_HEADER, DeskApi
+from finemotor.server.desk_api import DeskApi
 from finemotor.server.records import Records
 from finemotor.server.store import Store
 from finemotor.server.web_auth import csrf_middleware, web_session

@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -111,8 +112,13 @@ def head_revision() -> str:
 def _upgrade(conn: Connection) -> str | None:
     current = MigrationContext.configure(conn).get_current_revision()
     script = ScriptDirectory.from_config(_alembic_config())
-    if current is not None and script.get_revision(current) is None:
-        return current
+    if current is not None:
+        try:
+            known = script.get_revision(current)
+        except CommandError:
+            known = None
+        if known is None:
+            return current
     cfg = _alembic_config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "head")

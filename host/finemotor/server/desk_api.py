@@ -17,8 +17,6 @@ from finemotor.server.api import read_json
 from finemotor.server.records import Records
 from finemotor.server.store import Desk, Store
 
-DESK_HEADER = "X-Finemotor-Desk"
-"""How a publishing desk shows its credential to the relay (beside the session's token)."""
 ENROLMENTS_PER_MIN = 10.0
 """Enrolment attempts per source address per minute (codes are short: no guessing)."""
 

@@ -390,7 +390,7 @@ class Store:
         for st in await self.caseload(user):
             if st.code == code:
                 return st
-        raise NotFoundError("student", code[:40], "it is not on your caseload")
+        raise NotFoundError("student", code[:40], where="on your caseload")
 
     async def student(self, code: str) -> Student:
         """Any student by id (for admins' commands). Raises NotFoundError."""

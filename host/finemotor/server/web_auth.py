@@ -20,6 +20,7 @@ from finemotor.server.passwords import same
 from finemotor.server.store import Store, User, WebSession
 
 COOKIE = "fm_session"
+_WEB_SESSION = web.RequestKey("fm_web", object)
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NO_COOKIE_PATHS = ("/api/login", "/api/enrol", "/api/desk/")
@@ -83,11 +84,11 @@ def clear_cookie(response: web.StreamResponse, secure: bool) -> None:
 
 async def web_session(request: web.Request, store: Store) -> WebSession | None:
     """The request's signed-in session (looked up once per request), or None."""
-    if "fm_web" not in request:
+    if _WEB_SESSION not in request:
         token = request.cookies.get(COOKIE, "")
-        request["fm_web"] = await store.web_session(token) if token else None
-    found: WebSession | None = request["fm_web"]
-    return found
+        request[_WEB_SESSION] = await store.web_session(token) if token else None
+    found = request[_WEB_SESSION]
+    return found if isinstance(found, WebSession) else None
 
 
 async def signed_in(request: web.Request, store: Store, role: str | None = None) -> User:

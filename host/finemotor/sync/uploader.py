@@ -32,6 +32,8 @@ INTERRUPTED_AFTER_S = 6 * 3600.0
 """A session with no end recorded counts as interrupted (and is completed as it is) once it
 started this long ago: longer than any session runs."""
 ROWS_PER_CHUNK = 2000
+PAGE_ROWS = 512
+"""Blocks read from the recording at a time."""
 REQUEST_TIMEOUT_S = 30.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -223,37 +225,41 @@ class Uploader:
 
     # one session ----------------------------------------------------------------------
 
-    async def _blocks(self, rec: Recording, session: int, n: int, after: int) -> int:
-        """Send the blocks recorded after row ``after``; the last row acknowledged."""
+    async def _blocks(self, rec: Recording, session: int, n: int, after: int) -> None:
+        """Send the blocks recorded after row ``after`` (read a page at a time, off the event
+        loop), one device per chunk; the cursor advances as each chunk is acknowledged."""
+        sql = (
+            "SELECT b.id, d.name, b.seq0, b.n, b.t, b.counts FROM blocks b JOIN devices d "
+            "ON b.device_id = d.id WHERE d.session_id = ? AND b.id > ? ORDER BY b.id LIMIT ?"
+        )
         chunk: list[dict[str, Any]] = []
-        device, size, last = "", 0, after
+        device, size, last_row = "", 0, after
 
         async def flush() -> None:
-            nonlocal chunk, size, last
+            nonlocal chunk, size
             if chunk:
                 status, answer = await self._call(
                     "POST", f"/api/desk/sessions/{n}/blocks", {"device": device, "blocks": chunk}
                 )
                 if status != 200:
                     raise SyncError("refused", str(answer.get("error", status)), status)
-                self._save(session, block_row=pending_last)
-                last = pending_last
+                await asyncio.to_thread(self._save, session, block_row=last_row)
             chunk, size = [], 0
 
-        pending_last = after
-        for row_id, name, seq0, count, t, counts in rec.query(
-            "SELECT b.id, d.name, b.seq0, b.n, b.t, b.counts FROM blocks b JOIN devices d "
-            "ON b.device_id = d.id WHERE d.session_id = ? AND b.id > ? ORDER BY b.id",
-            (session, after),
-        ):
-            if chunk and (name != device or size + len(t) + len(counts) > CHUNK_BYTES):
-                await flush()
-            device = name
-            chunk.append(Block(seq0, count, t, counts).to_json())
-            size += len(t) + len(counts)
-            pending_last = row_id
+        cursor = after
+        while True:
+            page = await asyncio.to_thread(rec.query, sql, (session, cursor, PAGE_ROWS))
+            if not page:
+                break
+            for row_id, name, seq0, count, t, counts in page:
+                if chunk and (name != device or size + len(t) + len(counts) > CHUNK_BYTES):
+                    await flush()
+                device = name
+                chunk.append(Block(seq0, count, t, counts).to_json())
+                size += len(t) + len(counts)
+                last_row = row_id
+            cursor = page[-1][0]
         await flush()
-        return last
 
     async def _rows(self, rec: Recording, session: int, n: int, kind: str, after: int) -> None:
         if kind == "events":
@@ -266,7 +272,7 @@ class Uploader:
                 "SELECT id, device, host_t, NULL, NULL, data FROM metrics "
                 "WHERE session_id = ? AND id > ? ORDER BY id"
             )
-        rows = rec.query(sql, (session, after))
+        rows = await asyncio.to_thread(rec.query, sql, (session, after))
         for i in range(0, len(rows), ROWS_PER_CHUNK):
             part = rows[i : i + ROWS_PER_CHUNK]
             body = [
@@ -337,8 +343,9 @@ class Uploader:
                 await self._rows(rec, session, session, "metrics", cur["metric_row"])
                 if not final:
                     return UploadState(session, info.student, "uploading", "", answer.get("id"))
+                summary = await asyncio.to_thread(self._summary, rec, session)
                 status, done = await self._call(
-                    "POST", f"/api/desk/sessions/{session}/complete", self._summary(rec, session)
+                    "POST", f"/api/desk/sessions/{session}/complete", summary
                 )
                 if status == 200 and done.get("state") == "complete":
                     self._save(session, state="complete", confirmed_at=time.time())

@@ -37,7 +37,6 @@ from finemotor.student import student_id_problem
 
 SCHEMA_VERSION = 1
 DB_NAME = "recordings.sqlite"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -221,19 +220,6 @@ def _corrupt(path: Path, detail: str) -> RecordingError:
     )
 
 
-def _check_file(path: Path) -> None:
-    """Refuse a file that is not SQLite before SQLite touches it."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise RecordingError(str(path), "cannot_open", f"cannot read the file: {exc}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise _corrupt(path, "not an SQLite database")
-
-
 def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -272,8 +258,12 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 
 
 def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
-    """Check the file is a recording (or absent), create its folder, and connect."""
-    _check_file(path)
+    """Create the file's folder and connect (:func:`_connect` checks it is a recording).
+
+    The file is never opened but through SQLite: closing any other handle on it would drop
+    the POSIX locks of this process's connections, and a reader elsewhere could then
+    checkpoint away the write-ahead log under them (an I/O error, lost commits).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -604,7 +594,6 @@ class Recording:
                 "no recording here yet: nothing has been recorded into this file; "
                 "pass --db to read another",
             )
-        _check_file(self.path)
         self._conn = _connect(self.path, busy_timeout_s)
         self._conn.execute("PRAGMA query_only = ON")  # a reader never writes, whatever it runs
 

@@ -266,3 +266,42 @@ def test_a_reader_cannot_write_even_through_query(tmp_path: Path) -> None:
         reading.query("DELETE FROM blocks")
     with Recording(db) as reading:
         assert reading.query("SELECT count(*) FROM blocks")[0][0] == 1
+
+
+_WRITER_WITH_A_READER = r"""
+import sys
+from finemotor.recording import Recording, write_transaction
+reader = Recording(sys.argv[1])  # open the whole time, as an upload's reader is
+for i in range(200):
+    reader.query("SELECT count(*) FROM blocks")
+    with write_transaction(sys.argv[1]) as conn:
+        conn.execute(
+            "INSERT INTO uploads (session_id, state) VALUES (?, 'recorded') "
+            "ON CONFLICT(session_id) DO UPDATE SET block_row = block_row + 1",
+            (int(sys.argv[2]),),
+        )
+print("done")
+"""
+
+
+def test_a_reader_elsewhere_never_breaks_a_writer_that_also_reads(tmp_path: Path) -> None:
+    """A process that keeps a reader open and writes in short transactions (the desk's
+    upload), while another process opens and closes readers (``finemotor sessions``): no
+    transaction may fail. Opening the file outside SQLite once dropped the writer's POSIX
+    locks, and the other reader then checkpointed the log away under it (disk I/O error)."""
+    db = tmp_path / "rec.sqlite"
+    with Recorder(db, student="S-1") as rec:
+        session = rec.session_id
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER_WITH_A_READER, str(db), str(session)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while writer.poll() is None:
+        with Recording(db) as reader:
+            reader.query("SELECT block_row FROM uploads")
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out.strip() == "done", err
+    with Recording(db) as reader:
+        assert reader.query("SELECT block_row FROM uploads") == [(199,)]

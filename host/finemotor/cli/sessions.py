@@ -13,6 +13,15 @@ from typing import Any
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
 from finemotor.recording import Recording, default_db_path, delete_session
+from finemotor.sync.credential import load_credential
+from finemotor.sync.uploader import upload_states
+
+_UPLOAD_WORDS = {
+    "recorded": "recorded here",
+    "uploading": "uploading",
+    "complete": "on the server",
+    "not_on_caseload": "not uploaded: student not on a caseload here",
+}
 
 
 def register(sub: Any) -> None:
@@ -32,12 +41,28 @@ def register(sub: Any) -> None:
         help="delete this session and everything recorded with it (asks first unless --yes)",
     )
     p.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    p.add_argument(
+        "--not-uploaded-ok",
+        action="store_true",
+        help="delete even if this enrolled desk has not uploaded the session to its server",
+    )
     p.set_defaults(func=run)
 
 
-def _delete(path: Path, session: int, yes: bool) -> int:
+def _delete(path: Path, session: int, yes: bool, not_uploaded_ok: bool) -> int:
     with Recording(path) as rec:
         info = rec.session(session)
+    state = upload_states(path).get(session)
+    if (
+        load_credential() is not None
+        and state is not None
+        and state.state != "complete"
+        and not not_uploaded_ok
+    ):
+        raise FinemotorError(
+            f"session {session} is not on the server yet ({_UPLOAD_WORDS[state.state]}): run "
+            "finemotor sync first, or add --not-uploaded-ok to delete it anyway"
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise FinemotorError("deleting cannot be undone: add --yes to confirm")
@@ -60,14 +85,22 @@ def run(args: argparse.Namespace) -> int:
     """Print the sessions (or delete one); 0."""
     path = args.db or default_db_path()
     if args.delete is not None:
-        return _delete(path, args.delete, args.yes)
+        return _delete(path, args.delete, args.yes, args.not_uploaded_ok)
     if not path.exists():
         sessions = []
     else:
         with Recording(path) as rec:
             sessions = rec.list_sessions()
+    enrolled = load_credential() is not None
+    states = upload_states(path) if enrolled and sessions else {}
     if args.json:
-        print(json.dumps([dataclasses.asdict(s) for s in sessions]))
+        out = []
+        for s in sessions:
+            entry = dataclasses.asdict(s)
+            if enrolled:
+                entry["upload"] = states[s.id].state if s.id in states else "recorded"
+            out.append(entry)
+        print(json.dumps(out))
         return 0
     if not sessions:
         print(f"no sessions recorded in {path}")
@@ -76,5 +109,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started_at))
         ended = f"{s.ended_at - s.started_at:.0f} s" if s.ended_at is not None else "interrupted"
         samples = ", ".join(f"{d} {n}" for d, n in s.samples.items()) or "no samples"
-        print(f"{s.id:>4}  {start}  {s.student:<12} {ended:>12}  {samples}")
+        upload = ""
+        if enrolled:
+            upload = "  " + _UPLOAD_WORDS[states[s.id].state if s.id in states else "recorded"]
+        print(f"{s.id:>4}  {start}  {s.student:<12} {ended:>12}  {samples}{upload}")
     return 0

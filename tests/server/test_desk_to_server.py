@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 def _cli(*args: str, env: dict[str, str], stdin: str | None = None) -> str:
     done = subprocess.run(
-        [*FM, *args], input=stdin, env=env, capture_output=True, text=True, timeout=120
+        [*FM, *args], check=False, input=stdin, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
@@ -170,7 +170,12 @@ def test_a_desk_session_reaches_the_therapist_through_a_server_restart(
         assert "Traceback" not in err
         server.start()
         synced = subprocess.run(
-            [*FM, "sync", "--json"], env=desk_env, capture_output=True, text=True, timeout=120
+            [*FM, "sync", "--json"],
+            check=False,
+            env=desk_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert synced.returncode == 0, synced.stderr
         (state,) = json.loads(synced.stdout)
@@ -238,7 +243,12 @@ def test_an_upload_killed_midway_resumes_without_duplicates(
         second = acked()
         assert first < second < 6000, said
         done = subprocess.run(
-            [*FM, "sync", "--json"], env=desk_env, capture_output=True, text=True, timeout=300
+            [*FM, "sync", "--json"],
+            check=False,
+            env=desk_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)[0]["state"] == "complete"

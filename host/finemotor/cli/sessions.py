@@ -8,11 +8,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
-from finemotor.recording import Recording, default_db_path, delete_session
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -36,6 +38,8 @@ def register(sub: Any) -> None:
 
 
 def _delete(path: Path, session: int, yes: bool) -> int:
+    from finemotor.recording import Recording, delete_session
+
     with Recording(path) as rec:
         info = rec.session(session)
     if not yes:
@@ -58,6 +62,8 @@ def _delete(path: Path, session: int, yes: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Print the sessions (or delete one); 0."""
+    from finemotor.recording import Recording, default_db_path
+
     path = args.db or default_db_path()
     if args.delete is not None:
         return _delete(path, args.delete, args.yes)

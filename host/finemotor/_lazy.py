@@ -8,6 +8,7 @@ A package ``__init__`` lists ``{name: module}`` and sets ``__getattr__ = lazy_ex
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 
 
@@ -23,6 +24,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], ob
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(module), name)
+        setattr(sys.modules[package], name, value)  # once: later lookups are plain
+        return value
 
     return __getattr__

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -166,7 +166,6 @@ def to_forces(
 
 ForcesCallback = Callable[[Forces], None]
 """What :func:`open_forces` calls with each block's forces."""
-_Link: TypeAlias = "KitLink | ReplayLink"
 
 
 class ForceStream:
@@ -186,10 +185,10 @@ class ForceStream:
         self._queue: asyncio.Queue[Forces] = asyncio.Queue()
         self._held: list[SampleBlock] = []
         self._calibration: DeviceCalibration | None = None
-        self._link: _Link | None = None
+        self._link: KitLink | ReplayLink | None = None
 
     @property
-    def link(self) -> _Link:
+    def link(self) -> KitLink | ReplayLink:
         """The open link (raises before :func:`open_forces` has opened it)."""
         if self._link is None:
             raise RuntimeError("the stream's kit is not open yet: use open_forces()")
@@ -232,7 +231,7 @@ class ForceStream:
             out[BARREL] = "N" if all(u == "N" for u in pads) else "raw"
         return out
 
-    def _attach(self, link: _Link) -> None:
+    def _attach(self, link: KitLink | ReplayLink) -> None:
         self._link = link
         held, self._held = self._held, []
         self._put(held)

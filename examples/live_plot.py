@@ -35,7 +35,7 @@ async def main(source: str, seconds: float, save: Path | None) -> None:
         plt.ion()
         plt.show()
     async with open_forces(source) as kit:
-        units = kit.units()
+        units = kit.units
         names = ["tip", "barrel"] if kit.kind == "stylus" else ["force"]
         lines = {n: ax.plot([], [], label=f"{n} ({units[n]})")[0] for n in names}
         ax.set_xlabel("device time (s)")

@@ -19,7 +19,7 @@ from finemotor import open_forces
 async def main(source: str, seconds: float) -> None:
     """Stream ``source`` for ``seconds`` of device time, printing a line every 0.1 s."""
     async with open_forces(source) as kit:
-        units = kit.units()
+        units = kit.units
         print(
             f"{kit.kind} at {kit.rate_hz:g} Hz: "
             + ", ".join(f"{n} in {u}" for n, u in units.items())

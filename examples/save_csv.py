@@ -21,10 +21,10 @@ async def main(source: str, out: Path, seconds: float) -> int:
     """Write ``seconds`` of ``source``'s forces to ``out``; return the number of rows."""
     rows = 0
     async with open_forces(source) as kit:
-        names = list(kit.units())
+        names = list(kit.units)
         with out.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["seq", "t_s", *(f"{n}_{u}" for n, u in kit.units().items())])
+            writer.writerow(["seq", "t_s", *(f"{n}_{u}" for n, u in kit.units.items())])
             async for forces in kit.during(seconds):
                 columns = [forces[n].values for n in names]
                 for i in range(len(forces)):

@@ -217,6 +217,7 @@ class ForceStream:
         assert info is not None
         return float(info.rate_hz)
 
+    @property
     def units(self) -> dict[str, ForceUnit]:
         """Each force's unit (``"N"``, or ``"raw"`` where uncalibrated), by name."""
         info = self.link.info

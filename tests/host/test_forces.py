@@ -115,7 +115,7 @@ def test_a_replayed_recording_streams_as_forces_and_ends(tmp_path: Path) -> None
     async def stream() -> tuple[list[Forces], dict[str, str]]:
         async with open_forces(f"replay://{session}/stylus?speed=0&db={db}") as kit:
             got = [f async for f in kit]  # a replay ends by itself
-            return got, dict(kit.units())
+            return got, dict(kit.units)
 
     got, units = asyncio.run(asyncio.wait_for(stream(), 30))
     assert units == {"tip": "N", "barrel_a": "N", "barrel_b": "N", "barrel": "N"}

@@ -3,6 +3,8 @@
 #   make test   set up and run the whole test suite (lint, types, host, firmware under MicroPython)
 #   make test-fast  the same without the real-time end-to-end tests (marked slow)
 #   make bench  run the benchmarks and print their figures
+#   make docs   build the API reference from the docstrings into build/api (fails on warnings
+#               and broken references)
 #   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
 
 PYTHON ?= python3
@@ -14,7 +16,7 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: setup demo test test-fast lint typecheck pytest pytest-fast bench fuzz clean
+.PHONY: setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
@@ -44,8 +46,8 @@ test: setup lint typecheck pytest
 test-fast: setup lint typecheck pytest-fast
 
 lint: setup
-	$(BIN)/ruff check host tests bench tools
-	$(BIN)/ruff format --check host tests bench tools
+	$(BIN)/ruff check host tests bench tools examples
+	$(BIN)/ruff format --check host tests bench tools examples
 
 typecheck: setup
 	$(BIN)/mypy
@@ -62,8 +64,11 @@ pytest-fast: setup
 bench: setup
 	$(BIN)/python -m bench
 
+docs: setup
+	$(BIN)/python tools/api_docs.py build/api
+
 fuzz: setup
 	FINEMOTOR_FUZZ_EXAMPLES=5000 FINEMOTOR_FUZZ_MUTANTS=200 $(BIN)/pytest -q tests/host/test_fuzz.py
 
 clean:
-	rm -rf $(VENV) .stubs $(UPLOT) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .stubs $(UPLOT) .mypy_cache .pytest_cache .ruff_cache build/api

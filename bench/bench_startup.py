@@ -1,5 +1,6 @@
-"""How long the command line takes to start: ``finemotor --help`` and a light command, against
-``python -c pass`` (median of 5 runs each, and the ratio)."""
+"""How long the command line takes to start: ``finemotor --help``, every sub-command's
+``--help`` and a light command, against ``python -c pass`` (median of 5 runs each, and the
+ratio). Every ``--help`` should be within 0.3 s."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import subprocess
 import sys
 import time
 
+from finemotor.cli import COMMANDS
+
 RUNS = 5
+HELP_BUDGET_S = 0.3
 
 
 def _median_s(argv: list[str]) -> float:
@@ -24,6 +28,13 @@ def main() -> None:
     """Print each start-up time and its ratio to a bare interpreter."""
     bare = _median_s([sys.executable, "-c", "pass"])
     print(f"python -c pass: {1000 * bare:.0f} ms")
-    for args in (["--help"], ["info"], ["sessions", "--help"], ["session", "--help"]):
+    worst = 0.0
+    for args in (["--help"], *([name, "--help"] for name in COMMANDS), ["info"]):
         t = _median_s([sys.executable, "-m", "finemotor", *args])
+        if "--help" in args:
+            worst = max(worst, t)
         print(f"finemotor {' '.join(args)}: {1000 * t:.0f} ms ({t / bare:.1f} x python -c pass)")
+    verdict = "within" if worst <= HELP_BUDGET_S else "OVER"
+    print(
+        f"slowest --help: {1000 * worst:.0f} ms, {verdict} the {1000 * HELP_BUDGET_S:.0f} ms budget"
+    )

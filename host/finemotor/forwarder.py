@@ -23,14 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
-import numpy as np
 
 from finemotor.aio import wait_event
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
+from finemotor.forces import BARREL_PADS, barrel_pads, barrel_sum, convert_channel
 from finemotor.marks import clean_mark_text
 from finemotor.metrics.grip import GripSummary
-from finemotor.metrics.live import LiveSnapshot, convert_channel
+from finemotor.metrics.live import LiveSnapshot
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
 from finemotor.preflight import CALIBRATION_VALID_DAYS
@@ -181,8 +181,8 @@ def trace_units(block: SampleBlock, calibration: DeviceCalibration) -> dict[str,
 
     if block.kind == "stylus":
         out = {"tip": unit(("tip",))}
-        if "barrel_a" in idx or "barrel_b" in idx:
-            out["barrel"] = unit(("barrel_a", "barrel_b"))
+        if any(pad in idx for pad in BARREL_PADS):
+            out["barrel"] = unit(BARREL_PADS)
         return out
     return {"force": unit(("force",))}
 
@@ -193,11 +193,11 @@ def display_traces(block: SampleBlock, calibration: DeviceCalibration) -> dict[s
     out: dict[str, Any] = {}
     if block.kind == "stylus":
         out["tip"] = convert_channel(block.counts[:, idx["tip"]], calibration, idx["tip"]).values
-        pads = [idx[c] for c in ("barrel_a", "barrel_b") if c in idx]
+        pads = barrel_pads(block.channels)
         if pads:
-            out["barrel"] = np.sum(
-                [convert_channel(block.counts[:, i], calibration, i).values for i in pads], axis=0
-            )
+            out["barrel"] = barrel_sum(
+                [convert_channel(block.counts[:, i], calibration, i) for i in pads]
+            ).values
     else:
         out["force"] = convert_channel(
             block.counts[:, idx["force"]], calibration, idx["force"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy only in annotations: the kinds below are read without it
+    import numpy as np
+    import numpy.typing as npt
 
 DeviceKind = Literal["stylus", "grip"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = ("stylus", "grip")

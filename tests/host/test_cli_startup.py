@@ -1,5 +1,6 @@
-"""The command line starts fast: ``finemotor --help`` imports no sub-command's module, and
-running one command imports only its own."""
+"""The command line starts fast: ``finemotor --help`` imports no sub-command's module, running
+one command imports only its own, and building any command's parser (``finemotor CMD --help``)
+imports no numerical, plotting or radio library."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from finemotor.cli import COMMANDS, main
 
-HEAVY = ("numpy", "scipy", "matplotlib", "bleak", "bumble", "aiohttp")
+HEAVY = ("numpy", "scipy", "matplotlib", "bleak", "bumble", "aiohttp", "serial", "mpremote")
 
 
 def imported_after(code: str) -> set[str]:
@@ -29,6 +30,16 @@ def test_the_cli_and_its_help_import_nothing_heavy() -> None:
     )
     assert not [m for m in HEAVY if m in loaded]
     assert not [m for m in loaded if m.startswith("finemotor.cli.")]
+
+
+def test_building_every_commands_parser_imports_nothing_heavy() -> None:
+    loaded = imported_after(
+        "from finemotor.cli import COMMANDS, build_parser\n"
+        "for name in COMMANDS:\n"
+        "    build_parser(name)"
+    )
+    assert {f"finemotor.cli.{cmd.module}" for cmd in COMMANDS.values()} <= loaded
+    assert [m for m in HEAVY if m in loaded] == []
 
 
 def test_a_command_imports_only_its_own_module() -> None:

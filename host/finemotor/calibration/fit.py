@@ -25,18 +25,16 @@ are refused only when no fit means anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import isotonic_regression
 
 from finemotor.calibration.model import ChannelCalibration
+from finemotor.calibration.names import FIT_MODELS, FitModel
 from finemotor.errors import CalibrationError
 
 F64 = npt.NDArray[np.float64]
-FitModel = Literal["linear", "poly2", "poly3", "monotone"]
-FIT_MODELS: tuple[str, ...] = get_args(FitModel)
 _MIN_FORCES = {"linear": 2, "poly2": 3, "poly3": 4, "monotone": 2}
 
 

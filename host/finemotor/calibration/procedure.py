@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from finemotor.calibration.fit import FIT_MODELS, FitModel
 from finemotor.calibration.iso7500 import ClassLimits
+from finemotor.calibration.names import DEVICES, FIT_MODELS, FitModel
 from finemotor.errors import CalibrationError
 
 UNITS_N: dict[str, float] = {"N": 1.0, "kg": 9.80665, "g": 0.00980665}
 """Newtons per unit a weight may be given in."""
-DEVICES = ("grip", "stylus")
 _WEIGHT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([A-Za-z]*)\s*$")
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finemotor.transport.virtual.radio import VirtualRadio
-from finemotor.transport.virtual.simkit import SimKit
+if TYPE_CHECKING:
+    from finemotor.transport.virtual.simkit import SimKit
 
 SIM_KIT_IDS = {"stylus": "5A1001", "grip": "5A2002"}
 
@@ -42,6 +42,9 @@ class Radio:
 async def open_radio(sim: bool, seed: int = 1) -> AsyncIterator[Radio]:
     """The computer's Bluetooth radio, or (``sim``) a virtual one with a simulated stylus and
     grip dynamometer on it (kit ids 5A1001 and 5A2002)."""
+    from finemotor.transport.virtual.radio import VirtualRadio
+    from finemotor.transport.virtual.simkit import SimKit
+
     if not sim:
         yield Radio()
         return

@@ -14,22 +14,19 @@ import json
 import math
 import os
 from dataclasses import dataclass, replace
-from typing import Any, get_args
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, get_args
 
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError, InputFileError
-from finemotor.metrics import KGF_N, summarize_grip, summarize_pen, to_jsonable
-from finemotor.metrics.config import ForceUnit, GripContext, GripTask, PenConfig, PenTask
-from finemotor.metrics.grip import GripCore
-from finemotor.metrics.pen import PenCore
-from finemotor.metrics.results import RAW, absent, present
-from finemotor.metrics.summary import Trigger, grip_settings, raw_pen_config
-from finemotor.metrics.timeline import GAP_STEPS, infer_rate, split, time_unit
+from finemotor.metrics.config import GAP_STEPS, ForceUnit, GripContext, GripTask, PenConfig, PenTask
 
-F64 = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from finemotor.metrics.summary import Trigger
+
+    F64 = npt.NDArray[np.float64]
 
 DEFAULT_COLUMNS = {
     "grip": ("force", "force_n", "grip", "grip_n", "force_kgf", "kgf"),
@@ -196,6 +193,8 @@ def read_columns(
 
 
 def _values(path: str, name: str, idx: int, data: list[tuple[int, list[str]]]) -> Column:
+    import numpy as np
+
     cells: list[str] = []
     line_nos: list[int] = []
     for line, row in data:
@@ -271,6 +270,11 @@ def analyze(path: str, opts: Options) -> dict[str, Any]:
         InputFileError: the file cannot be read as asked.
         FinemotorError: the options do not fit together (a task of the other kind...).
     """
+    import numpy as np
+
+    from finemotor.metrics import KGF_N, to_jsonable
+    from finemotor.metrics.timeline import infer_rate, split, time_unit
+
     kind = opts.kind
     col, tcol = read_columns(path, kind, opts.column, opts.time_column)
     x = col.values
@@ -359,6 +363,11 @@ def _task(kind: str, task: str | None) -> str:
 
 
 def _signal_stats(x: F64, unit: str) -> dict[str, Any]:
+    import numpy as np
+
+    from finemotor.metrics import to_jsonable
+    from finemotor.metrics.results import RAW, absent, present
+
     v = x[np.isfinite(x)]
     note = (
         "raw readings (uncalibrated): no newton scale; mean and SD are in the sensor's units"
@@ -384,6 +393,14 @@ def _summarize(
 ) -> tuple[Any, list[tuple[Any, float]]]:
     """The overall summary of the pieces (none bridged) and each piece's own, with the shift
     each piece was given on the overall clock."""
+    import numpy as np
+
+    from finemotor.metrics import KGF_N, summarize_grip, summarize_pen
+    from finemotor.metrics.grip import GripCore
+    from finemotor.metrics.pen import PenCore
+    from finemotor.metrics.results import RAW
+    from finemotor.metrics.summary import grip_settings, raw_pen_config
+
     allx = np.concatenate([x for _, x in pieces])
     if kind == "grip":
         cfg = grip_settings(allx, task, unit, _trigger(opts), None)
@@ -429,6 +446,9 @@ def _summarize(
 
 
 def _trigger(opts: Options) -> Trigger | None:
+    from finemotor.metrics import KGF_N
+    from finemotor.metrics.summary import Trigger
+
     on, off = opts.trigger_on, opts.trigger_off
     if on is None and off is None:
         return None

@@ -18,14 +18,16 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from finemotor.calibration.fit import FIT_MODELS, Fit, FitModel, fit_points
-from finemotor.calibration.procedure import DEVICES, load_procedure
+from finemotor.calibration.names import DEVICES, FIT_MODELS, FitModel
 from finemotor.cli import command_help
 from finemotor.errors import CalibrationError, InputFileError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from finemotor.calibration.fit import Fit
 
 KG_N = 9.80665
 REFERENCE_COLUMNS = ("reference", "force", "load", "weight", "mass")
@@ -158,6 +160,8 @@ def read_points(
         InputFileError: the file is missing, has no usable header, a reference column has
             no unit, or a cell is not a number.
     """
+    import numpy as np
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
@@ -266,7 +270,8 @@ def _show(args: argparse.Namespace) -> Callable[[str], None]:
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from finemotor.calibration.guided import calibrate_kit  # noqa: PLC0415  (bumble: only here)
+    from finemotor.calibration.guided import calibrate_kit
+    from finemotor.calibration.procedure import load_procedure
 
     proc = load_procedure(args.procedure or args.kind)
     if proc.device != args.kind:
@@ -303,7 +308,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from finemotor.calibration.guided import check_kit  # noqa: PLC0415
+    from finemotor.calibration.guided import check_kit
+    from finemotor.calibration.procedure import load_procedure
 
     if args.device is None:
         args.device = f"sim://{args.kind}"
@@ -325,6 +331,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
+    from finemotor.calibration.fit import fit_points
+
     refs, reads, unit = read_points(
         args.points, args.reference_unit, args.reference_column, args.reading_column
     )

@@ -7,10 +7,12 @@ import asyncio
 import json
 import sys
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
-from finemotor.demo import DemoOptions, run_demo
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -37,6 +39,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 if every device streamed with nothing lost."""
+    from finemotor.demo import DemoOptions, run_demo
+
     progress = None if args.json else (lambda msg: print(msg, flush=True))
 
     def on_view(url: str) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
-from finemotor.doctor import NOTE, OK, Check, System, run_checks, to_json
 
-_MARK = {OK: "ok       ", NOTE: "note     "}
+if TYPE_CHECKING:
+    from finemotor.doctor import Check, System
 
 
 def register(sub: Any) -> None:
@@ -27,9 +27,12 @@ def register(sub: Any) -> None:
 
 def render(checks: list[Check]) -> str:
     """The checks as lines for a person: one per check, a ``fix:`` line under each problem."""
+    from finemotor.doctor import NOTE, OK
+
+    marks = {OK: "ok       ", NOTE: "note     "}
     lines = []
     for c in checks:
-        lines.append(f"{_MARK.get(c.status, 'PROBLEM  ')}{c.title}: {c.detail}")
+        lines.append(f"{marks.get(c.status, 'PROBLEM  ')}{c.title}: {c.detail}")
         if c.fix and c.status != OK:
             lines.append(f"         fix: {c.fix}")
     problems = sum(not c.ok for c in checks)
@@ -43,6 +46,8 @@ def render(checks: list[Check]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks; 0 if none found a problem, 1 otherwise."""
+    from finemotor.doctor import System, run_checks, to_json
+
     system: System = args.system or System()
     checks = run_checks(system)
     print(to_json(checks, system) if args.json else render(checks))

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Enrol; 0."""
-    from finemotor.sync.credential import credential_path, enrol, load_credential, save_credential  # noqa: PLC0415
+    from finemotor.sync.credential import credential_path, enrol, load_credential, save_credential
 
     old = load_credential()
     if old is not None and not args.force:

@@ -9,11 +9,13 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.errors import RecordingError
-from finemotor.recording import Recording
+
+if TYPE_CHECKING:
+    from finemotor.recording import Recording
 
 
 def register(sub: Any) -> None:
@@ -80,6 +82,8 @@ def export_json(rec: Recording, session: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Export; 0, or an error (unknown session, unreadable database)."""
+    from finemotor.recording import Recording
+
     with Recording(args.db) as rec:
         text = (
             export_csv(rec, args.session)

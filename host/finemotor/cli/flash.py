@@ -7,11 +7,13 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
-from finemotor.flash import KINDS, available_ports, build_plan, flash, normalize_kit_id
-from finemotor.progress import Progress
+from finemotor.samples import DEVICE_KINDS
+
+if TYPE_CHECKING:
+    from finemotor.progress import Progress
 
 
 def register(sub: Any) -> None:
@@ -25,7 +27,7 @@ def register(sub: Any) -> None:
             "kit's calibration is kept."
         ),
     )
-    p.add_argument("kind", choices=KINDS, help="which kit this is")
+    p.add_argument("kind", choices=DEVICE_KINDS, help="which kit this is")
     p.add_argument(
         "--port",
         default=None,
@@ -49,6 +51,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Flash the kit; 0 when it is done and checked, 1 (an error) otherwise."""
+    from finemotor.flash import available_ports, build_plan, flash, normalize_kit_id
+    from finemotor.progress import Progress
+
     kit_id = normalize_kit_id(args.kit_id) if args.kit_id is not None else None
     if args.port is None:
         ports = available_ports()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import finemotor
-from finemotor import protocol
 from finemotor.cli import command_help
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -20,6 +22,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the library version and the wire-protocol layouts it decodes."""
+    from finemotor import protocol
+
     info = {
         "version": finemotor.__version__,
         "protocol_version": protocol.PROTOCOL_VERSION,

@@ -6,14 +6,14 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.cli._radio import add_radio_args, open_radio
-from finemotor.desk import Desk
 from finemotor.errors import TransportError
-from finemotor.transport.ble import BleKit
-from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -29,6 +29,10 @@ def register(sub: Any) -> None:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from finemotor.desk import Desk
+    from finemotor.transport.ble import BleKit
+    from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
     def say(msg: str) -> None:
         if not args.json:
             print(msg, flush=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.report.goals import GOAL_METRICS, format_target
-from finemotor.report.trends import progress_rows, student_progress, write_progress_report
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -34,6 +36,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse, print a table and the paths; 0."""
+    from finemotor.report.trends import progress_rows, student_progress, write_progress_report
+
     prog = student_progress(args.db, args.student)
     header = ["session", "date", *GOAL_METRICS, "pen values from"]
     rows = progress_rows(prog)

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import logging
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
-from finemotor.relay import Relay
+
+if TYPE_CHECKING:
+    from finemotor.relay import Relay
 
 
 def register(sub: Any) -> None:
@@ -57,6 +59,8 @@ async def _serve(relay: Relay) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the relay until interrupted."""
+    from finemotor.relay import Relay
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     relay = Relay(args.host, args.port, _ssl(args.tls_cert, args.tls_key))
     asyncio.run(_serve(relay))

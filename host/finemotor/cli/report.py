@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
-from finemotor.report.session_report import session_report
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(sub: Any) -> None:
@@ -33,6 +35,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; print the paths; 0."""
+    from finemotor.report.session_report import session_report
+
     for path in session_report(args.db, args.session, args.out, pdf=args.pdf):
         print(path)
     return 0

@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.cli import command_help
 from finemotor.cli._radio import add_radio_args, open_radio
-from finemotor.transport.advert import KitAdvert
-from finemotor.transport.scan import scan_kits
+
+if TYPE_CHECKING:
+    from finemotor.transport.advert import KitAdvert
 
 
 def register(sub: Any) -> None:
@@ -23,6 +24,8 @@ def register(sub: Any) -> None:
 
 
 async def _scan(args: argparse.Namespace) -> list[KitAdvert]:
+    from finemotor.transport.scan import scan_kits
+
     async with open_radio(args.sim) as radio:
         return await scan_kits(args.timeout, backend=radio.scanner_backend)
 

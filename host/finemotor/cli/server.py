@@ -134,14 +134,14 @@ def register(sub: Any) -> None:
 
 
 def _url(args: argparse.Namespace) -> Any:
-    from finemotor.server.database import database_url  # noqa: PLC0415
+    from finemotor.server.database import database_url
 
     database = args.database or (os.environ.get(DATABASE_ENV) if args.data is None else None)
     return database_url(args.data, database)
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
-    from finemotor.server.store import Store  # noqa: PLC0415
+    from finemotor.server.store import Store
 
     async def go() -> int:
         store = await Store.open(_url(args))
@@ -166,8 +166,8 @@ def _read_password(confirm: bool) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from finemotor.cli.relay import _ssl  # noqa: PLC0415
-    from finemotor.server.app import Server  # noqa: PLC0415
+    from finemotor.cli.relay import _ssl
+    from finemotor.server.app import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     server = Server(
@@ -291,8 +291,8 @@ def _desk_revoke(args: argparse.Namespace) -> int:
 
 
 def _student_export(args: argparse.Namespace) -> int:
-    from finemotor.server.export import student_archive  # noqa: PLC0415
-    from finemotor.server.records import Records  # noqa: PLC0415
+    from finemotor.server.export import student_archive
+    from finemotor.server.records import Records
 
     async def work(store: Any) -> int:
         student = await store.student(args.student)
@@ -306,8 +306,8 @@ def _student_export(args: argparse.Namespace) -> int:
 
 
 def _student_delete(args: argparse.Namespace) -> int:
-    from finemotor.server.api import delete_student  # noqa: PLC0415
-    from finemotor.server.records import Records  # noqa: PLC0415
+    from finemotor.server.api import delete_student
+    from finemotor.server.records import Records
 
     if not args.yes:
         if not sys.stdin.isatty():

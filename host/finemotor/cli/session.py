@@ -17,26 +17,20 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from finemotor.aio import wait_event
 from finemotor.cli import command_help
 from finemotor.cli._radio import Radio, open_radio
-from finemotor.desk import Desk
 from finemotor.errors import FinemotorError, PairingRefusedError, TransportError
-from finemotor.kitlink import KitLink
-from finemotor.metrics.results import to_jsonable
-from finemotor.pairing import pair_at_desk
-from finemotor.preflight import Flag, check_kit
-from finemotor.recording import default_db_path
-from finemotor.replay import ReplayLink
-from finemotor.samples import SampleBlock
-from finemotor.session import SessionOptions, SessionRunner, SessionStatus, SessionSummary
-from finemotor.source import open_link
 from finemotor.student import student_id_problem
-from finemotor.sync.credential import load_credential
-from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
+if TYPE_CHECKING:
+    from finemotor.kitlink import KitLink
+    from finemotor.preflight import Flag
+    from finemotor.replay import ReplayLink
+    from finemotor.samples import SampleBlock
+    from finemotor.session import SessionRunner, SessionStatus, SessionSummary
 
 KINDS = ("stylus", "grip")
 
@@ -167,6 +161,9 @@ async def _connect_kit(
     timeout: float,
 ) -> KitLink:
     """Find the kit by its id and open its link (asking for its button if it forgot us)."""
+    from finemotor.kitlink import KitLink
+    from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+
     found = await scan_kits(timeout, kit_id=kit_id, backend=radio.scanner_backend)
     if not found:
         what = f"the {kind} {kit_id}" if kind else f"kit {kit_id}"
@@ -203,6 +200,11 @@ async def _open_kits(
     runner: SessionRunner,
 ) -> dict[str, tuple[KitLink | ReplayLink, str]]:
     """Open every kit of the session, each streaming into ``runner``: key -> (link, kit id)."""
+    from finemotor.desk import Desk
+    from finemotor.pairing import pair_at_desk
+    from finemotor.source import open_link
+    from finemotor.transport.scan import scan_kits
+
     opened: dict[str, tuple[KitLink | ReplayLink, str]] = {}
     if args.source:
         for url in args.source:
@@ -249,6 +251,9 @@ async def _preflight(
     args: argparse.Namespace,
     con: _Console,
 ) -> list[Flag]:
+    from finemotor.preflight import check_kit
+    from finemotor.replay import ReplayLink
+
     flags: list[Flag] = []
     for link, kit_id in opened.values():
         if isinstance(link, ReplayLink) or link.info is None:
@@ -272,6 +277,11 @@ async def _preflight(
 
 
 async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
+    from finemotor.aio import wait_event
+    from finemotor.replay import ReplayLink
+    from finemotor.session import SessionOptions, SessionRunner
+    from finemotor.sync.credential import load_credential
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -358,6 +368,9 @@ def _print_summary(s: SessionSummary) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run a session; 0 when it was recorded."""
+    from finemotor.metrics.results import to_jsonable
+    from finemotor.recording import default_db_path
+
     problem = student_id_problem(args.student)
     if problem is not None:  # before any kit is paired or anything recorded
         raise FinemotorError(f"--student {problem}")

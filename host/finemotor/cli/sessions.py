@@ -12,9 +12,6 @@ from typing import Any
 
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
-from finemotor.recording import Recording, default_db_path, delete_session
-from finemotor.sync.credential import load_credential
-from finemotor.sync.uploader import upload_states
 
 _UPLOAD_WORDS = {
     "recorded": "recorded here",
@@ -50,6 +47,10 @@ def register(sub: Any) -> None:
 
 
 def _delete(path: Path, session: int, yes: bool, not_uploaded_ok: bool) -> int:
+    from finemotor.recording import Recording, delete_session
+    from finemotor.sync.credential import load_credential
+    from finemotor.sync.uploader import upload_states
+
     with Recording(path) as rec:
         info = rec.session(session)
     state = upload_states(path).get(session)
@@ -83,6 +84,10 @@ def _delete(path: Path, session: int, yes: bool, not_uploaded_ok: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Print the sessions (or delete one); 0."""
+    from finemotor.recording import Recording, default_db_path
+    from finemotor.sync.credential import load_credential
+    from finemotor.sync.uploader import upload_states
+
     path = args.db or default_db_path()
     if args.delete is not None:
         return _delete(path, args.delete, args.yes, args.not_uploaded_ok)

@@ -37,8 +37,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Upload; 0 when every session is on the server, 1 otherwise."""
-    from finemotor.sync.credential import load_credential  # noqa: PLC0415
-    from finemotor.sync.uploader import Uploader, upload_states  # noqa: PLC0415
+    from finemotor.sync.credential import load_credential
+    from finemotor.sync.uploader import Uploader, upload_states
 
     cred = load_credential()
     if cred is None:

@@ -15,6 +15,9 @@ PenTask = Literal["free_writing", "copying", "tracing", "unknown"]
 
 EPS_S = 1e-9
 """Tolerance on time comparisons (seconds), so float rounding of timestamps flips no rule."""
+GAP_STEPS = 5.0
+"""Default largest step within a segment of a timed recording, in nominal sample periods
+(:func:`finemotor.metrics.timeline.split`)."""
 
 
 @dataclass(frozen=True)

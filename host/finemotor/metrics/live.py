@@ -1,10 +1,10 @@
 """Live engines: SampleBlocks plus the device's calibration in, metric snapshots out.
 
-The engines convert counts to newtons (or raw units for uncalibrated channels) and hand the
-arrays to the same :class:`~finemotor.metrics.pen.PenCore` /
-:class:`~finemotor.metrics.grip.GripCore` the offline summary uses, so after
-:meth:`finish` the live values equal the offline ones. A snapshot is returned at least
-every ``update_s`` of device time (0.2 s: 5 Hz).
+The engines convert counts to newtons (or raw units for uncalibrated channels) with
+:func:`~finemotor.forces.convert_channel` and hand the arrays to the same
+:class:`~finemotor.metrics.pen.PenCore` / :class:`~finemotor.metrics.grip.GripCore` the
+offline summary uses, so after :meth:`finish` the live values equal the offline ones. A
+snapshot is returned at least every ``update_s`` of device time (0.2 s: 5 Hz).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import CalibrationError, FinemotorError
+from finemotor.forces import BARREL_PADS, ChannelData, barrel_pads, barrel_sum, convert_channel
 from finemotor.metrics.config import (
     NOMINAL_COUNTS_PER_N,
     ForceUnit,
@@ -34,7 +35,7 @@ from finemotor.samples import SampleBlock
 F64 = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
-STYLUS_CHANNELS: tuple[str, ...] = ("tip", "barrel_a", "barrel_b")
+STYLUS_CHANNELS: tuple[str, ...] = ("tip", *BARREL_PADS)
 GRIP_CHANNELS: tuple[str, ...] = ("force",)
 
 
@@ -51,45 +52,6 @@ class LiveSnapshot:
     t: float
     current: dict[str, Metric]
     summary: PenSummary | GripSummary
-
-
-@dataclass(frozen=True)
-class ChannelData:
-    """One channel of a block, converted.
-
-    Attributes:
-        values: newtons, or ``counts - zero`` for an uncalibrated channel.
-        unit: ``"N"`` or ``"raw"``.
-        saturated: True at full-scale counts or outside the calibrated range.
-    """
-
-    values: F64
-    unit: ForceUnit
-    saturated: Bools
-
-
-def convert_channel(
-    counts: npt.NDArray[np.int32],
-    calibration: DeviceCalibration,
-    index: int,
-    count_limits: tuple[int, int] | None = None,
-) -> ChannelData:
-    """Convert one channel's counts with its calibration (raw units if uncalibrated).
-
-    Args:
-        counts: the channel's counts.
-        calibration: the device's calibration record.
-        index: the channel's position in the record.
-        count_limits: the converter's (min, max) counts; readings there are saturated.
-    """
-    cal = calibration.channel(index)
-    sat = np.zeros(counts.shape[0], dtype=np.bool_)
-    if count_limits is not None:
-        sat |= (counts <= count_limits[0]) | (counts >= count_limits[1])
-    if cal.calibrated:
-        conv = cal.convert(counts)
-        return ChannelData(conv.newtons, "N", sat | conv.out_of_range)
-    return ChannelData(cal.relative(counts), "raw", sat)
 
 
 def _check_layout(
@@ -187,7 +149,7 @@ class PenEngine(_LiveEngine):
             k = NOMINAL_COUNTS_PER_N["stylus"]
             cfg = replace(cfg, on=cfg.on * k, off=cfg.off * k, threshold_unit="raw")
         config = cfg
-        self._barrel_idx = [channels.index(c) for c in ("barrel_a", "barrel_b") if c in channels]
+        self._barrel_idx = barrel_pads(channels)
         barrel_unit: ForceUnit | None = None
         if self._barrel_idx:
             cal_ok = all(calibration.channel(i).calibrated for i in self._barrel_idx)
@@ -204,8 +166,7 @@ class PenEngine(_LiveEngine):
         tip = self._channel(block, self.channels.index("tip"))
         barrel = None
         if self._barrel_idx:
-            parts = [self._channel(block, i) for i in self._barrel_idx]
-            barrel = np.sum([p.values for p in parts], axis=0)
+            barrel = barrel_sum([self._channel(block, i) for i in self._barrel_idx]).values
             if self._bar_live is not None:
                 self._bar_live.process(barrel)
         if self._tip_live is not None:

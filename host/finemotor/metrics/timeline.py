@@ -17,11 +17,11 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from finemotor.metrics.config import GAP_STEPS
+
 F64 = npt.NDArray[np.float64]
 TimeUnit = Literal["s", "ms"]
 
-GAP_STEPS = 5.0
-"""Default largest step within a segment, in nominal sample periods."""
 JITTER_FRACTION = 0.1
 """A segment whose steps differ from the nominal step by more than this is resampled."""
 

@@ -20,10 +20,10 @@ import numpy.typing as npt
 
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.errors import CalibrationError
+from finemotor.forces import barrel_pads, barrel_sum, convert_channel
 from finemotor.marks import hand_context
 from finemotor.metrics.config import GripContext
 from finemotor.metrics.grip import GripSummary
-from finemotor.metrics.live import convert_channel
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.recording import DeviceInfo, Event, Recording, Samples, SessionInfo
@@ -282,13 +282,12 @@ def _pen(info: DeviceInfo, s: Samples, marks: list[Mark]) -> DeviceAnalysis:
     i_tip = ch.index("tip")
     tip = convert_channel(s.counts[:, i_tip], cal, i_tip)
     signals = [Signal("tip", tip.values, tip.unit)]
-    pads = [i for i, c in enumerate(ch) if c in ("barrel_a", "barrel_b")]
+    pads = barrel_pads(ch)
     barrel: F64 | None = None
     barrel_unit = "N"
     if pads:
-        parts = [convert_channel(s.counts[:, i], cal, i) for i in pads]
-        barrel = np.sum([p.values for p in parts], axis=0)
-        barrel_unit = "N" if all(p.unit == "N" for p in parts) else "raw"
+        grip = barrel_sum([convert_channel(s.counts[:, i], cal, i) for i in pads])
+        barrel, barrel_unit = grip.values, grip.unit
         signals.append(Signal("barrel", barrel, barrel_unit))
     calibrated = all(sig.unit == "N" for sig in signals)
 

@@ -13,12 +13,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from finemotor.errors import FinemotorError
-from finemotor.metrics.results import KGF_N
-from finemotor.recording import Recording, default_db_path, write_transaction
 from finemotor.student import student_id_problem
+
+if TYPE_CHECKING:
+    from finemotor.recording import Recording
 
 Direction = Literal["at_least", "at_most"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -66,6 +67,8 @@ GOAL_METRICS: dict[str, GoalMetric] = {
         ),
     )
 }
+"""The metrics a goal can be set on. The `goal` and `progress` commands list them in their
+help, so this module imports numpy and the database only inside the functions that use them."""
 
 _TARGET = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%/]*)\s*$")
 
@@ -122,6 +125,8 @@ def parse_target(metric: str, text: str) -> float:
     Raises:
         FinemotorError: not a number, or a unit that does not fit the metric.
     """
+    from finemotor.metrics.results import KGF_N  # noqa: PLC0415  (see GOAL_METRICS)
+
     m = goal_metric(metric)
     match = _TARGET.match(text)
     if match is None:
@@ -165,6 +170,8 @@ def set_goal(
         FinemotorError: unknown metric, bad direction or student id, non-finite target.
         RecordingError: the database cannot be written.
     """
+    from finemotor.recording import write_transaction  # noqa: PLC0415  (see GOAL_METRICS)
+
     m = goal_metric(metric)
     _check_student(student)
     if direction is None:
@@ -216,6 +223,8 @@ def load_goals(path: str | Path | None, student: str, history: bool = False) -> 
     Raises:
         RecordingError: the database cannot be read (corrupt, locked...).
     """
+    from finemotor.recording import Recording, default_db_path  # noqa: PLC0415  (see GOAL_METRICS)
+
     db = Path(path) if path is not None else default_db_path()
     if not db.exists():
         return []
@@ -225,6 +234,8 @@ def load_goals(path: str | Path | None, student: str, history: bool = False) -> 
 
 def format_target(goal: Goal) -> str:
     """The target as a therapist reads it: grip in kgf with newtons beside it."""
+    from finemotor.metrics.results import KGF_N  # noqa: PLC0415  (see GOAL_METRICS)
+
     sign = ">=" if goal.direction == "at_least" else "<="
     if goal.unit == "N":
         return f"{sign} {goal.target / KGF_N:.1f} kgf ({goal.target:.1f} N)"

@@ -29,11 +29,12 @@ ROLE = re.compile(r"(?::py)?:(mod|func|data|const|class|meth|attr|exc|obj):`~?([
 
 
 def modules() -> list[ModuleType]:
-    """Every module of the package (``__main__`` aside: importing it runs the command)."""
+    """Every module of the package (``__main__`` aside: importing it runs the command; and
+    the schema migrations, which are Alembic's scripts, not API)."""
     root = importlib.import_module(PACKAGE)
     out = [root]
     for info in pkgutil.walk_packages(root.__path__, f"{PACKAGE}."):
-        if not info.name.endswith("__main__"):
+        if not info.name.endswith("__main__") and ".migrations" not in info.name:
             out.append(importlib.import_module(info.name))
     return out
 

@@ -1,5 +1,5 @@
 """The server's store of people and places: accounts, web sessions, schools, caseloads, desks,
-enrolment codes, goals and the audit log. Recorded sessions are in :mod:`.records`.
+enrolment codes, goals and the audit log. Recorded sessions are in :mod:`finemotor.server.records`.
 
 Every method is one transaction. Database failures become :class:`~finemotor.errors.StoreError`
 (the database is down: try again) and rule violations :class:`~finemotor.errors.RefusedError`
@@ -154,7 +154,7 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def tx(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction; database failures become :class:`StoreError`."""
+        """One transaction; database failures become :class:`~finemotor.errors.StoreError`."""
         try:
             async with self.engine.begin() as conn:
                 yield conn

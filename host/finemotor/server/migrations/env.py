@@ -11,12 +11,18 @@ from alembic import context
 
 from finemotor.server.schema import metadata
 
-connection = context.config.attributes["connection"]
-context.configure(
-    connection=connection,
-    target_metadata=metadata,
-    render_as_batch=True,  # SQLite alters tables by copying them
-    compare_type=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+
+def run_migrations() -> None:
+    """Apply the migrations on the connection handed over by the server."""
+    context.configure(
+        connection=context.config.attributes["connection"],
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if getattr(context, "config", None) is not None:  # run by Alembic, not merely imported
+    run_migrations()

@@ -5,13 +5,14 @@ temporary folder, inherited by the commands it starts: no test reads or writes t
 recordings, and tests can run in parallel.
 
 The suite skips a test only when a tool it needs is missing (Chromium, uPlot, dbus-daemon,
-the MicroPython interpreter). On a developer's machine that is a skip with the reason; where
+the MicroPython interpreter, PostgreSQL). On a developer's machine that is a skip with the reason; where
 ``CI`` is set (``.ci/run``), it is a failure naming what to install, so a missing package can
 never hide a feature's tests.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from collections.abc import Generator
@@ -36,6 +37,8 @@ def _missing_tools() -> list[str]:
         missing.append("uPlot for the therapist view (make setup: npm pack uplot)")
     if shutil.which("dbus-daemon") is None:
         missing.append("dbus-daemon (apt-get install dbus-daemon)")
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("initdb") is None:
+        missing.append("PostgreSQL's server (apt-get install postgresql)")
     try:
         tool("micropython")
     except TransportError:

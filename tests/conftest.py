@@ -6,8 +6,8 @@ recordings, and tests can run in parallel.
 
 The suite skips a test only when a tool it needs is missing (Chromium, uPlot, dbus-daemon,
 the MicroPython interpreter, PostgreSQL). On a developer's machine that is a skip with the
-reason; where ``CI`` is set (``.ci/run``), it is a failure naming what to install, so a missing package can
-never hide a feature's tests.
+reason; where ``CI`` is set (``.ci/run``), it is a failure naming what to install, so a
+missing package can never hide a feature's tests.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 from pg import start_private_postgres
 from server_helpers import SCHOOL, Db, World, record, world
@@ -20,6 +21,7 @@ from finemotor.errors import SyncError
 from finemotor.recording import Recording
 from finemotor.server.app import Server
 from finemotor.server.database import database_url
+from finemotor.server.records import Records
 from finemotor.sync.credential import DeskCredential
 from finemotor.sync.uploader import Uploader, upload_states
 from finemotor.sync.wire import Block
@@ -177,9 +179,27 @@ def test_a_copy_that_differs_is_sent_again(db: Db, tmp_path: Path) -> None:
             assert (await up.upload(n)).state == "complete"
             assert any("sending it again" in m for m in said)
             async with store.engine.connect() as c:
-                blocks = (await c.execute(text("SELECT count(*) FROM blocks"))).scalar_one()
-                samples = (await c.execute(text("SELECT sum(n) FROM blocks"))).scalar_one()
-            assert (blocks, samples) == (50, 1000)
+                staged = (await c.execute(text("SELECT count(*) FROM blocks"))).scalar_one()
+                samples = (await c.execute(text("SELECT sum(n) FROM segments"))).scalar_one()
+            assert (staged, samples) == (0, 1000)  # complete: compacted into segments
+            ours = await Records(store).load_samples(1, "grip")
+            with Recording(desk_db) as rec:
+                theirs = rec.load_samples(n, "grip")
+            np.testing.assert_array_equal(ours.seq, theirs.seq)
+            assert ours.t.tobytes() == theirs.t.tobytes()
+            np.testing.assert_array_equal(ours.counts, theirs.counts)
+            # the desk sends again (it lost the answer): the same blocks are duplicates, others
+            # are refused, and the completion still holds
+            some = [b.to_json() for b in _blocks(desk_db, n)[:5]]
+            path = f"/api/desk/sessions/{n}/blocks"
+            status, got = await _call(w, "POST", path, {"device": "grip", "blocks": some})
+            assert status == 200 and got == {"stored": 0, "duplicates": 5}
+            odd = Block(10**6, 1, b"\0" * 8, b"\0" * 4).to_json()
+            status, got = await _call(w, "POST", path, {"device": "grip", "blocks": [odd]})
+            assert status == 409 and "complete" in got["error"]
+            summary = up._summary(Recording(desk_db), n)
+            status, got = await _call(w, "POST", f"/api/desk/sessions/{n}/complete", summary)
+            assert status == 200 and got["state"] == "complete"
         finally:
             await w.server.stop()
 

@@ -25,6 +25,13 @@ from finemotor.errors import NotFoundError, RefusedError
 from finemotor.recording import DeviceInfo, Event, Samples
 from finemotor.samples import DEVICE_KINDS
 from finemotor.server import schema as s
+from finemotor.server.codec import (
+    SEGMENT_SAMPLES,
+    decode_index,
+    decode_samples,
+    encode_index,
+    encode_samples,
+)
 from finemotor.server.store import Desk, Store, Student
 from finemotor.sync.wire import (
     MAX_CHANNELS,
@@ -110,6 +117,98 @@ def _device_meta(obj: Any) -> dict[str, Any]:
         "rate_hz": _number(obj, "rate_hz", optional=True),
         "calibration_json": cal_json,
     }
+
+
+async def _digests(c: Any, device_id: int) -> dict[int, tuple[int, str]]:
+    """``{seq0: (n, digest)}`` of every block stored for a device, uploaded or compacted."""
+    b, seg = s.blocks, s.segments
+    out = {
+        r.seq0: (int(r.n), str(r.digest))
+        for r in (
+            await c.execute(select(b.c.seq0, b.c.n, b.c.digest).where(b.c.device_id == device_id))
+        ).all()
+    }
+    rows = await c.execute(select(seg.c.blocks, seg.c.data).where(seg.c.device_id == device_id))
+    for r in rows.all():
+        t, counts = decode_samples(r.data)
+        at = 0
+        for seq0, n in decode_index(r.blocks):
+            block = Block(seq0, n, t[at : at + n].tobytes(), counts[at : at + n].tobytes())
+            out[seq0] = (n, block.digest())
+            at += n
+    return out
+
+
+def _unpack_block(data: bytes, n: int) -> tuple[Any, Any]:
+    raw = zlib.decompress(data)
+    return np.frombuffer(raw[: 8 * n], dtype="<f8"), np.frombuffer(raw[8 * n :], dtype="<i4")
+
+
+async def _parts(c: Any, device_id: int) -> list[tuple[Any, Any, Any]]:
+    """``(seq, t, counts)`` pieces of a device's samples in sequence order: its segments and
+    the blocks not yet compacted."""
+    b, seg = s.blocks, s.segments
+    parts: list[tuple[int, tuple[Any, Any, Any]]] = []
+    rows = await c.execute(
+        select(seg.c.seq0, seg.c.blocks, seg.c.data).where(seg.c.device_id == device_id)
+    )
+    for r in rows.all():
+        t, counts = decode_samples(r.data)
+        seq = np.concatenate(
+            [np.arange(q, q + n, dtype=np.int64) for q, n in decode_index(r.blocks)]
+        )
+        parts.append((r.seq0, (seq, t, counts.reshape(-1))))
+    rows = await c.execute(select(b.c.seq0, b.c.n, b.c.data).where(b.c.device_id == device_id))
+    for r in rows.all():
+        t, counts = _unpack_block(r.data, r.n)
+        parts.append((r.seq0, (np.arange(r.seq0, r.seq0 + r.n, dtype=np.int64), t, counts)))
+    parts.sort(key=lambda p: p[0])
+    return [p for _, p in parts]
+
+
+async def _compact(c: Any, device_id: int) -> None:
+    """Move a device's uploaded blocks into segments of up to SEGMENT_SAMPLES samples."""
+    b = s.blocks
+    rows = (
+        await c.execute(
+            select(b.c.seq0, b.c.n, b.c.data, b.c.digest)
+            .where(b.c.device_id == device_id)
+            .order_by(b.c.seq0)
+        )
+    ).all()
+    batch: list[Any] = []
+
+    async def flush() -> None:
+        ts, cs = [], []
+        for r in batch:
+            t, counts = _unpack_block(r.data, r.n)
+            ts.append(t)
+            cs.append(counts)
+        t_all = np.concatenate(ts)
+        counts_all = np.concatenate(cs).reshape(len(t_all), -1)
+        await c.execute(
+            insert(s.segments).values(
+                device_id=device_id,
+                seq0=batch[0].seq0,
+                n=len(t_all),
+                t0=float(t_all[0]),
+                t1=float(t_all[-1]),
+                blocks=encode_index([r.seq0 for r in batch], [r.n for r in batch]),
+                data=encode_samples(t_all, counts_all),
+            )
+        )
+        batch.clear()
+
+    size = 0
+    for r in rows:
+        if batch and size + r.n > SEGMENT_SAMPLES:
+            await flush()
+            size = 0
+        batch.append(r)
+        size += r.n
+    if batch:
+        await flush()
+    await c.execute(delete(b).where(b.c.device_id == device_id))
 
 
 class Records:
@@ -323,11 +422,14 @@ class Records:
                         }
                     )
                 if new and state == "complete":
-                    raise _refuse(
-                        "this session is complete on the server: it takes no new samples",
-                        "conflict",
-                        409,
-                    )
+                    stored = await _digests(c, dev.id)
+                    if any(stored.get(r["seq0"]) != (r["n"], r["digest"]) for r in new):
+                        raise _refuse(
+                            "this session is complete on the server: it takes no new samples",
+                            "conflict",
+                            409,
+                        )
+                    new = []  # sent again after the completion: all already there
                 if new:
                     await c.execute(insert(b), new)
                     await c.execute(
@@ -401,7 +503,7 @@ class Records:
         """
         if not isinstance(summary, dict) or not isinstance(summary.get("devices"), dict):
             raise _refuse("a completion has 'devices': {name: {samples, blocks, sha256}}")
-        sd, b = s.session_devices, s.blocks
+        sd = s.session_devices
         mismatched: dict[str, Any] = {}
         async with self.store.tx() as c:
             sid, state = await self._desk_session(c, desk, desk_session)
@@ -409,15 +511,11 @@ class Records:
             if {d.name for d in devs} != set(summary["devices"]):
                 raise _refuse("the completion names other devices than the session has")
             for d in devs:
-                rows = (
-                    await c.execute(
-                        select(b.c.n, b.c.digest).where(b.c.device_id == d.id).order_by(b.c.seq0)
-                    )
-                ).all()
+                stored = await _digests(c, d.id)
                 ours = {
-                    "samples": sum(r.n for r in rows),
-                    "blocks": len(rows),
-                    "sha256": device_digest(r.digest for r in rows),
+                    "samples": sum(n for n, _ in stored.values()),
+                    "blocks": len(stored),
+                    "sha256": device_digest(stored[k][1] for k in sorted(stored)),
                 }
                 theirs = summary["devices"][d.name]
                 if not isinstance(theirs, dict) or any(theirs.get(k) != v for k, v in ours.items()):
@@ -429,6 +527,8 @@ class Records:
                 if kind in summary and summary[kind] != n:
                     mismatched[kind] = {"server": int(n), "desk": summary[kind]}
             if not mismatched and state != "complete":
+                for d in devs:
+                    await _compact(c, d.id)
                 await c.execute(
                     update(s.sessions)
                     .where(s.sessions.c.id == sid)
@@ -548,7 +648,7 @@ class Records:
         Raises:
             NotFoundError: no such device in the session.
         """
-        sd, b = s.session_devices, s.blocks
+        sd = s.session_devices
         async with self.store.tx() as c:
             dev = (
                 await c.execute(
@@ -559,30 +659,19 @@ class Records:
             ).first()
             if dev is None:
                 raise NotFoundError("device", device[:32], "the session lists its devices")
-            rows = (
-                await c.execute(
-                    select(b.c.seq0, b.c.n, b.c.data)
-                    .where(b.c.device_id == dev.id)
-                    .order_by(b.c.seq0)
-                )
-            ).all()
+            parts = await _parts(c, dev.id)
         channels = tuple(json.loads(dev.channels))
         nch = len(channels)
-        if not rows:
+        if not parts:
             return Samples(
                 channels,
                 np.zeros(0, np.int64),
                 np.zeros(0, np.float64),
                 np.zeros((0, nch), np.int32),
             )
-        seq = np.concatenate([np.arange(r.seq0, r.seq0 + r.n, dtype=np.int64) for r in rows])
-        ts, cs = [], []
-        for r in rows:
-            raw = zlib.decompress(r.data)
-            ts.append(np.frombuffer(raw[: 8 * r.n], dtype="<f8"))
-            cs.append(np.frombuffer(raw[8 * r.n :], dtype="<i4"))
-        t = np.concatenate(ts).astype(np.float64)
-        counts = np.concatenate(cs).astype(np.int32).reshape(len(seq), nch)
+        seq = np.concatenate([p[0] for p in parts])
+        t = np.concatenate([p[1] for p in parts]).astype(np.float64)
+        counts = np.concatenate([p[2] for p in parts]).astype(np.int32).reshape(len(seq), nch)
         return Samples(channels, seq, t, counts)
 
     async def events(self, session_id: int, kind: str | None = None) -> list[Event]:
@@ -670,16 +759,17 @@ class Records:
                 for r in (await c.execute(select(sd.c.id).where(sd.c.session_id.in_(sids)))).all()
             ]
             if dev_ids:
-                counts["samples"] = int(
-                    (
-                        await c.execute(
-                            select(func.coalesce(func.sum(b.c.n), 0)).where(
-                                b.c.device_id.in_(dev_ids)
+                for table in (b, s.segments):
+                    counts["samples"] += int(
+                        (
+                            await c.execute(
+                                select(func.coalesce(func.sum(table.c.n), 0)).where(
+                                    table.c.device_id.in_(dev_ids)
+                                )
                             )
-                        )
-                    ).scalar_one()
-                )
-                await c.execute(delete(b).where(b.c.device_id.in_(dev_ids)))
+                        ).scalar_one()
+                    )
+                    await c.execute(delete(table).where(table.c.device_id.in_(dev_ids)))
                 await c.execute(delete(sd).where(sd.c.id.in_(dev_ids)))
             for kind, table in (("events", s.events), ("metrics", s.metrics)):
                 res = await c.execute(delete(table).where(table.c.session_id.in_(sids)))

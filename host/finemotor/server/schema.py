@@ -8,7 +8,8 @@ Vocabulary:
     school: where desks and students are. student: a pseudonymous id, never a name.
     caseload: which students each therapist follows. desk: an enrolled school computer.
     session: one recorded session of one student at one desk, with its devices, sample
-    blocks (compressed), events (marks, link drops...) and metric snapshots.
+    blocks as uploaded (``blocks``, while the upload runs) or compacted (``segments``, once
+    complete), events (marks, link drops...) and metric snapshots.
 """
 
 from __future__ import annotations
@@ -160,6 +161,24 @@ blocks = Table(
     Column("digest", String(64), nullable=False),
     UniqueConstraint("device_id", "seq0", name="uq_blocks_device_seq0"),
 )
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "device_id", Integer, ForeignKey("session_devices.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("seq0", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("t0", Float, nullable=False),
+    Column("t1", Float, nullable=False),
+    Column("blocks", LargeBinary, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("device_id", "seq0", name="uq_segments_device_seq0"),
+)
+"""A complete session's blocks, compacted (:mod:`finemotor.server.codec`): many blocks per
+row, their index (first sequence number, count, digest each) in ``blocks``."""
 
 events = Table(
     "events",

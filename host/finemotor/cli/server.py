@@ -54,6 +54,11 @@ def register(sub: Any) -> None:
     run.add_argument("--tls-cert", default=None, help="PEM certificate chain (serve HTTPS)")
     run.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
     run.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help="mark sign-in cookies Secure (when a TLS proxy is in front)",
+    )
+    run.add_argument(
         "--retention-days",
         type=float,
         default=None,
@@ -176,6 +181,7 @@ def _run(args: argparse.Namespace) -> int:
         args.port,
         _ssl(args.tls_cert, args.tls_key),
         retention_days=args.retention_days,
+        secure_cookies=args.secure_cookies,
     )
 
     async def serve() -> None:

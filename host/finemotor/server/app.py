@@ -100,6 +100,8 @@ class Server:
         host, port, ssl_context: where to listen (port 0: any free port).
         retention_days: delete sessions older than this (None: keep them).
         limits: the relay's limits.
+        secure_cookies: mark the sign-in cookie Secure without TLS here (a TLS proxy in
+            front); with ``ssl_context`` it always is.
     """
 
     def __init__(
@@ -110,8 +112,10 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         retention_days: float | None = None,
         limits: RelayLimits | None = None,
+        secure_cookies: bool = False,
     ) -> None:
         self.db_url = url
+        self.secure_cookies = secure_cookies or ssl_context is not None
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.retention_days = retention_days
         self.limits = limits
@@ -144,7 +148,7 @@ class Server:
             admission=_Admission(store),
             app=app,
         )
-        Api(store, records, self.ssl_context is not None, relay.live).add_routes(app)
+        Api(store, records, self.secure_cookies, relay.live).add_routes(app)
         DeskApi(store, records).add_routes(app)
         try:
             url = await relay.start()

@@ -230,3 +230,20 @@ def test_adverts_over_31_bytes_are_refused() -> None:
 def test_the_kits_adverts_fit() -> None:
     for run in (kit("repair"), kit("fault")):
         assert 0 < run.n("adv_len") <= 31 and 0 < run.n("resp_len") <= 31
+
+
+# Privacy on the air ------------------------------------------------------------------------
+
+NIMBLE_DEFAULT_IRK = bytes.fromhex("ef8de2164fec430dbf5bdd34c0531eb8")
+
+
+def test_addr_mode_and_the_irk_as_on_the_port() -> None:
+    run = rule("addr_mode")
+    assert run.r["rpa_inactive"].startswith("OSError")  # the stack must be active
+    assert run.r["irk_no_handler"] == NIMBLE_DEFAULT_IRK.hex()  # nobody to keep a new one
+    assert run.r["asked"] == "get 10 irk,set 10 irk"  # load_irk: asked, then offered
+    assert run.n("irk_stored") == 1 and run.n("same_irk") == 1
+    assert run.r["mac_static"] == "none"
+    assert "EINVAL" in run.r["mac_rpa"] or "22" in run.r["mac_rpa"]  # the RPA is not readable
+    assert "EINVAL" in run.r["public"] or "22" in run.r["public"]
+    assert int(run.r["rpa"][:2], 16) >> 6 == 0b01 and run.n("resolves") == 1

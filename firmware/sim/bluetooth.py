@@ -354,6 +354,9 @@ class _Bridge:
         elif typ == 0x6C or typ == 0x74:  # 'l' rig load mN, 't' dump the truth
             if self.sim is not None:
                 self.sim(2 if typ == 0x6C else 3, struct.unpack("<I", p)[0])
+        elif typ == 0x6E:  # 'n' the controller's RPA timer fires now (a simulation control)
+            if ble is not None:
+                ble._rotate()
         elif typ == 0x71:  # 'q' quit
             raise SystemExit(0)
 

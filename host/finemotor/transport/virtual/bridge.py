@@ -400,6 +400,11 @@ class KitBridge:
         """Asks the firmware to write its world's hidden truth to ``truth.json``."""
         self._send(ord("t"), struct.pack("<I", 0))
 
+    def renew_address(self) -> None:
+        """Makes the kit's stack renew its resolvable private address now (what its controller
+        does every 15 minutes)."""
+        self._send(ord("n"), b"")
+
     def quit(self) -> None:
         """Asks the firmware process to exit (it raises ``SystemExit(0)``)."""
         self._send(ord("q"), b"")

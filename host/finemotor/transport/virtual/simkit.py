@@ -262,6 +262,11 @@ class SimKit:
         """Sets the kit's cell voltage (millivolts); the firmware reads it within a second."""
         self._require_running().set_battery_mv(mv)
 
+    def renew_address(self) -> None:
+        """Renews the kit's resolvable private address now, as its Bluetooth controller does
+        every 15 minutes (the firmware sees nothing of it)."""
+        self._require_running().renew_address()
+
     def apply_load(self, newtons: float | None) -> None:
         """Hangs ``newtons`` on the kit's force sensor with the simulated load rig (it settles
         in about a second, swinging at first); None gives the sensor back to the student."""

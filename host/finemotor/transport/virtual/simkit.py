@@ -227,7 +227,8 @@ class SimKit:
 
     @property
     def address(self) -> str:
-        """The kit's Bluetooth address (connect with it, or find it by scanning)."""
+        """The kit's identity address: how a computer that bonded with it knows it (on the
+        air the kit uses resolvable private addresses: ``bridge.advertised_address``)."""
         return self.bridge.address
 
     @property

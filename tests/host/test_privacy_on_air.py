@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from aiotest import eventually, run
+from bleak import BleakClient
+from bleak.exc import BleakGATTProtocolError
 from bumble.device import Advertisement, Connection
 
 from finemotor.desk import Desk
@@ -25,6 +28,8 @@ from finemotor.transport.virtual.scanner import advertisement_data
 from finemotor.transport.virtual.simkit import SimKit
 
 KIT_ID = "1A2B3C"
+MODEL, SERIAL, BATTERY_LEVEL = "2A24", "2A25", "2A19"
+INSUFFICIENT_ENCRYPTION = 0x0F
 
 
 def test_parse_advert_reads_both_forms() -> None:
@@ -47,6 +52,16 @@ def test_a_bonded_kit_is_found_under_a_new_address_and_only_by_its_computer(
             heard: list[Advertisement] = []  # what anyone in range hears, as it is on the air
             await radio.add_scan_listener(object(), heard.append)
             desk = Desk(tmp_path / "kits.json")
+
+            # A computer that connects without pairing reads nothing that tells kits apart.
+            async with BleakClient(
+                kit.bridge.advertised_address, backend=radio.client_backend, timeout=5.0
+            ) as client:
+                assert await client.read_gatt_char(MODEL) == b"FM-STYLUS-1"  # every stylus's
+                for uuid in (SERIAL, BATTERY_LEVEL):
+                    with pytest.raises(BleakGATTProtocolError) as refused:
+                        await client.read_gatt_char(uuid)
+                    assert refused.value.code == INSUFFICIENT_ENCRYPTION
 
             async def confirm(_question: str) -> bool:
                 return True

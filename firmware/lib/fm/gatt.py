@@ -81,17 +81,20 @@ class Gatt:
                 (uuids.STATUS, _F_READ | _F_NOTIFY | _F_READ_ENC),
             ),
         )
+        # What tells one kit from another (its serial, the chip id; its battery level) is read
+        # on an encrypted link only: a computer that never paired could otherwise connect and
+        # link the kit's changing addresses. Model and revisions are the same on every kit.
         dis = (
             uuids.DEVICE_INFO,
             (
                 (uuids.MANUFACTURER, _F_READ),
                 (uuids.MODEL, _F_READ),
-                (uuids.SERIAL, _F_READ),
+                (uuids.SERIAL, _F_READ | _F_READ_ENC),
                 (uuids.FIRMWARE_REV, _F_READ),
                 (uuids.HARDWARE_REV, _F_READ),
             ),
         )
-        bas = (uuids.BATTERY, ((uuids.BATTERY_LEVEL, _F_READ | _F_NOTIFY),))
+        bas = (uuids.BATTERY, ((uuids.BATTERY_LEVEL, _F_READ | _F_NOTIFY | _F_READ_ENC),))
         ((self.h_data, self.h_control, self.h_status), dis_h, (self.h_battery,)) = (
             ble.gatts_register_services((fm, dis, bas))
         )

@@ -234,10 +234,7 @@ class VirtualBleakClient(BaseBleakClient):
                 if pair and not bonded:
                     await self.pair()
                 self.services = await self._discover(self._peer)
-            if connection.peer_resolvable_address is not None:
-                # The peer's RPA resolved (bonded), or its identity came with the pairing:
-                # from now on this is the device's address, as the operating systems show it.
-                self.address = normalize_address(connection.peer_address.to_string(False))
+            self._learn_identity(connection)
         except TimeoutError:
             await self._abandon(connection)
             raise VirtualTimeoutError(
@@ -285,6 +282,13 @@ class VirtualBleakClient(BaseBleakClient):
                 "(short press on its button) and try again.",
                 self.address,
             ) from error
+        self._learn_identity(connection)
+
+    def _learn_identity(self, connection: Connection) -> None:
+        """From a resolved RPA (bonded) or the identity a pairing gave, the device's address
+        is its identity, as the operating systems show a bonded device."""
+        if connection.peer_resolvable_address is not None:
+            self.address = normalize_address(connection.peer_address.to_string(False))
 
     async def unpair(self) -> None:
         """Forgets the bond with this kit and disconnects from it."""

@@ -11,7 +11,10 @@
 # the scheduler locked; its memoryviews are garbage once it returns; the store's delete is
 # repeated until it answers False; gatts_notify raises ENOMEM when NimBLE's buffers are used up
 # and never blocks; an advertising payload over 31 bytes is refused; calls into the stack take
-# time, during which due events happen (they preempt the main program, not only at awaits).
+# time, during which due events happen (they preempt the main program, not only at awaits);
+# config(addr_mode=2) makes the kit advertise resolvable private addresses, made from the
+# stack's own identity resolving key (IRK, loaded from the store as NimBLE does on
+# active(True)) and renewed every _RPA_TIMEOUT_S.
 #
 # Two backends: one TCP socket to the bridge (realtime), or vcentral.Central (virtual time, in
 # this process). To the bridge, frames `u8 type | u16 length (LE) | payload` both ways
@@ -20,6 +23,7 @@
 # an answer (active, gatts_register_services) block for it with a timeout, answering the
 # bridge's secret requests meanwhile, as the stack's store callbacks can run at any time.
 import errno
+import os
 import select
 import socket
 import struct
@@ -73,8 +77,49 @@ _DELETE_LIMIT = const(16)
 _CALL_US = const(60)
 _IRQ_MEM = const(512)
 
+# Own address modes: extmod/modbluetooth.h MP_BLUETOOTH_ADDRESS_MODE_*.
+_ADDR_PUBLIC = const(0)
+_ADDR_RANDOM = const(1)
+_ADDR_RPA = const(2)
+_ADDR_NRPA = const(3)
+# extmod/nimble/modbluetooth_nimble.c load_irk, run by sync_cb inside active(True): the stack's
+# own IRK is read from the store (_IRQ_GET_SECRET, type SECRET_TYPE_OUR_IRK, key b"irk"); if
+# there is none, a random one is offered to it (_IRQ_SET_SECRET) and used only if the store
+# took it; otherwise NimBLE keeps its fixed default (nimble/host/src/ble_hs_pvcy.c
+# ble_hs_pvcy_default_irk), the same on every device: a handler registered after active(True)
+# leaves the kit with that one.
+_SECRET_OUR_IRK = const(10)
+_DEFAULT_IRK = b"\xef\x8d\xe2\x16\x4f\xec\x43\x0d\xbf\x5b\xdd\x34\xc0\x53\x1e\xb8"
+# nimble/host/src/ble_hs_pvcy.c ble_hs_pvcy_ensure_started: the controller renews the RPA every
+# MYNEWT_VAL(BLE_RPA_TIMEOUT) seconds, ESP-IDF's CONFIG_BT_NIMBLE_RPA_TIMEOUT (900 by default).
+_RPA_TIMEOUT_S = const(900)
+
 _bridge = None
 _ble = None
+
+
+def _ah(irk, prand):
+    # The random address hash ah(k, r) (Core spec Vol 3, Part H, 2.2.2): AES-128 of the 24-bit
+    # prand padded to 128 bits, keyed with the IRK; its low 24 bits. irk as the stack keeps it
+    # (least significant byte first), prand and the result most significant byte first.
+    import cryptolib
+
+    e = cryptolib.aes(bytes(reversed(irk)), 1).encrypt(bytes(13) + bytes(prand))
+    return e[13:16]
+
+
+def resolves(irk, addr):
+    # True if the address (6 bytes, most significant first) is an RPA made from this IRK:
+    # what a bonded computer's stack checks (nimble/host/src/ble_hs_resolv.c, bumble's
+    # smp.AddressResolver.resolve).
+    return (addr[0] >> 6) == 1 and _ah(irk, addr[0:3]) == bytes(addr[3:6])
+
+
+def _rpa(irk):
+    # A new resolvable private address: prand (top bits 0b01) then ah(irk, prand).
+    prand = bytearray(os.urandom(3))
+    prand[0] = (prand[0] & 0x3F) | 0x40
+    return bytes(prand) + _ah(irk, prand)
 
 
 def connect_bridge(host, port):
@@ -309,6 +354,9 @@ class _Bridge:
         elif typ == 0x6C or typ == 0x74:  # 'l' rig load mN, 't' dump the truth
             if self.sim is not None:
                 self.sim(2 if typ == 0x6C else 3, struct.unpack("<I", p)[0])
+        elif typ == 0x6E:  # 'n' the controller's RPA timer fires now (a simulation control)
+            if ble is not None:
+                ble._rotate()
         elif typ == 0x71:  # 'q' quit
             raise SystemExit(0)
 
@@ -384,6 +432,13 @@ class _BLE:
         self.irq_errors = 0  # exceptions that reached the stack (each unregisters the handler)
         self.enomem = 0  # notifications refused for want of a buffer
         self.store_loops = 0  # deletes that would have kept NimBLE's task looping
+        self.addr_mode = _ADDR_PUBLIC  # set on active(True): public if the board has one
+        self.irk = None  # the stack's own IRK (16 bytes), loaded on active(True)
+        self.own = None  # the address it advertises with: (addr_type, 6 bytes MSB first)
+        self.rpa_timeout_us = _RPA_TIMEOUT_S * 1000000
+        self.rotations = 0  # RPAs made
+        self._rpa_due = -1  # world time of the next RPA, -1: none scheduled
+        self._rpa_ms = 0  # without a world: ticks_ms of the last RPA
 
     def _irq(self, event, data):
         # extmod/modbluetooth.c invoke_irq_handler (sync events, as on the ESP32): the
@@ -467,7 +522,75 @@ class _BLE:
             self._active = bool(args[0])
             if not self._active:
                 self._conns = []
+                self._rpa_due = -1
+            else:
+                self._sync()
         return self._active
+
+    def _sync(self):
+        # modbluetooth_nimble.c sync_cb: the own address mode (public if the board has a
+        # public address, else a static random one), then load_irk (see _SECRET_OUR_IRK).
+        mac = _b().mac
+        self.addr_mode = _ADDR_PUBLIC if mac[0] == 0 else _ADDR_RANDOM
+        self._set_own(mac[0], mac[1])
+        key = b"irk"
+        v = self._irq(_IRQ_GET_SECRET, (_SECRET_OUR_IRK, 0, self._view(key)))
+        if v is not None and len(v) == 16:
+            irk = bytes(v)
+        else:
+            irk = os.urandom(16)
+            if not self._irq(_IRQ_SET_SECRET, (_SECRET_OUR_IRK, self._view(key), self._view(irk))):
+                irk = _DEFAULT_IRK
+        self.irk = irk
+        _b().send(0x4B, "<", irk)  # 'K': the IRK the stack hands out when it pairs
+
+    def _set_own(self, addr_type, addr):
+        self.own = (addr_type, bytes(addr))
+        _b().send(0x4F, "<B", addr_type, self.own[1])  # 'O'
+
+    def _set_addr_mode(self, mode):
+        # extmod/nimble/modbluetooth_nimble.c mp_bluetooth_set_address_mode: needs an active
+        # stack; PUBLIC needs a public address (else EINVAL); RPA uses the public address as
+        # identity (BLE_OWN_ADDR_RPA_PUBLIC_DEFAULT) or, without one, a static random address
+        # (BLE_OWN_ADDR_RPA_RANDOM_DEFAULT: here the board's own, as
+        # MICROPY_BLUETOOTH_USE_MP_HAL_GET_MAC_STATIC_ADDRESS makes it); NRPA is random.
+        if not self._active:
+            raise OSError(errno.ENODEV)  # ERRNO_BLUETOOTH_NOT_ACTIVE
+        mac = _b().mac
+        if mode == _ADDR_PUBLIC:
+            if mac[0] != 0:
+                raise OSError(errno.EINVAL)
+            self._set_own(0, mac[1])
+        elif mode == _ADDR_RANDOM:
+            self._set_own(1, mac[1] if mac[0] else bytes((mac[1][0] | 0xC0,)) + mac[1][1:])
+        elif mode == _ADDR_RPA:
+            self.addr_mode = mode
+            self._rotate()
+            return
+        elif mode == _ADDR_NRPA:
+            a = bytearray(os.urandom(6))
+            a[0] &= 0x3F
+            self._set_own(1, a)
+        else:
+            raise ValueError("invalid addr_mode")
+        self.addr_mode = mode
+        self._rpa_due = -1
+
+    def _rotate(self, t=None):
+        # A new RPA now and every rpa_timeout_us (the controller's timer: the firmware sees
+        # nothing; a connection keeps the address it was made with).
+        if self.addr_mode != _ADDR_RPA or not self._active:
+            return
+        if t is not None and t != self._rpa_due:
+            return  # a timer of an earlier mode or activation
+        self._set_own(1, _rpa(self.irk))
+        self.rotations += 1
+        w = _world()
+        if w is not None:
+            self._rpa_due = w.now() + self.rpa_timeout_us
+            w.call_at(self._rpa_due, self._rotate)
+        else:
+            self._rpa_ms = utime.ticks_ms()
 
     def config(self, *args, **kw):
         cfg = self._cfg
@@ -477,13 +600,19 @@ class _BLE:
             name = args[0]
             if name == "mac":
                 self._need_active()
-                return _b().mac
+                if self.addr_mode >= _ADDR_RPA:
+                    # mp_bluetooth_get_current_address: the RPA cannot be read back (EINVAL)
+                    raise OSError(errno.EINVAL)
+                return self.own
             if name == "gap_name":
                 return cfg["gap_name"]
             if name in cfg:
                 return cfg[name]
             raise ValueError("unknown config param")
         for k, v in kw.items():
+            if k == "addr_mode":
+                self._set_addr_mode(v)
+                continue
             if k == "gap_name":
                 v = v.encode() if isinstance(v, str) else bytes(v)
             elif k not in cfg:
@@ -518,6 +647,9 @@ class _BLE:
         if len(adv) > _ADV_MAX or len(resp) > _ADV_MAX:
             raise OSError(errno.EINVAL)  # see _ADV_MAX
         iv = 0 if interval_us is None else max(interval_us, 1)
+        if self._rpa_due < 0 and self.addr_mode == _ADDR_RPA and _world() is None:
+            if utime.ticks_diff(utime.ticks_ms(), self._rpa_ms) >= self.rpa_timeout_us // 1000:
+                self._rotate()
         _b().send(0x56, "<IBB", iv, flags, len(adv), adv + resp)  # 'V'
 
     def gap_disconnect(self, conn_handle):

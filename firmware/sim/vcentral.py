@@ -16,6 +16,12 @@
 # extmod/nimble/modbluetooth_nimble.c (central_gap_event_cb) calls
 # nimble/host/src/ble_store_util.c ble_store_util_delete_peer: delete until "not found", for
 # OUR_SEC and PEER_SEC (bluetooth._BLE._delete_all).
+#
+# What computers hear on the air is in `heard`: (world time, the kit's address, advertising
+# data, scan response) each time the kit starts advertising or its controller renews its RPA
+# while it advertises. A pairing hands this computer the kit's identity address and IRK (SMP
+# key distribution, nimble/host/src/ble_sm.c ble_sm_key_dist: the ID key is the stack's own
+# IRK); `resolve` is how its stack recognises the kit under a new RPA.
 import struct
 
 import bluetooth
@@ -35,6 +41,10 @@ class Central(bluetooth._Bridge):
         self.resp = b""
         self.advertising = False
         self.adverts = 0  # gap_advertise calls that started advertising
+        self.addr = self.mac  # the kit's own address now: (addr_type, 6 bytes MSB first)
+        self.irk = None  # the kit's IRK as its stack holds it
+        self.heard = []  # (world time, address, adv, resp), as computers around hear them
+        self.bonded = None  # (identity address, IRK) this computer got when it paired
         self.got = []  # (value handle, bytes) of every notification, in order
         self.peer = b"\x00\x11\x22\x33\x44\x55\x66"  # this computer's store key (ble_addr_t)
         self._answer = None
@@ -48,6 +58,7 @@ class Central(bluetooth._Bridge):
         # A computer connects (now + one connection event); returns the connection handle.
         self._conn += 1
         c = self._conn
+        self.advertising = False  # a connection ends legacy advertising
         a = addr or self.peer
         self._later(0x63, struct.pack("<HB", c, a[0]) + bytes(a[1:7]))
         return c
@@ -90,8 +101,17 @@ class Central(bluetooth._Bridge):
         theirs = bytes(b"\x50" * 16) + key
         self._store_set(OUR_SEC, key, ours)
         self._store_set(PEER_SEC, key, theirs)
+        self.bonded = (self.mac, self.irk)  # the kit's ID key and identity address
         self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
         return True
+
+    def resolve(self, addr):
+        # The kit's identity address if this computer bonded with it and addr is one of its
+        # RPAs, else None (a computer that never paired cannot tell).
+        b = self.bonded
+        if b is None or b[1] is None or not bluetooth.resolves(b[1], addr[1]):
+            return None
+        return b[0]
 
     def encrypt(self, conn, peer=None):
         # A bonded computer reconnects: the kit's stack looks up its keys (OUR_SEC).
@@ -100,6 +120,9 @@ class Central(bluetooth._Bridge):
             return False
         self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
         return True
+
+    def _hear(self):
+        self.heard.append((self.w.now(), self.addr, self.adv, self.resp))
 
     def responses(self, handle):
         return [d for h, d in self.got if h == handle]
@@ -149,6 +172,13 @@ class Central(bluetooth._Bridge):
                     self.adv = bytes(data[:n])
                 if flags & 4:
                     self.resp = bytes(data[n:])
+                self._hear()
+        elif typ == 0x4F:  # the kit's own address (set, or a new RPA)
+            self.addr = (args[0], bytes(args[1]))
+            if self.advertising:
+                self._hear()
+        elif typ == 0x4B:  # the IRK the kit's stack hands out when it pairs
+            self.irk = bytes(args[0])
         elif typ == 0x4E:  # notify/indicate: conn, handle, kind, data
             while self._on_notify:
                 self.deliver(*self._on_notify.pop(0))

@@ -94,14 +94,16 @@ async def run_demo(
             await stack.enter_async_context(sim)
             devices[kind] = _Device(sim, student=student_mod.Student(seed=opts.seed + i))
             say(f"{kind} kit {KIT_IDS[kind]} is on (simulated, firmware under MicroPython)")
-        adverts = await _find(radio, list(devices), say)
+        await _find(radio, list(devices), say)
         for kind, dev in devices.items():
             dev.sim.press_button(300)  # what the facilitator does: opens the pairing window
             say(f"pressed the {kind} kit's button: pairing")
-            if await wait_for_pairing_window(KIT_IDS[kind], 15.0, radio.scanner_backend) is None:
+            advert = await wait_for_pairing_window(KIT_IDS[kind], 15.0, radio.scanner_backend)
+            if advert is None:
                 raise TransportError(f"the {kind} kit's pairing window did not open")
+            say(f"found {advert.describe()}")
             link = KitLink(
-                adverts[kind], on_blocks=_consumer(dev, fwd), backend=radio.client_backend
+                advert.address, on_blocks=_consumer(dev, fwd), backend=radio.client_backend
             )
             info = await link.open()
             dev.link = link
@@ -133,21 +135,19 @@ async def run_demo(
         return report
 
 
-async def _find(
-    radio: VirtualRadio, kinds: list[str], say: Callable[[str], None]
-) -> dict[str, Any]:
+async def _find(radio: VirtualRadio, kinds: list[str], say: Callable[[str], None]) -> None:
+    """Wait until every kind of kit advertises (outside its pairing window a kit says only
+    its kind, from an address it renews: privacy on the air)."""
     deadline = time.monotonic() + 15.0
-    found: dict[str, Any] = {}
+    found: set[str] = set()
     while time.monotonic() < deadline and len(found) < len(kinds):
         for adv in await scan_kits(1.0, backend=radio.scanner_backend):
-            if adv.kind in kinds and adv.kit_id == KIT_IDS[adv.kind]:
-                if adv.kind not in found:
-                    say(f"found {adv.describe()}")
-                found[adv.kind] = adv.address
-    missing = set(kinds) - set(found)
+            if adv.kind in kinds and adv.kind not in found:
+                say(f"a {adv.kind} kit is on the air ({adv.address})")
+                found.add(adv.kind)
+    missing = set(kinds) - found
     if missing:
         raise TransportError(f"no advertisement from the {', '.join(sorted(missing))} kit")
-    return found
 
 
 async def _start_view(

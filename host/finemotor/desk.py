@@ -35,7 +35,8 @@ class DeskKit:
     Attributes:
         kit_id: the 6 hex digits on its label.
         kind: ``stylus`` or ``grip``.
-        address: its Bluetooth address when paired (a kit may change it; the id is what counts).
+        address: its identity address, as this computer's Bluetooth stack knows the bonded
+            kit (on the air the kit uses addresses it renews; the stack resolves them to this).
         paired_at: unix seconds of the pairing.
     """
 
@@ -74,6 +75,10 @@ class Desk:
         """The most recently paired kit of ``kind`` (None if there is none)."""
         found = [k for k in self.kits.values() if k.kind == kind]
         return max(found, key=lambda k: k.paired_at) if found else None
+
+    def known(self) -> dict[str, str]:
+        """This desk's kits, kit id by address (for ``scan_kits(known=...)``)."""
+        return {k.address: k.kit_id for k in self.kits.values()}
 
     def remember(self, kit_id: str, kind: str, address: str) -> DeskKit:
         """Add (or refresh) a kit as paired now, replacing an older kit of the same kind, and

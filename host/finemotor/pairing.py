@@ -59,29 +59,30 @@ async def pair_at_desk(
             "on and charged, press its button once (briefly), then run this again"
         )
     if len(kits) > 1:
-        ids = ", ".join(k.kit_id for k in kits)
+        ids = ", ".join(k.kit_id or k.address for k in kits)
         raise TransportError(
             f"{len(kits)} {kind} kits ({ids}) have their pairing window open at once, so this "
             "computer cannot tell which one is yours: wait a minute until the other lights stop "
             "blinking, then press only your kit's button and run this again"
         )
     kit = kits[0]
-    say(f"Found {kind} {kit.kit_id}. Pairing...")
+    kit_id = kit.kit_id or ""  # an open window always says it
+    say(f"Found {kind} {kit_id}. Pairing...")
     link = BleKit(kit.address, on_frame=lambda _f: None, backend=client_backend)
     await link.connect()
+    identity = link.identity or kit.address  # how this computer knows the kit from now on
     try:
         await link.identify(IDENTIFY_S)
         ok = await confirm(
-            f"Is the light on the {kind} on your desk blinking quickly now "
-            f"(label {kit.kit_id})? [y/n] "
+            f"Is the light on the {kind} on your desk blinking quickly now (label {kit_id})? [y/n] "
         )
     finally:
         await link.disconnect()
     if not ok:
         raise TransportError(
-            f"the {kind} that answered ({kit.kit_id}) is not the one on your desk, so it was not "
+            f"the {kind} that answered ({kit_id}) is not the one on your desk, so it was not "
             "kept. Make sure only your kit's light is blinking, press its button and try again"
         )
-    remembered = desk.remember(kit.kit_id, kind, kit.address)
-    say(f"The {kind} {kit.kit_id} is paired with this computer and remembered for next time.")
+    remembered = desk.remember(kit_id, kind, identity)
+    say(f"The {kind} {kit_id} is paired with this computer and remembered for next time.")
     return remembered

@@ -108,7 +108,11 @@ async def _ble(
     if _ADDRESS.match(target):
         address = target.upper()
     elif _KIT_ID.match(target):
-        found = await scan_kits(timeout, kit_id=target, backend=scanner_backend)
+        # Outside its pairing window a kit does not say its id: this desk's bonded kits are
+        # known by the identity their bonds gave (``finemotor pair`` remembers it).
+        found = await scan_kits(
+            timeout, kit_id=target, backend=scanner_backend, known=_desk_known()
+        )
         if not found:
             raise TransportError(
                 f"kit {target.upper()} is not in range: switch it on, bring it within a few "
@@ -125,6 +129,16 @@ async def _ble(
         yield link
     finally:
         await link.close()
+
+
+def _desk_known() -> dict[str, str]:
+    """This computer's desk kits, kit id by identity address (none if there is no list)."""
+    from finemotor.desk import Desk  # noqa: PLC0415  (the recording database's folder)
+
+    try:
+        return Desk().known()
+    except FinemotorError:
+        return {}
 
 
 @contextlib.asynccontextmanager
@@ -172,9 +186,10 @@ async def open_simulated(
         if prepare is not None:
             prepare(sim)
         sim.press_button(300)  # the simulated facilitator opens the pairing window
-        if await wait_for_pairing_window(kit_id, timeout, radio.scanner_backend) is None:
+        advert = await wait_for_pairing_window(kit_id, timeout, radio.scanner_backend)
+        if advert is None:
             raise TransportError(f"the simulated {kind} kit did not open its pairing window")
-        async with _ble(
-            sim.address, on_blocks, timeout, radio.client_backend, radio.scanner_backend
+        async with _ble(  # the address it advertises from: not bonded yet, so not its identity
+            advert.address, on_blocks, timeout, radio.client_backend, radio.scanner_backend
         ) as link:
             yield link, sim

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from uuid import UUID
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bumble import hci
+from bumble.smp import AddressResolver
+
 from finemotor.protocol import decode_frames
+from finemotor.transport.advert import KitAdvert, parse_advert
 from mpy_runner import run_mpy
 
 MPY = Path(__file__).resolve().parent / "mpy"
@@ -24,10 +30,22 @@ ERR_SENSOR = 5
 
 
 @dataclass
+class Heard:
+    """One advertisement as computers around heard it: world time (µs), the kit's address
+    (most significant byte first), advertising data, scan response."""
+
+    t_us: int
+    address: bytes
+    adv: bytes
+    resp: bytes
+
+
+@dataclass
 class Run:
     r: dict[str, str]
     frames: list[bytes] = field(default_factory=list)
     control: list[bytes] = field(default_factory=list)
+    heard: list[Heard] = field(default_factory=list)
     out: str = ""
 
     def n(self, key: str) -> int:
@@ -48,6 +66,11 @@ def _run(script: str, *args: str) -> Run:
             run.frames.append(bytes.fromhex(rest))
         elif tag == "C":
             run.control.append(bytes.fromhex(rest))
+        elif tag == "A":
+            t, addr, adv, *resp = rest.split(" ")
+            run.heard.append(
+                Heard(int(t), bytes.fromhex(addr), bytes.fromhex(adv), bytes.fromhex("".join(resp)))
+            )
     return run
 
 
@@ -228,5 +251,114 @@ def test_adverts_over_31_bytes_are_refused() -> None:
 
 
 def test_the_kits_adverts_fit() -> None:
-    for run in (kit("repair"), kit("fault")):
-        assert 0 < run.n("adv_len") <= 31 and 0 < run.n("resp_len") <= 31
+    # Inside the pairing window and outside it.
+    run = kit("privacy")
+    assert {len(h.resp) > 0 for h in run.heard} == {True, False}
+    for h in run.heard:
+        assert 0 < len(h.adv) <= 31 and len(h.resp) <= 31
+
+
+# Privacy on the air ------------------------------------------------------------------------
+
+NIMBLE_DEFAULT_IRK = bytes.fromhex("ef8de2164fec430dbf5bdd34c0531eb8")
+
+
+def ad_structures(data: bytes) -> dict[int, bytes]:
+    """The AD structures of an advertising payload, by type."""
+    out: dict[int, bytes] = {}
+    i = 0
+    while i < len(data) and data[i]:
+        n = data[i]
+        out[data[i + 1]] = data[i + 2 : i + 1 + n]
+        i += 1 + n
+    return out
+
+
+def as_host_sees(h: Heard) -> KitAdvert | None:
+    """The advertisement through the host's own parser (finemotor.transport.advert)."""
+    ads = {**ad_structures(h.resp), **ad_structures(h.adv)}
+    mfr = ads.get(0xFF, b"")
+    uuid = str(UUID(bytes=bytes(reversed(ads.get(0x07, bytes(16))))))
+    name = ads[0x09].decode() if 0x09 in ads else None
+    return parse_advert(h.address.hex(":"), {mfr[0] | mfr[1] << 8: mfr[2:]}, [uuid], -60, name)
+
+
+def resolver(run: Run, irk: bytes | None = None) -> AddressResolver:
+    """bumble's resolving list with one bond: the kit's identity and an IRK (the kit's own
+    unless given)."""
+    identity = hci.Address(bytes(reversed(bytes.fromhex(run.r["identity"]))))
+    return AddressResolver([(irk or bytes.fromhex(run.r["irk"]), identity)])
+
+
+def rpa(address: bytes) -> hci.Address:
+    return hci.Address(bytes(reversed(address)), hci.Address.RANDOM_DEVICE_ADDRESS)
+
+
+def test_addr_mode_and_the_irk_as_on_the_port() -> None:
+    run = rule("addr_mode")
+    assert run.r["rpa_inactive"].startswith("OSError")  # the stack must be active
+    assert run.r["irk_no_handler"] == NIMBLE_DEFAULT_IRK.hex()  # nobody to keep a new one
+    assert run.r["asked"] == "get 10 irk,set 10 irk"  # load_irk: asked, then offered
+    assert run.n("irk_stored") == 1 and run.n("same_irk") == 1
+    assert run.r["mac_static"] == "none"
+    assert "EINVAL" in run.r["mac_rpa"] or "22" in run.r["mac_rpa"]  # the RPA is not readable
+    assert "EINVAL" in run.r["public"] or "22" in run.r["public"]
+    assert int(run.r["rpa"][:2], 16) >> 6 == 0b01 and run.n("resolves") == 1
+
+
+def test_the_address_is_renewed_every_rpa_timeout() -> None:
+    run = kit("privacy")
+    assert run.n("rpa_default_s") == 15 * 60  # NimBLE's on the ESP32 (CONFIG_BT_NIMBLE_RPA_TIMEOUT)
+    before, after, later = (
+        bytes.fromhex(run.r[k]) for k in ("addr_before", "addr_after", "addr_later")
+    )
+    assert before != after != later != before
+    assert all(a[0] >> 6 == 0b01 for a in (before, after, later))  # resolvable private
+    changes = [h.t_us for p, h in pairwise(run.heard) if h.address != p.address]
+    period = run.n("period_ms") * 1000
+    assert changes and all(t % period < 50_000 for t in changes)  # on the controller's timer
+    assert run.n("rotations") >= 3
+
+
+def test_the_kit_id_is_on_the_air_only_while_the_pairing_window_is_open() -> None:
+    run = kit("privacy")
+    seen = [(h, as_host_sees(h)) for h in run.heard]
+    assert all(a is not None for _, a in seen)  # every advertisement is a finemotor kit's
+    inside = [a for h, a in seen if run.n("window_at") <= h.t_us < run.n("paired_at")]
+    outside = [(h, a) for h, a in seen if not run.n("window_at") <= h.t_us < run.n("paired_at")]
+    assert inside and all(a and a.pairing_open and a.kit_id for a in inside)
+    assert outside and run.n("window_open") == 0
+    for h, a in outside:
+        assert a is not None and a.kit_id is None and a.battery_percent is None
+        assert a.kind == "grip" and not a.pairing_open and h.resp == b""
+    ids = {a.kit_id for a in inside if a is not None}
+    assert len(ids) == 1
+    (the_id,) = ids
+    assert the_id is not None
+    for h, _a in outside:  # not in any form: bytes or text
+        assert bytes.fromhex(the_id) not in h.adv + h.resp and the_id.encode() not in h.resp
+
+
+def test_a_bonded_computer_resolves_the_new_address_and_reconnects() -> None:
+    run = kit("privacy")
+    later = bytes.fromhex(run.r["addr_later"])
+    assert run.r["resolved"] == run.r["identity"]  # the computer's stack (vcentral)
+    identity = resolver(run).resolve(rpa(later))  # and bumble's, with the IRK the kit gave
+    assert identity is not None and bytes(reversed(bytes(identity))).hex() == run.r["identity"]
+    assert run.n("reencrypted") == 1 and run.n("encrypted") == 1
+    assert run.n("status_token") in responses(run)
+
+
+def test_an_unbonded_scanner_cannot_link_two_addresses() -> None:
+    run = kit("privacy")
+    outside = [h for h in run.heard if h.resp == b""]
+    addresses = {h.address for h in outside}
+    assert len(addresses) >= 3  # one per renewal
+    assert bytes.fromhex(run.r["identity"]) not in addresses
+    assert len({h.adv for h in outside}) == 1  # nothing but the address changes
+    # The kit's IRK is its own, kept with its bonds: not NimBLE's default IRK (shared by every
+    # device that registers its handler too late), nor another kit's.
+    assert run.r["irk"] != NIMBLE_DEFAULT_IRK.hex() and run.n("irk_stored") == 1
+    for irk in (NIMBLE_DEFAULT_IRK, bytes(range(16))):
+        other = resolver(run, irk)
+        assert all(other.resolve(rpa(a)) is None for a in addresses)

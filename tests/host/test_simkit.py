@@ -78,13 +78,13 @@ class Host:
 
 
 async def wait_adv(
-    radio: VirtualRadio, address: str, check: Callable[[AdvertisementData], bool]
-) -> AdvertisementData:
-    """The first advertisement of ``address`` that passes ``check`` (within 3 s)."""
+    radio: VirtualRadio, check: Callable[[AdvertisementData], bool]
+) -> tuple[BLEDevice, AdvertisementData]:
+    """The first kit and advertisement that pass ``check`` (within 3 s)."""
     found: list[AdvertisementData] = []
 
     def match(device: BLEDevice, adv: AdvertisementData) -> bool:
-        if device.address == address and check(adv):
+        if COMPANY in adv.manufacturer_data and check(adv):
             found.append(adv)
             return True
         return False
@@ -92,16 +92,29 @@ async def wait_adv(
     device = await BleakScanner.find_device_by_filter(
         match, timeout=3.0, backend=radio.scanner_backend
     )
-    assert device is not None, f"no advertisement of {address} matched"
-    return found[0]
+    assert device is not None, "no advertisement matched"
+    return device, found[0]
+
+
+def window_open(kit: SimKit) -> Callable[[AdvertisementData], bool]:
+    """True for this kit's advertisements while its pairing window is open (only then does a
+    kit say its id)."""
+
+    def check(adv: AdvertisementData) -> bool:
+        mfr = adv.manufacturer_data[COMPANY]
+        return len(mfr) >= 6 and mfr[5] == 1 and kit.kit_id in (None, mfr[1:4].hex().upper())
+
+    return check
 
 
 async def paired(radio: VirtualRadio, kit: SimKit) -> BleakClient:
-    """Opens the kit's pairing window and connects with pairing."""
+    """Opens the kit's pairing window and connects with pairing (to the address it advertises
+    from: this computer knows its identity only once bonded)."""
     kit.press_button(150)
-    await wait_adv(radio, kit.address, lambda adv: adv.manufacturer_data[COMPANY][5] == 1)
-    client = BleakClient(kit.address, backend=radio.client_backend, pair=True, timeout=5.0)
+    device, _adv = await wait_adv(radio, window_open(kit))
+    client = BleakClient(device, backend=radio.client_backend, pair=True, timeout=5.0)
     await client.connect()
+    assert client.address == kit.address  # the identity, from the pairing
     return client
 
 
@@ -146,18 +159,16 @@ def test_stylus_discovery_security_pairing_streaming_time_sync_status() -> None:
             found = await BleakScanner.discover(
                 1.0, return_adv=True, service_uuids=[SERVICE], backend=radio.scanner_backend
             )
-            assert list(found) == [kit.address]
-            _device, adv = found[kit.address]
-            mfr = adv.manufacturer_data[COMPANY]
-            assert mfr[0] == 1  # stylus
-            assert mfr[1:4] == bytes.fromhex("1A2B3C")
-            assert mfr[5] == 0  # pairing window closed
-            assert adv.local_name == "finemotor stylus 1A2B3C"
+            # Pairing window closed: a resolvable private address, and only the kind.
+            assert list(found) == [kit.bridge.advertised_address] != [kit.address]
+            device, adv = found[kit.bridge.advertised_address]
+            assert adv.manufacturer_data[COMPANY] == b"\x01"  # stylus, no kit id
+            assert adv.local_name is None
 
             # Unpaired: bumble refuses the protected characteristics itself.
             lost = asyncio.Event()
             client = BleakClient(
-                kit.address,
+                device,
                 backend=radio.client_backend,
                 disconnected_callback=lambda _c: lost.set(),
                 timeout=5.0,
@@ -273,11 +284,12 @@ def test_stylus_and_grip_at_once() -> None:
             found = await BleakScanner.discover(
                 1.0, return_adv=True, service_uuids=[SERVICE], backend=radio.scanner_backend
             )
-            kinds = {a: adv.manufacturer_data[COMPANY][:4] for a, (_d, adv) in found.items()}
-            assert kinds == {
-                stylus.address: bytes.fromhex("0100A001"),
-                grip.address: bytes.fromhex("0200B002"),
+            kinds = {a: adv.manufacturer_data[COMPANY] for a, (_d, adv) in found.items()}
+            assert kinds == {  # the kinds, from addresses that are not the kits' identities
+                stylus.bridge.advertised_address: b"\x01",
+                grip.bridge.advertised_address: b"\x02",
             }
+            assert not {stylus.address, grip.address} & set(kinds)
             hosts: list[tuple[Host, int]] = []
             for kit in (stylus, grip):
                 client = await paired(radio, kit)

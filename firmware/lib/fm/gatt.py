@@ -4,6 +4,12 @@
 # are accepted only while the pairing window (opened by the kit's button) is open. Bonds are
 # kept on flash in `bonds.bin` (at most _MAX_BONDS, oldest dropped first).
 #
+# Privacy on the air: the kit advertises from a resolvable private address (addr_mode 2) that
+# the stack renews every 15 minutes, made from the kit's identity resolving key (IRK), which
+# the stack keeps in the same store (secret type _SEC_OUR_IRK) and hands to each computer it
+# bonds with: a bonded computer knows the kit whatever its address; nobody else can link two
+# of them. The kit id and battery are advertised only while the pairing window is open.
+#
 # On the ESP32 the handler runs on NimBLE's task and preempts the main program anywhere; an
 # exception escaping it unregisters it for good (extmod/modbluetooth.c). So the handler only
 # records what happened: control requests are posted to the kit (its streaming task applies
@@ -32,6 +38,8 @@ _F_READ_ENC = const(0x0200)
 _F_WRITE_ENC = const(0x1000)
 
 _IO_NO_INPUT_OUTPUT = const(3)
+_ADDR_MODE_RPA = const(2)
+_SEC_OUR_IRK = const(10)  # the stack's own IRK (extmod/nimble/modbluetooth_nimble.c load_irk)
 _ADV_INTERVAL_US = const(250000)
 _MAX_BONDS = const(4)
 _CONTROL_BUF = const(244)
@@ -51,6 +59,7 @@ class Gatt:
         self.encrypted = False
         self.mtu = 23
         self.pairing_open = False
+        self.paired = False  # a link was encrypted while the pairing window was open
         self._refuse = False
         self.dirty = False  # the bonds changed: the kit's task saves them
         self._auth = bytearray((0x80, 0, 0, 7))  # response | token | op | ERR_AUTH
@@ -58,9 +67,12 @@ class Gatt:
         self._secrets = self._load_secrets()
         ble = bluetooth.BLE()
         self.ble = ble
+        # The handler first: active(True) asks the store for the kit's IRK (without a handler
+        # NimBLE falls back to one fixed IRK shared by every device).
+        ble.irq(self._irq)
         ble.active(True)
         ble.config(mtu=247, bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
-        ble.irq(self._irq)
+        ble.config(addr_mode=_ADDR_MODE_RPA)
         fm = (
             uuids.SERVICE,
             (
@@ -69,17 +81,20 @@ class Gatt:
                 (uuids.STATUS, _F_READ | _F_NOTIFY | _F_READ_ENC),
             ),
         )
+        # What tells one kit from another (its serial, the chip id; its battery level) is read
+        # on an encrypted link only: a computer that never paired could otherwise connect and
+        # link the kit's changing addresses. Model and revisions are the same on every kit.
         dis = (
             uuids.DEVICE_INFO,
             (
                 (uuids.MANUFACTURER, _F_READ),
                 (uuids.MODEL, _F_READ),
-                (uuids.SERIAL, _F_READ),
+                (uuids.SERIAL, _F_READ | _F_READ_ENC),
                 (uuids.FIRMWARE_REV, _F_READ),
                 (uuids.HARDWARE_REV, _F_READ),
             ),
         )
-        bas = (uuids.BATTERY, ((uuids.BATTERY_LEVEL, _F_READ | _F_NOTIFY),))
+        bas = (uuids.BATTERY, ((uuids.BATTERY_LEVEL, _F_READ | _F_NOTIFY | _F_READ_ENC),))
         ((self.h_data, self.h_control, self.h_status), dis_h, (self.h_battery,)) = (
             ble.gatts_register_services((fm, dis, bas))
         )
@@ -89,11 +104,15 @@ class Gatt:
 
     # --- advertising -------------------------------------------------------------------
     def advertise(self, battery_pct):
+        # Pairing window open: kind, kit id, battery, pairing flag, and the name with the id
+        # (the person picks the kit by its label). Closed: the service and the kind only.
         mfr = struct.pack("<HB", uuids.COMPANY_ID, uuids.KIND_CODES.get(self.kind, 0))
-        mfr += bytes.fromhex(self.kit_id) + bytes((battery_pct, 1 if self.pairing_open else 0))
+        resp = b""
+        if self.pairing_open:
+            mfr += bytes.fromhex(self.kit_id) + bytes((battery_pct, 1))
+            resp = _adv_field(0x09, ("finemotor %s %s" % (self.kind, self.kit_id)).encode())
         adv = _adv_field(0x01, b"\x06") + _adv_field(0x07, uuids.SERVICE_LE) + _adv_field(0xFF, mfr)
-        name = ("finemotor %s %s" % (self.kind, self.kit_id)).encode()
-        self.ble.gap_advertise(_ADV_INTERVAL_US, adv, resp_data=_adv_field(0x09, name))
+        self.ble.gap_advertise(_ADV_INTERVAL_US, adv, resp_data=resp)
 
     def stop_advertising(self):
         self.ble.gap_advertise(None)  # type: ignore[arg-type]  # None stops advertising
@@ -160,6 +179,8 @@ class Gatt:
                 self.ble.gap_disconnect(conn)
                 return
             self.encrypted = bool(encrypted)
+            if encrypted and self.pairing_open:
+                self.paired = True  # the window's work is done: it closes
         elif event == _IRQ_GET_SECRET:
             sec_type, index, key = data
             return self._get_secret(sec_type, index, key)
@@ -189,6 +210,15 @@ class Gatt:
 
     def _set_secret(self, sec_type, key, value):
         key = bytes(key)
+        if sec_type == _SEC_OUR_IRK:  # the kit's own key, not a bond: kept outside the window
+            had = len(self._secrets)
+            self._secrets = [e for e in self._secrets if e[0][0] != _SEC_OUR_IRK]
+            if value is None:
+                self.dirty = self.dirty or had != len(self._secrets)
+                return had != len(self._secrets)
+            self._secrets.append(((sec_type, key), bytes(value)))
+            self.dirty = True
+            return True
         known = [e for e in self._secrets if e[0] == (sec_type, key)]
         if value is None:
             # False when there was nothing to delete: NimBLE deletes until it hears that.
@@ -213,8 +243,8 @@ class Gatt:
         # written least recently.
         while True:
             peers: list = []
-            for (_t, k), _v in self._secrets:
-                if k not in peers:
+            for (t, k), _v in self._secrets:
+                if t != _SEC_OUR_IRK and k not in peers:
                     peers.append(k)
             if len(peers) <= _MAX_BONDS:
                 return
@@ -228,7 +258,9 @@ class Gatt:
             self._save_secrets()
 
     def clear_bonds(self):
-        self._secrets = []
+        # Every computer forgotten; the kit's own IRK stays (the stack loaded it at power-on and
+        # keeps using it: a new one in the store would not match the RPAs it makes).
+        self._secrets = [e for e in self._secrets if e[0][0] == _SEC_OUR_IRK]
         self.dirty = True
 
     def _load_secrets(self):

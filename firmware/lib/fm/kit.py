@@ -299,14 +299,17 @@ class Kit:
             await self._pairing_window()
 
     async def _pairing_window(self):
+        # Open: the kit advertises its id (gatt.advertise) until a computer pairs or a minute
+        # passes, even if that computer has left again by the next blink.
         gatt = self.gatt
+        gatt.paired = False
         gatt.pairing_open = True
         if gatt.conn is None:
             gatt.advertise(self.battery_pct)
         t0 = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), t0) < _PAIRING_WINDOW_MS:
             await self.led.blink(1, 100, 400)
-            if gatt.encrypted:
+            if gatt.encrypted or gatt.paired:
                 break
         gatt.pairing_open = False
         if gatt.conn is None:

@@ -38,37 +38,43 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             print(msg, flush=True)
 
     async with open_radio(args.sim) as radio:
-        found = await scan_kits(args.timeout, kit_id=args.kit, backend=radio.scanner_backend)
-        if not found:
-            raise TransportError(
-                f"kit {args.kit.upper()} is not in range: switch it on, bring it closer, "
-                "and check the id on its label"
-            )
-        kit = found[0]
-        # Simulated kits live only as long as this command, so nothing is ever bonded yet.
-        if (args.action == "pair" or args.sim) and not kit.pairing_open:
-            if radio.press_button(kit.kit_id):
+        desk = Desk(args.desk)
+        wanted = args.kit.upper()
+        found = await scan_kits(
+            args.timeout, kit_id=wanted, backend=radio.scanner_backend, known=desk.known()
+        )
+        kit = found[0] if found else None
+        # A kit says its id only while its pairing window is open, so a kit this computer has
+        # not paired is found by pressing its button. Simulated kits live only as long as this
+        # command, so nothing is ever bonded yet.
+        if kit is None or ((args.action == "pair" or args.sim) and not kit.pairing_open):
+            if radio.press_button(wanted):
                 say("(simulated kit: the button is pressed for you)")
+            elif args.sim:
+                raise TransportError(_not_in_range(wanted))
             else:
-                say(f"Press the button on kit {kit.kit_id}: its light starts blinking.")
-            opened = await wait_for_pairing_window(kit.kit_id, 60.0, radio.scanner_backend)
+                say(f"Press the button on kit {wanted}: its light starts blinking.")
+            opened = await wait_for_pairing_window(wanted, 60.0, radio.scanner_backend)
             if opened is None:
                 raise TransportError(
-                    f"kit {kit.kit_id}'s pairing window did not open within a minute: press "
+                    _not_in_range(wanted)
+                    if kit is None
+                    else f"kit {wanted}'s pairing window did not open within a minute: press "
                     "its button once (briefly), then run this again"
                 )
             kit = opened
+        kit_id = kit.kit_id or wanted
         link = BleKit(kit.address, on_frame=lambda _f: None, backend=radio.client_backend)
         info = await link.connect()
         try:
             if args.action == "identify":
                 await link.identify(args.seconds)
             else:  # this desk's kit from now on: `finemotor session` finds it by its id
-                Desk(args.desk).remember(kit.kit_id, kit.kind, kit.address)
+                desk.remember(kit_id, kit.kind, link.identity or kit.address)
             return {
-                "kit_id": kit.kit_id,
+                "kit_id": kit_id,
                 "kind": kit.kind,
-                "address": kit.address,
+                "address": link.identity or kit.address,
                 "model": info.model,
                 "firmware": info.firmware,
                 "paired": True,
@@ -77,6 +83,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             }
         finally:
             await link.disconnect()
+
+
+def _not_in_range(kit_id: str) -> str:
+    return (
+        f"kit {kit_id} is not in range: switch it on, bring it closer, press its button once, "
+        "and check the id on its label"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -159,18 +159,34 @@ async def _connect_kit(
     on_blocks: Callable[[list[SampleBlock]], None],
     con: _Console,
     timeout: float,
+    known: dict[str, str],
 ) -> KitLink:
-    """Find the kit by its id and open its link (asking for its button if it forgot us)."""
+    """Find the kit by its id and open its link (asking for its button if it forgot us).
+
+    ``known``: this desk's kits, kit id by the identity address its bond gave (a kit says its
+    id on the air only while its pairing window is open).
+    """
     from finemotor.kitlink import KitLink
     from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
-    found = await scan_kits(timeout, kit_id=kit_id, backend=radio.scanner_backend)
+    what = f"the {kind} {kit_id}" if kind else f"kit {kit_id}"
+    found = await scan_kits(timeout, kit_id=kit_id, backend=radio.scanner_backend, known=known)
+    if not found and radio.press_button(kit_id):  # a simulated kit that does not know us
+        if kit_id in known.values():
+            con.say(
+                f"{what.capitalize()} no longer knows this computer: press its button once "
+                "(its light blinks slowly)."
+            )
+        else:
+            con.say(f"{what.capitalize()} is not paired with this computer: press its button.")
+        con.say("(simulated kit: the button is pressed for you)")
+        opened = await wait_for_pairing_window(kit_id, 60.0, radio.scanner_backend)
+        found = [] if opened is None else [opened]
     if not found:
-        what = f"the {kind} {kit_id}" if kind else f"kit {kit_id}"
         raise TransportError(
             f"{what} is not in range: switch it on (its light glows), bring it to the desk, and "
-            "check the id on its label. A new kit for this desk is paired with "
-            "`finemotor pair --kit ID`"
+            "check the id on its label. A new kit for this desk, or one that no longer knows "
+            "this computer, is paired with `finemotor pair --kit ID`"
         )
     advert = found[0]
     link = KitLink(
@@ -180,15 +196,22 @@ async def _connect_kit(
         await link.open()
     except PairingRefusedError:
         con.say(
-            f"The {advert.kind} {advert.kit_id} no longer knows this computer: press its button "
+            f"The {advert.kind} {kit_id} no longer knows this computer: press its button "
             "once (its light blinks slowly)."
         )
-        if radio.press_button(advert.kit_id):
+        if radio.press_button(kit_id):
             con.say("(simulated kit: the button is pressed for you)")
-        if await wait_for_pairing_window(advert.kit_id, 60.0, radio.scanner_backend) is None:
+        opened = await wait_for_pairing_window(kit_id, 60.0, radio.scanner_backend)
+        if opened is None:
             raise
+        # This computer forgot its stale keys: the kit is found by the address it advertises.
+        link = KitLink(
+            opened.address, on_blocks=on_blocks, backend=radio.client_backend, timeout=timeout
+        )
         await link.open()
-    con.say(f"The {advert.kind} {advert.kit_id} is connected (battery {advert.battery_percent} %).")
+    status = link.status
+    battery = f" (battery {status.battery_percent} %)" if status is not None else ""
+    con.say(f"The {advert.kind} {kit_id} is connected{battery}.")
     return link
 
 
@@ -217,8 +240,8 @@ async def _open_kits(
             opened[url] = (link, "")
         return opened
     wanted: list[tuple[str, str | None]] = [(k.upper(), None) for k in args.kit]
+    desk = Desk(args.desk)
     if not wanted:
-        desk = Desk(args.desk)
         kinds = _kinds(args.devices)
         if any(desk.kit_for(kind) is None for kind in kinds):
             # Before asking anyone to press a button: is this computer's Bluetooth there?
@@ -239,7 +262,7 @@ async def _open_kits(
             wanted.append((kit.kit_id, kind))
     for kit_id, maybe_kind in wanted:
         link = await _connect_kit(
-            kit_id, maybe_kind, radio, runner.consumer(kit_id), con, args.timeout
+            kit_id, maybe_kind, radio, runner.consumer(kit_id), con, args.timeout, desk.known()
         )
         stack.push_async_callback(link.close)
         opened[kit_id] = (link, kit_id)

@@ -69,6 +69,9 @@ class BleKit(KitCommands):
         self._token = 0
         self._waiting: dict[int, asyncio.Future[cp.Response]] = {}
         self.info: KitInfo | None = None
+        self.identity: str | None = None
+        """The address this computer's stack knows the kit by once connected: the identity
+        it learnt from the bond (the kit advertises from addresses it renews)."""
         self.status: Status | None = None
         self.battery_percent: int | None = None
 
@@ -137,6 +140,7 @@ class BleKit(KitCommands):
             raise
         if not client.is_connected:
             raise self._refused()
+        self.identity = client.address.upper()  # the bonded identity, once the stack has it
         try:
             model = (await client.read_gatt_char(MODEL_UUID)).decode(errors="replace")
             serial = (await client.read_gatt_char(SERIAL_UUID)).decode(errors="replace")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bleak import BleakScanner
@@ -22,6 +23,7 @@ async def scan_kits(
     kind: str | None = None,
     backend: Any = None,
     until: Callable[[KitAdvert], bool] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> list[KitAdvert]:
     """Scan for kits; the strongest signal first.
 
@@ -32,11 +34,15 @@ async def scan_kits(
         kind: only "stylus" or "grip" kits, if given.
         backend: bleak scanner backend (None: the operating system's radio).
         until: end the scan as soon as a kit for which this is true is heard.
+        known: this computer's bonded kits, kit id by identity address (``Desk.known``): a
+            kit that does not advertise its id (pairing window closed) is named by it, as the
+            operating system reports a bonded kit by its identity whatever address it uses.
 
     Raises:
         BluetoothUnavailableError: this computer's Bluetooth cannot be used (says why).
     """
     wanted = kit_id.upper() if kit_id is not None else None
+    ids = {a.upper(): i.upper() for a, i in (known or {}).items()}
     if until is None and wanted is not None:
         until = _any_kit
     found: dict[str, KitAdvert] = {}
@@ -50,7 +56,11 @@ async def scan_kits(
             adv.rssi,
             adv.local_name,
         )
-        if kit is None or (wanted is not None and kit.kit_id != wanted):
+        if kit is None:
+            return
+        if kit.kit_id is None and device.address.upper() in ids:
+            kit = dataclasses.replace(kit, kit_id=ids[device.address.upper()])
+        if wanted is not None and kit.kit_id != wanted:
             return
         if kind is not None and kit.kind != kind:
             return

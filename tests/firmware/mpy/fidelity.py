@@ -23,6 +23,11 @@ import bluetooth  # noqa: E402
 import vcentral  # noqa: E402
 
 c = vcentral.Central(w)
+RPA_DEFAULT_S = bluetooth.BLE().rpa_timeout_us // 1000000
+if SCEN == "privacy":
+    # The stack renews its RPA every 15 minutes; a few seconds here keep the run short (virtual
+    # time costs real time while the kit idles).
+    bluetooth.BLE().rpa_timeout_us = 2000000
 gc.collect()
 heap1 = gc.mem_alloc()
 from fm import devices  # noqa: E402
@@ -99,6 +104,13 @@ async def another_computer_pairs(tag, stay_ms):
     c.disconnect(conn, peer)
 
 
+OUR_IRK = 10  # the stack's own IRK in the store (modbluetooth_nimble.c load_irk)
+
+
+def bond_entries():
+    return len([e for e in g._secrets if e[0][0] != OUR_IRK])
+
+
 def common():
     R("irq_errors", ble.irq_errors)
     R("handler", 0 if ble._handler is None else 1)
@@ -128,7 +140,7 @@ async def repair():
     c.pair(conn, forgot=True)
     await ms(200)
     R("rewrites", w.flash_writes.get("bonds.bin", 0) - before)
-    R("entries", len(g._secrets))
+    R("entries", bond_entries())
     R("encrypted", 1 if g.encrypted else 0)
 
 
@@ -140,10 +152,10 @@ async def bonds():
     await ms(100)
     peers = []
     for (t, k), _v in g._secrets:
-        if k not in peers:
+        if t != OUR_IRK and k not in peers:
             peers.append(k)
     R("peers", len(peers))
-    R("entries", len(g._secrets))
+    R("entries", bond_entries())
     R("first_kept", 1 if bytes((0, 0x10, 2, 3, 4, 5, 6)) in peers else 0)
     kept = 0
     for i in range(1, 5):
@@ -261,6 +273,50 @@ async def enomem():
     await ms(500)
     R("requests", T[0])
     R("dropped_requests", getattr(kit, "requests_dropped", -1))
+
+
+def heard(since):
+    # What computers around heard since entry `since` of c.heard: "A t_us addr adv resp".
+    for t, (_at, a), adv, resp in c.heard[since:]:
+        print("A", t, binascii.hexlify(a).decode(), binascii.hexlify(adv).decode(),
+              binascii.hexlify(resp).decode())
+    return len(c.heard)
+
+
+async def privacy():
+    # Privacy on the air: a kit that nobody uses across a renewal of its address, then a
+    # pairing window and a computer that pairs, then another renewal and that computer back.
+    period_ms = ble.rpa_timeout_us // 1000
+    R("rpa_default_s", RPA_DEFAULT_S)
+    R("period_ms", period_ms)
+    R("identity", binascii.hexlify(c.mac[1]).decode())
+    R("irk", binascii.hexlify(ble.irk).decode())
+    stored = [v for (t, _k), v in g._secrets if t == OUR_IRK]
+    R("irk_stored", 1 if stored and stored[0] == ble.irk else 0)
+    await ms(period_ms - 500)
+    R("addr_before", binascii.hexlify(c.addr[1]).decode())
+    await ms(1000)  # the renewal falls in here
+    R("addr_after", binascii.hexlify(c.addr[1]).decode())
+    R("window_at", w.now())
+    conn = await session()  # the button, a computer pairs
+    R("paired_at", w.now())
+    c.disconnect(conn)
+    await ms(600)  # the window closed on the pairing: the kit id goes off the air
+    R("window_open", 1 if g.pairing_open else 0)
+    R("closed_at", w.now())
+    await ms(period_ms)  # another renewal
+    R("addr_later", binascii.hexlify(c.addr[1]).decode())
+    heard(0)
+    identity = c.resolve(c.addr)  # the bonded computer recognises the kit under its new RPA
+    R("resolved", "none" if identity is None else binascii.hexlify(identity[1]).decode())
+    conn = c.connect()
+    await ms(10)
+    R("reencrypted", 1 if c.encrypt(conn) else 0)
+    await ms(20)
+    R("encrypted", 1 if g.encrypted else 0)
+    R("status_token", req(conn, 0x06))
+    await ms(100)
+    R("rotations", ble.rotations)
 
 
 async def main():

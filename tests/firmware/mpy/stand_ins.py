@@ -59,6 +59,43 @@ elif CASE == "adverts":
     R("a32", raised(ble.gap_advertise, 100000, bytes(32)))
     R("r32", raised(ble.gap_advertise, 100000, bytes(3), resp_data=bytes(32)))
 
+elif CASE == "addr_mode":
+    # extmod/nimble/modbluetooth_nimble.c: load_irk on active(True), set_address_mode,
+    # get_current_address.
+    ble.active(False)
+    R("rpa_inactive", raised(ble.config, addr_mode=2))
+    ble.active(True)  # no handler: the store cannot answer
+    R("irk_no_handler", ble.irk.hex())
+    store = {}
+    asked = []
+
+    def secrets(event, data):
+        if event == 29:  # _IRQ_GET_SECRET
+            asked.append("get %d %s" % (data[0], bytes(data[2]).decode()))
+            return store.get((data[0], bytes(data[2])))
+        if event == 30:  # _IRQ_SET_SECRET
+            asked.append("set %d %s" % (data[0], bytes(data[1]).decode()))
+            store[(data[0], bytes(data[1]))] = bytes(data[2])
+            return True
+        return None
+
+    ble.irq(secrets)
+    ble.active(False)
+    ble.active(True)
+    R("asked", ",".join(asked))
+    R("irk_stored", 1 if store.get((10, b"irk")) == ble.irk else 0)
+    first = ble.irk
+    R("mac_static", raised(ble.config, "mac"))
+    ble.config(addr_mode=2)
+    a = c.addr[1]
+    R("rpa", a.hex())
+    R("resolves", 1 if bluetooth.resolves(ble.irk, a) else 0)
+    R("mac_rpa", raised(ble.config, "mac"))
+    R("public", raised(ble.config, addr_mode=0))  # the simulated board has no public address
+    ble.active(False)
+    ble.active(True)  # a reboot: the same IRK from the store
+    R("same_irk", 1 if ble.irk == first else 0)
+
 elif CASE == "notify":
     ((h,),) = ble.gatts_register_services(((bluetooth.UUID(0x1234), ((bluetooth.UUID(0x2345), 0x10),)),))
     conn = c.connect()

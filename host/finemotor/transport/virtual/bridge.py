@@ -13,11 +13,14 @@ a :class:`KitBridge` over a TCP socket on 127.0.0.1. The bridge puts a bumble pe
   locally, append mode as ``gatts_set_buffer`` says) and reach the firmware as
   ``_IRQ_GATTS_WRITE``; ``gatts_notify``/``gatts_indicate`` go out whether or not the central
   subscribed, as MicroPython documents;
-- ``gap_advertise``: raw advertising and scan response bytes, no restart after a connection;
+- ``gap_advertise``: raw advertising and scan response bytes, no restart after a connection,
+  from the address the firmware's stack uses (``config(addr_mode=2)``: a resolvable private
+  address the stand-in renews; the bumble device's identity stays its static address);
 - security: pairing as ``config(bond=, le_secure=, mitm=, io=)`` says; bonds live in the
   firmware's store, through ``_IRQ_GET_SECRET``/``_IRQ_SET_SECRET``, so the firmware decides
   which bond is kept. As on NimBLE, ``_IRQ_ENCRYPTION_UPDATE`` for a pairing comes after its
-  keys were offered to the store.
+  keys were offered to the store. The kit's IRK (loaded by the stand-in from the firmware's
+  store) is the bumble device's ``irk``: SMP hands it and the identity address to the central.
 
 The wire (frames of ``u8 type | u16 length | payload``, little-endian) is in
 docs/virtual-radio.md, "The kit's side". :class:`finemotor.transport.virtual.simkit.SimKit`
@@ -291,6 +294,7 @@ class KitBridge:
         self._base: tuple[int, int] | None = None  # the GATT server's size before ours
         self._adv = b""
         self._resp = b""
+        self._adv_params: tuple[AdvertisingType, float] | None = None  # while advertising
         self._config: dict[str, Any] = {
             "mtu": _DEFAULT_MTU,
             "bond": False,
@@ -316,6 +320,14 @@ class KitBridge:
     @property
     def address(self) -> str:
         """The kit's Bluetooth address on the virtual link."""
+        if self.device is None:
+            raise TransportError("No firmware has connected to this kit bridge yet.")
+        return str(self.device.static_address.to_string(False))
+
+    @property
+    def advertised_address(self) -> str:
+        """The address the kit advertises from now (a resolvable private one once the
+        firmware asked for privacy; else :attr:`address`)."""
         if self.device is None:
             raise TransportError("No firmware has connected to this kit bridge yet.")
         return str(self.device.random_address.to_string(False))
@@ -387,6 +399,11 @@ class KitBridge:
     def dump_truth(self) -> None:
         """Asks the firmware to write its world's hidden truth to ``truth.json``."""
         self._send(ord("t"), struct.pack("<I", 0))
+
+    def renew_address(self) -> None:
+        """Makes the kit's stack renew its resolvable private address now (what its controller
+        does every 15 minutes)."""
+        self._send(ord("n"), b"")
 
     def quit(self) -> None:
         """Asks the firmware process to exit (it raises ``SystemExit(0)``)."""
@@ -525,7 +542,7 @@ class KitBridge:
         device.pairing_config_factory = self._pairing_config
         device.gatt_server.max_mtu = _DEFAULT_MTU
         device.on(Device.EVENT_CONNECTION, self._on_connection)
-        self._send(ord("h"), _address_bytes(device.random_address))
+        self._send(ord("h"), _address_bytes(device.static_address))
 
     async def _active(self, p: bytes) -> None:
         device = self._device()
@@ -648,6 +665,7 @@ class KitBridge:
         device = self._device()
         interval_us, flags, adv_len = struct.unpack_from("<IBB", p)
         if interval_us == 0:
+            self._adv_params = None
             await device.stop_advertising()
             return
         if flags & 2:
@@ -661,7 +679,15 @@ class KitBridge:
         else:
             kind = AdvertisingType.UNDIRECTED
         ms = max(interval_us // 625, 32) * 0.625  # rounded down to 625 us, at least 20 ms
-        await device.start_advertising(
+        self._adv_params = (kind, ms)
+        await self._start_advertising()
+        self._advertising.set()
+
+    async def _start_advertising(self) -> None:
+        if self._adv_params is None:
+            return
+        kind, ms = self._adv_params
+        await self._device().start_advertising(
             advertising_type=kind,
             advertising_data=self._adv,
             scan_response_data=self._resp,
@@ -669,7 +695,30 @@ class KitBridge:
             advertising_interval_max=ms,
             auto_restart=False,
         )
-        self._advertising.set()
+
+    async def _own_address(self, p: bytes) -> None:
+        """The firmware's stack changed its own address (its address mode, or a new RPA).
+
+        The controller takes it for what it sends from now on; a connection keeps the address
+        it was made with, and advertising under way goes on from the new one.
+        """
+        device = self._device()
+        if not p[0]:
+            return  # a public identity: the bumble device has none (the kits' is static)
+        address = hci.Address(bytes(reversed(p[1:7])), hci.Address.RANDOM_DEVICE_ADDRESS)
+        if address == device.random_address:
+            return
+        device.random_address = address
+        await device.send_sync_command(
+            hci.HCI_LE_Set_Random_Address_Command(random_address=address)
+        )
+        if self._adv_params is not None and not self._links:
+            await self._start_advertising()
+
+    async def _set_irk(self, p: bytes) -> None:
+        """The kit's identity resolving key, as its stack keeps it (least significant byte
+        first, as bumble's): what SMP distributes to a computer that bonds."""
+        self._device().irk = bytes(p[:16])
 
     async def _disconnect(self, p: bytes) -> None:
         link = self._links.get(struct.unpack("<H", p)[0])
@@ -692,6 +741,8 @@ class KitBridge:
         ord("V"): _advertise,
         ord("D"): _disconnect,
         ord("X"): _pair,
+        ord("O"): _own_address,
+        ord("K"): _set_irk,
     }
 
     # Values, as a central sees them
@@ -732,6 +783,7 @@ class KitBridge:
     def _on_connection(self, connection: Connection) -> None:
         if connection.role != hci.Role.PERIPHERAL:
             return
+        self._adv_params = None  # a connection ends legacy advertising
         link = _Link(connection)
         link.settled.set()
 
@@ -824,6 +876,6 @@ class KitBridge:
         for task in list(self._tasks):
             task.cancel()
         if device is not None and self.radio.running:
-            address = str(device.random_address.to_string(False))
+            address = str(device.static_address.to_string(False))
             if address in self.radio.peripherals:
                 await self.radio.remove_peripheral(device)

@@ -234,6 +234,7 @@ class VirtualBleakClient(BaseBleakClient):
                 if pair and not bonded:
                     await self.pair()
                 self.services = await self._discover(self._peer)
+            self._learn_identity(connection)
         except TimeoutError:
             await self._abandon(connection)
             raise VirtualTimeoutError(
@@ -281,14 +282,26 @@ class VirtualBleakClient(BaseBleakClient):
                 "(short press on its button) and try again.",
                 self.address,
             ) from error
+        self._learn_identity(connection)
+
+    def _learn_identity(self, connection: Connection) -> None:
+        """From a resolved RPA (bonded) or the identity a pairing gave, the device's address
+        is its identity, as the operating systems show a bonded device."""
+        if connection.peer_resolvable_address is not None:
+            self.address = normalize_address(connection.peer_address.to_string(False))
 
     async def unpair(self) -> None:
         """Forgets the bond with this kit and disconnects from it."""
         radio = self._radio_in_use or self._resolve_radio()
         keystore = radio.central.keystore
         if keystore is not None:
+            # The bond is kept under the identity: this client's address, or what it resolves to.
+            names = {self.address}
+            identity = radio.resolve(hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS))
+            if identity is not None:
+                names.add(normalize_address(identity.to_string(False)))
             for name, _keys in await keystore.get_all():
-                if normalize_address(name) == self.address:
+                if normalize_address(name) in names:
                     await keystore.delete(name)
             await radio.central.refresh_resolving_list()
         await self.disconnect()
@@ -380,11 +393,22 @@ class VirtualBleakClient(BaseBleakClient):
         return VirtualRadio.current()
 
     async def _find(self, radio: VirtualRadio, timeout: float) -> hci.Address:
-        """The bumble address to connect to: from the BLEDevice, else a scan for it."""
-        if self._details is not None and self._details.radio is radio:
-            return self._details.address
+        """The bumble address to connect to: from the BLEDevice, else a scan for it.
+
+        A resolvable private address is good only until the device renews it, so a device
+        seen with one is looked for again, by its identity once the adapter's bonds resolve
+        it (as a computer's controller connects to a bonded device whatever its address).
+        """
+        details = self._details
+        if details is not None and details.radio is radio and not details.address.is_resolvable:
+            return details.address
+        wanted = self.address
+        rpa = hci.Address(wanted, hci.Address.RANDOM_DEVICE_ADDRESS)
+        identity = radio.resolve(rpa)
+        if identity is not None:
+            wanted = normalize_address(identity.to_string(False))
         device = await BleakScanner.find_device_by_address(
-            self.address, timeout=timeout, backend=radio.scanner_backend
+            wanted, timeout=timeout, backend=radio.scanner_backend
         )
         if device is None or not isinstance(device.details, VirtualDeviceDetails):
             raise BleakDeviceNotFoundError(

@@ -220,9 +220,11 @@ class VirtualRadio:
             delegate=PairingDelegate(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT),
         )
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
-        # Kits advertise their static identity address, never a resolvable private one; with
-        # resolution left to the "controller", bumble connects to a bonded kit's address
-        # directly instead of scanning for an RPA that never comes (its scan has no timeout).
+        # Kits advertise resolvable private addresses. The bleak backends resolve them with
+        # this adapter's resolving list (its keystore's IRKs: ``address_resolver``) and always
+        # connect to the address being advertised, so bumble's own search for an identity's
+        # RPA (a scan without a timeout) is left out; bumble still resolves a connection's
+        # peer address on its side (``peer_address`` is then the kit's identity).
         device.address_resolution_offload = True
         await device.power_on()
         self._central = _Node(controller, device)
@@ -437,8 +439,23 @@ class VirtualRadio:
         return {address: node.device for address, node in self._peripherals.items()}
 
     def rssi(self, address: str) -> int:
-        """The RSSI (dBm) the adapter reports for ``address``."""
-        return self._rssi.get(normalize_address(address), self.default_rssi)
+        """The RSSI (dBm) the adapter reports for ``address`` (a peripheral's own address, or
+        the address it advertises from now)."""
+        address = normalize_address(address)
+        if address not in self._rssi:
+            for identity, node in self._peripherals.items():
+                if normalize_address(node.controller.random_address.to_string(False)) == address:
+                    address = identity
+                    break
+        return self._rssi.get(address, self.default_rssi)
+
+    def resolve(self, address: hci.Address) -> hci.Address | None:
+        """The identity of a resolvable private ``address`` that the adapter's bonds resolve
+        (the keystore's IRKs, as a computer's controller does), else None."""
+        if self._central is None or not address.is_resolvable:
+            return None
+        resolver = self._central.device.address_resolver
+        return None if resolver is None else resolver.resolve(address)
 
     def set_rssi(self, address: str, dbm: int) -> None:
         """Sets the RSSI (dBm) the adapter reports for ``address``."""
@@ -586,7 +603,7 @@ class VirtualRadio:
     def _address_of(device_or_address: Device | str) -> str:
         if isinstance(device_or_address, str):
             return normalize_address(device_or_address)
-        return normalize_address(device_or_address.random_address.to_string(False))
+        return normalize_address(device_or_address.static_address.to_string(False))
 
     @staticmethod
     def _make_device(

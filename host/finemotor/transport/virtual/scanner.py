@@ -146,7 +146,11 @@ class VirtualBleakScanner(BaseBleakScanner):
         radio = self._scanning_radio
         if radio is None:
             return
-        address = normalize_address(advertisement.address.to_string(False))
+        # A bonded device's resolvable private address is reported as its identity, as the
+        # operating systems' stacks do; any other address as it is on the air.
+        identity = radio.resolve(advertisement.address)
+        shown = advertisement.address if identity is None else identity
+        address = normalize_address(shown.to_string(False))
         adv = advertisement_data(advertisement)
         if not self.is_allowed_uuid(adv.service_uuids):
             return

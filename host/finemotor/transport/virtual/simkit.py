@@ -227,7 +227,8 @@ class SimKit:
 
     @property
     def address(self) -> str:
-        """The kit's Bluetooth address (connect with it, or find it by scanning)."""
+        """The kit's identity address: how a computer that bonded with it knows it (on the
+        air the kit uses resolvable private addresses: ``bridge.advertised_address``)."""
         return self.bridge.address
 
     @property
@@ -261,6 +262,11 @@ class SimKit:
     def set_battery_mv(self, mv: int) -> None:
         """Sets the kit's cell voltage (millivolts); the firmware reads it within a second."""
         self._require_running().set_battery_mv(mv)
+
+    def renew_address(self) -> None:
+        """Renews the kit's resolvable private address now, as its Bluetooth controller does
+        every 15 minutes (the firmware sees nothing of it)."""
+        self._require_running().renew_address()
 
     def apply_load(self, newtons: float | None) -> None:
         """Hangs ``newtons`` on the kit's force sensor with the simulated load rig (it settles

@@ -5,6 +5,7 @@
 #   make bench  run the benchmarks and print their figures
 #   make docs   build the API reference from the docstrings into build/api (fails on warnings
 #               and broken references)
+#   make wheel  build the wheel (firmware and the view's assets inside) into dist/
 #   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
+.PHONY: wheel setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
@@ -40,6 +41,9 @@ $(STUBS)/.installed:
 
 demo: setup
 	$(BIN)/finemotor demo
+
+wheel: setup
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
 
 test: setup lint typecheck pytest
 

@@ -11,24 +11,37 @@ import sys
 import threading
 from pathlib import Path
 
+import platformdirs
+
 from finemotor.errors import TransportError
 
 _compile_lock = threading.Lock()
 
 
 def firmware_dir() -> Path:
-    """The ``firmware/`` directory of the source tree this package runs from.
+    """The firmware sources: those installed with the package (``finemotor/_firmware``, in a
+    wheel), else the ``firmware/`` directory of the source checkout this package runs from.
 
     Raises:
-        TransportError: the package is not running from a source checkout.
+        TransportError: neither is there.
     """
-    found = Path(__file__).resolve().parents[2] / "firmware"
-    if not (found / "sim" / "run_kit.py").is_file():
-        raise TransportError(
-            f"No firmware sources at {found}: simulated kits run from a source checkout of "
-            "finemotor; pass firmware=<path of its firmware/ directory> to SimKit."
-        )
-    return found
+    here = Path(__file__).resolve().parent
+    for found in (here / "_firmware", here.parents[1] / "firmware"):
+        if (found / "sim" / "run_kit.py").is_file():
+            return found
+    raise TransportError(
+        "No firmware sources found (neither installed with finemotor nor in a source "
+        "checkout): reinstall finemotor, or pass firmware=<path of a firmware/ directory>."
+    )
+
+
+def build_dir(firmware: Path) -> Path:
+    """Where compiled modules of ``firmware`` go: ``build/mpy`` beside a source checkout's
+    tree, else (an installed package, perhaps read-only) the user's cache folder."""
+    beside = firmware.parent / "build" / "mpy"
+    if firmware.name == "firmware" and os.access(firmware.parent, os.W_OK):
+        return beside
+    return Path(platformdirs.user_cache_dir("finemotor")) / "mpy"
 
 
 def tool(name: str) -> str:
@@ -103,7 +116,7 @@ def compile_tree(src: Path, dest: Path) -> Path:
 def micropypath(firmware: Path) -> str:
     """Simulation first (its machine.py and time.py replace the built-ins), then the firmware;
     both precompiled into build/mpy as a kit carries them, sources after."""
-    build = firmware.parent / "build" / "mpy"
+    build = build_dir(firmware)
     sim, lib = firmware / "sim", firmware / "lib"
     parts = [compile_tree(sim, build / "sim"), sim, compile_tree(lib, build / "lib"), lib, firmware]
     return ":".join([*map(str, parts), ".frozen"])

@@ -11,24 +11,30 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from finemotor.errors import FinemotorError
+from finemotor.errors import FinemotorError, TransportError
+from finemotor.firmware import firmware_dir
 
-STUDENT_PATH = Path(__file__).resolve().parents[2] / "firmware" / "sim" / "student.py"
+
+def student_path() -> Path:
+    """``sim/student.py`` of the firmware tree (installed with the package, or the checkout's).
+
+    Raises:
+        FinemotorError: no firmware tree is there.
+    """
+    try:
+        return firmware_dir() / "sim" / "student.py"
+    except TransportError as exc:
+        raise FinemotorError(f"the simulated student is not available: {exc}") from exc
 
 
 def load_student_module() -> ModuleType:
-    """Import firmware/sim/student.py from the source tree.
+    """Import the firmware tree's ``sim/student.py`` under CPython.
 
     Raises:
-        FinemotorError: the kit's firmware sources are not beside this package (the
-            simulation needs a checkout of the project, not only the installed package).
+        FinemotorError: the firmware sources are not installed and there is no checkout.
     """
-    if not STUDENT_PATH.exists():
-        raise FinemotorError(
-            f"the simulated student ({STUDENT_PATH.name}) is not beside this package: run the "
-            "simulation from a checkout of the finemotor project"
-        )
-    spec = importlib.util.spec_from_file_location("finemotor_sim_student", STUDENT_PATH)
+    path = student_path()
+    spec = importlib.util.spec_from_file_location("finemotor_sim_student", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -5,6 +5,7 @@
 #   make bench  run the benchmarks and print their figures
 #   make docs   build the API reference from the docstrings into build/api (fails on warnings
 #               and broken references)
+#   make lock   renew requirements.lock (versions and hashes of every dependency)
 #   make wheel  build the wheel (firmware and the view's assets inside) into dist/
 #   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
 
@@ -17,15 +18,24 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: wheel setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
+.PHONY: lock wheel setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
-$(STAMP): pyproject.toml
+# Every dependency at the version and hash in requirements.lock (make lock renews it), then
+# finemotor itself from this checkout.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+lock:
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --no-emit-index-url \
+		--no-emit-find-links --extra dev --extra sim --strip-extras \
+		--output-file requirements.lock pyproject.toml
 
 $(UPLOT)/.uplot-$(UPLOT_VERSION):
 	rm -rf $(UPLOT) && mkdir -p $(UPLOT)/.npm

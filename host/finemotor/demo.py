@@ -28,13 +28,13 @@ from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.metrics.results import to_jsonable
 from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.relay import PublishedSession, Relay
-from finemotor.samples import SampleBlock
+from finemotor.samples import SIM_KIT_IDS, SampleBlock
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 from finemotor.transport.virtual.radio import VirtualRadio
 from finemotor.transport.virtual.simkit import SimKit
 
-KIT_IDS = {"stylus": "5A1001", "grip": "5A2002"}
+KIT_IDS = SIM_KIT_IDS
 
 
 @dataclass

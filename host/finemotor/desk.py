@@ -18,9 +18,9 @@ from pathlib import Path
 
 from finemotor.errors import InputFileError
 from finemotor.recording import default_db_path
+from finemotor.samples import DEVICE_KINDS
 
 _KIT_ID = re.compile(r"^[0-9A-F]{6}$")
-KINDS = ("stylus", "grip")
 
 
 def default_desk_path() -> Path:
@@ -86,8 +86,8 @@ class Desk:
         kit_id = kit_id.upper()
         if not _KIT_ID.match(kit_id):
             raise InputFileError(str(self.path), f"{kit_id!r} is not a kit id (6 hex digits)")
-        if kind not in KINDS:
-            raise InputFileError(str(self.path), f"{kind!r} is not a kit kind ({KINDS})")
+        if kind not in DEVICE_KINDS:
+            raise InputFileError(str(self.path), f"{kind!r} is not a kit kind ({DEVICE_KINDS})")
         self.kits = {i: k for i, k in self.kits.items() if k.kind != kind}
         kit = DeskKit(kit_id, kind, address.upper(), time.time())
         self.kits[kit_id] = kit

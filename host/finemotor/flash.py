@@ -43,6 +43,7 @@ from mpremote import transport_serial
 
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.firmware import firmware_dir, mpy_cross
+from finemotor.samples import DEVICE_KINDS
 from finemotor.transport.serial import release_console
 
 __all__ = [
@@ -57,7 +58,8 @@ __all__ = [
     "port_problem",
 ]
 
-KINDS = ("stylus", "grip")
+KINDS = DEVICE_KINDS
+"""The kits that can be flashed (every device kind)."""
 MARCH = "xtensawin"
 """mpy-cross's architecture for the ESP32-S3 (Xtensa LX7, windowed ABI)."""
 

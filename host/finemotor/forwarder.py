@@ -34,8 +34,10 @@ from finemotor.metrics.live import LiveSnapshot
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
 from finemotor.preflight import CALIBRATION_VALID_DAYS
+from finemotor.relay.frames import ACK, DATA, HELLO, MARK, METRICS, STATUS
 from finemotor.relay.tokens import PublishedSession
 from finemotor.samples import DEVICE_KINDS, SampleBlock
+from finemotor.units import KGF_N
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def _metric(m: Metric | None, label: str, scale: float = 1.0, unit: str | None =
         return {"label": label, "value": None, "unit": unit or m.unit, "why": m.reason}
     out = {"label": label, "value": round(float(m.value) * scale, 3), "unit": unit or m.unit}
     if m.display_unit == "kgf" and m.unit == "N":
-        out["alt"] = f"{float(m.value) / 9.80665:.1f} kgf"
+        out["alt"] = f"{float(m.value) / KGF_N:.1f} kgf"
     if m.note:
         out["note"] = m.note
     return out
@@ -314,7 +316,7 @@ class Forwarder:
             now = time.time() * 1000.0
             wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
         frame = {
-            "k": "d",
+            "k": DATA,
             "dev": dev,
             "t": [round(w, 1) for w in wall],
             "tr": traces,
@@ -324,7 +326,7 @@ class Forwarder:
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot."""
-        frame = {"k": "m", "dev": dev, "tiles": tiles(snapshot)}
+        frame = {"k": METRICS, "dev": dev, "tiles": tiles(snapshot)}
         self._send(_dumps(frame), keep=True, key=f"m:{dev}")
 
     def status(
@@ -343,7 +345,7 @@ class Forwarder:
         else:
             cal = "valid"
         frame = {
-            "k": "s",
+            "k": STATUS,
             "dev": dev,
             "link": "connected" if connected else "reconnecting",
             "battery": battery,
@@ -356,7 +358,7 @@ class Forwarder:
 
     def _hello(self) -> None:
         frame = {
-            "k": "hello",
+            "k": HELLO,
             "dev": "",
             "student": self.session.student,
             "devs": list(self.devices),
@@ -433,7 +435,7 @@ class Forwarder:
                 obj = json.loads(msg.data)
             except ValueError:
                 continue
-            if not isinstance(obj, dict) or obj.get("k") != "mark":
+            if not isinstance(obj, dict) or obj.get("k") != MARK:
                 continue
             mark = {
                 "id": obj.get("id"),
@@ -441,7 +443,7 @@ class Forwarder:
                 "at": obj.get("at"),
             }
             recorded = self.on_mark(mark) if self.on_mark is not None else {}
-            ack = {"k": "ack", "id": mark["id"], "text": mark["text"], **recorded}
+            ack = {"k": ACK, "id": mark["id"], "text": mark["text"], **recorded}
             self._send(_dumps(ack), keep=False)
 
 

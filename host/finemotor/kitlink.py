@@ -24,6 +24,7 @@ from finemotor.aio import wait_event
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.clocksync import ClockSync
 from finemotor.errors import FinemotorError, TransportError
+from finemotor.protocol.constants import SEQ_MODULUS
 from finemotor.protocol.status import Status
 from finemotor.samples import SampleBlock
 from finemotor.stream import DeviceStream
@@ -224,7 +225,7 @@ class KitLink:
         for seq, (asked, tries) in list(self._holes.items()):
             if now - asked < _RETRY_HOLE_S:
                 continue
-            hole = next((h for h in stream.holes() if h[0] % 65536 == seq), None)
+            hole = next((h for h in stream.holes() if h[0] % SEQ_MODULUS == seq), None)
             if hole is None:
                 del self._holes[seq]
                 continue

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # numpy only in annotations: the kinds below are read without
 DeviceKind = Literal["stylus", "grip"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = ("stylus", "grip")
 """Every device kind, in the order commands list them."""
+SIM_KIT_IDS: dict[str, str] = {"stylus": "5A1001", "grip": "5A2002"}
+"""The label ids of the simulated kits (``--sim``, ``sim://``, the demo)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlparse
 from finemotor.errors import FinemotorError, TransportError
 from finemotor.kitlink import KitLink
 from finemotor.replay import ReplayLink, parse_replay_url
-from finemotor.samples import SampleBlock
+from finemotor.samples import SIM_KIT_IDS, SampleBlock
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 _ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _KIT_ID = re.compile(r"^[0-9A-Fa-f]{6}$")
-_SIM_IDS = {"stylus": "5A1001", "grip": "5A2002"}
 
 BlocksCallback = Callable[[list[SampleBlock]], None]
 
@@ -160,9 +159,9 @@ async def open_simulated(
     url = urlparse(name)
     kind = url.netloc or url.path.strip("/")
     params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-    if url.scheme != "sim" or kind not in _SIM_IDS:
+    if url.scheme != "sim" or kind not in SIM_KIT_IDS:
         raise FinemotorError(f"{name}: the simulated kits are sim://stylus and sim://grip")
-    kit_id = params.get("kit", _SIM_IDS[kind]).upper()
+    kit_id = params.get("kit", SIM_KIT_IDS[kind]).upper()
     try:
         seed = int(params.get("seed", "1"))
         drift = float(params.get("drift", "0"))

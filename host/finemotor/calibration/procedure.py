@@ -17,8 +17,9 @@ from typing import Any, cast
 from finemotor.calibration.iso7500 import ClassLimits
 from finemotor.calibration.names import DEVICES, FIT_MODELS, FitModel
 from finemotor.errors import CalibrationError
+from finemotor.units import KGF_N
 
-UNITS_N: dict[str, float] = {"N": 1.0, "kg": 9.80665, "g": 0.00980665}
+UNITS_N: dict[str, float] = {"N": 1.0, "kg": KGF_N, "g": KGF_N / 1000.0}
 """Newtons per unit a weight may be given in."""
 _WEIGHT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([A-Za-z]*)\s*$")
 

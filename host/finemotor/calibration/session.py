@@ -21,6 +21,7 @@ from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.calibration.procedure import Procedure, parse_weight
 from finemotor.errors import CalibrationError, FinemotorError
 from finemotor.progress import Progress
+from finemotor.units import KGF_N
 
 F64 = npt.NDArray[np.float64]
 UNCHANGED = "the kit's calibration is unchanged"
@@ -158,7 +159,7 @@ def _wrong_unit(newtons: float, indicated: float) -> str | None:
     if newtons <= 0 or indicated <= 0:
         return None
     ratio = indicated / newtons
-    for factor, what in ((9.80665, "kilograms where newtons"), (1 / 9.80665, "newtons where kg")):
+    for factor, what in ((KGF_N, "kilograms where newtons"), (1 / KGF_N, "newtons where kg")):
         if abs(ratio / factor - 1) < 0.15:
             return what
     for factor, what in ((1000.0, "grams where kg"), (0.001, "kilograms where grams")):

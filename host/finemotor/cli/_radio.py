@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from finemotor.samples import SIM_KIT_IDS
+
 if TYPE_CHECKING:
     from finemotor.transport.virtual.simkit import SimKit
-
-SIM_KIT_IDS = {"stylus": "5A1001", "grip": "5A2002"}
 
 
 @dataclass

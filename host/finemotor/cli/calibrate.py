@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from finemotor.calibration.names import DEVICES, FIT_MODELS, FitModel
 from finemotor.cli import command_help
 from finemotor.errors import CalibrationError, InputFileError
+from finemotor.units import KGF_N
 
 if TYPE_CHECKING:
     import numpy as np
 
     from finemotor.calibration.fit import Fit
 
-KG_N = 9.80665
 REFERENCE_COLUMNS = ("reference", "force", "load", "weight", "mass")
 REFERENCE_STEMS = (*REFERENCE_COLUMNS, "ref", "known", "applied")
 READING_COLUMNS = ("reading", "counts", "raw", "indication")
@@ -105,7 +105,7 @@ def _device_args(p: argparse.ArgumentParser, kind: str | None) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-UNIT_N = {"N": 1.0, "kg": KG_N, "g": KG_N / 1000.0}
+UNIT_N = {"N": 1.0, "kg": KGF_N, "g": KGF_N / 1000.0}
 _SUFFIXES = (
     ("N", ("_n", "(n)", "[n]", " n", "newton", "newtons")),
     ("kg", ("_kg", "(kg)", "[kg]", " kg", "kilograms")),

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-KGF_N = 9.80665
-"""One kilogram-force in newtons (standard gravity); kgf is used only for display."""
+from finemotor.units import KGF_N
+
+__all__ = ["KGF_N"]
 
 # Unit strings used in results.
 NEWTON = "N"

@@ -18,7 +18,15 @@ from finemotor.student import valid_student_id
 
 HELLO, DATA, METRICS, STATUS, ACK = "hello", "d", "m", "s", "ack"
 PUBLISHER_KINDS = frozenset({HELLO, DATA, METRICS, STATUS, ACK})
-"""Frames a publisher may send."""
+"""Frames a publisher may send (the relay passes them on to viewers as they are)."""
+PUB, DROPS, END, MARKSENT, MARKERR = "pub", "drops", "end", "marksent", "markerr"
+RELAY_KINDS = frozenset({PUB, DROPS, END, MARKSENT, MARKERR})
+"""Frames the relay itself sends to viewers: the publisher up or down, frames a slow viewer
+lost, the session's end, and the fate of a viewer's mark."""
+MARK = "mark"
+"""What a viewer sends (an event to mark), and what the relay then sends the publisher."""
+VIEWER_KINDS = frozenset({PUB, DROPS, END, MARKSENT, MARKERR} | PUBLISHER_KINDS)
+"""Every frame a viewer's page receives (a test checks the page handles exactly these)."""
 CACHED_KINDS = frozenset({HELLO, METRICS, STATUS})
 """Frames the relay keeps (the latest per kind and device) for viewers who join later."""
 MAX_BYTES = {HELLO: 1024, METRICS: 16 * 1024, STATUS: 2048, ACK: 4096}

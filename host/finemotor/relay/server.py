@@ -37,7 +37,13 @@ from finemotor.redact import redact
 from finemotor.relay.frames import (
     CACHED_KINDS,
     DATA,
+    DROPS,
+    END,
     HELLO,
+    MARK,
+    MARKERR,
+    MARKSENT,
+    PUB,
     BadFrameError,
     PublisherFrame,
     check_publisher,
@@ -194,7 +200,7 @@ class _Viewer(_Peer):
                 self.queued_bytes -= len(msg)
                 if self.dropped != self.reported:
                     self.reported = self.dropped
-                    drops = json.dumps({"k": "drops", "n": self.dropped})
+                    drops = json.dumps({"k": DROPS, "n": self.dropped})
                     if not await self.send(drops, timeout):
                         return
                 if not await self.send(msg, timeout):
@@ -432,7 +438,7 @@ class Relay:
     async def _end(self, sess: _Session, why: str = "the session has expired") -> None:
         """An ended session: tell its viewers, then close its sockets, each on its own
         deadline (the session's slot is already free)."""
-        sess.broadcast(json.dumps({"k": "end", "why": why}))
+        sess.broadcast(json.dumps({"k": END, "why": why}))
         await asyncio.sleep(0.05)
         timeout = self.limits.close_timeout_s
         await asyncio.gather(
@@ -524,7 +530,7 @@ class Relay:
         await ws.prepare(request)
         peer = _Peer(ws, request)
         sess.publisher = peer
-        sess.broadcast('{"k":"pub","up":true}')
+        sess.broadcast(json.dumps({"k": PUB, "up": True}))
         logger.info("session %s: publisher connected", sid)
         address = request.remote or "?"
         try:
@@ -548,7 +554,7 @@ class Relay:
         finally:
             if sess.publisher is peer:
                 sess.publisher = None
-                sess.broadcast('{"k":"pub","up":false}')
+                sess.broadcast(json.dumps({"k": PUB, "up": False}))
                 logger.info("session %s: publisher disconnected", sid)
         return ws
 
@@ -653,8 +659,7 @@ class Relay:
         if not own and len(sess.viewers) + len(sess.reserved) >= self.limits.max_viewers:
             await viewer.close(TRY_AGAIN_LATER, "too many viewers on this session", timeout)
             return ws
-        up = "true" if sess.publisher is not None else "false"
-        viewer.offer(f'{{"k":"pub","up":{up}}}')
+        viewer.offer(json.dumps({"k": PUB, "up": sess.publisher is not None}))
         for cached in sess.latest.values():
             viewer.offer(cached)
         sess.viewers[instance] = viewer
@@ -690,11 +695,11 @@ class Relay:
         elif sess.publisher is None:
             why = "the student's computer is reconnecting: mark again when it is back"
         if why is not None:
-            viewer.offer(json.dumps({"k": "markerr", "cid": mark.cid, "why": why}))
+            viewer.offer(json.dumps({"k": MARKERR, "cid": mark.cid, "why": why}))
             return True
-        out = {"k": "mark", "id": sess.next_mark, "text": mark.text, "at": time.time() * 1000.0}
+        out = {"k": MARK, "id": sess.next_mark, "text": mark.text, "at": time.time() * 1000.0}
         sess.next_mark += 1
-        viewer.offer(json.dumps({"k": "marksent", "cid": mark.cid, "id": out["id"]}))
+        viewer.offer(json.dumps({"k": MARKSENT, "cid": mark.cid, "id": out["id"]}))
         publisher = sess.publisher
         if publisher is not None:
             await publisher.send(json.dumps(out), self.limits.send_timeout_s)

@@ -13,7 +13,7 @@ outside your caseload is 404, the same answer as one that does not exist.
 | ``/caseload``, ``/students/{id}``, ``/students/{id}/report``, ``/sessions/{id}`` | therapist |
 | ``/admin`` | admin |
 | ``/password`` | anyone signed in |
-| ``/ui/{file}`` | the pages' scripts and styles |
+| ``/ui/{file}``, ``/favicon.ico`` | the pages' scripts, styles and icon |
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Pages:
         r.add_get("/sessions/{session}", self.session)
         r.add_get("/admin", self.admin)
         r.add_get("/ui/{name}", self.asset)
+        r.add_get("/favicon.ico", self.icon)
 
     @staticmethod
     def _page(name: str, status: int = 200) -> web.FileResponse:
@@ -121,6 +122,10 @@ class Pages:
 
     def _missing(self) -> web.StreamResponse:
         return self._page("404.html", status=404)
+
+    async def icon(self, _request: web.Request) -> web.StreamResponse:
+        """``/favicon.ico`` (the live view's page asks for it too)."""
+        return web.FileResponse(STATIC / "icon.svg", headers={"Content-Type": "image/svg+xml"})
 
     async def asset(self, request: web.Request) -> web.StreamResponse:
         """``/ui/{name}``: a script or style of the pages (nothing else)."""

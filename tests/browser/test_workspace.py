@@ -139,23 +139,25 @@ def test_the_therapist_reads_caseload_student_and_session(world: World, browser:
     drawn = page.evaluate(NON_EMPTY, "#charts canvas")
     assert len(drawn) == 2 and all(n > 1000 for n in drawn), drawn
     marks = page.locator("#marks tbody tr").all_inner_texts()
-    assert [m.split("\t")[1] for m in marks] == ["right hand", "start copy", "end copy", "left hand"]
+    assert [m.split("\t")[1] for m in marks] == [
+        "right hand",
+        "start copy",
+        "end copy",
+        "left hand",
+    ]
     assert marks[0].startswith("0:01.0")  # on the session clock, not a device's
     assert "copy" in page.inner_text("#tasks")
     assert "calibrated 2023-11-14" in page.inner_text("#devices")
-    whole = int(page.locator("#charts figure[data-device='grip'] .uplot").get_attribute("data-samples") or 0)
+    whole = int(
+        page.locator("#charts figure[data-device='grip'] .uplot").get_attribute("data-samples") or 0
+    )
     with page.expect_response(lambda r: "/traces?" in r.url and "from=" in r.url) as got:
         page.click("#z-in")
     assert got.value.status == 200
-    page.wait_for_function(
-        "(n) => +document.querySelector(\"figure[data-device='grip'] .uplot\").dataset.samples < n",
-        arg=whole,
-    )
+    samples = "+document.querySelector(\"figure[data-device='grip'] .uplot\").dataset.samples"
+    page.wait_for_function(f"(n) => {samples} < n", arg=whole)
     page.click("#z-all")
-    page.wait_for_function(
-        "(n) => +document.querySelector(\"figure[data-device='grip'] .uplot\").dataset.samples === n",
-        arg=whole,
-    )
+    page.wait_for_function(f"(n) => {samples} === n", arg=whole)
     page.fill("#note", "tired after lunch")
     page.click("#note-form button")
     page.wait_for_function("() => document.getElementById('msg').textContent === 'Note saved.'")
@@ -184,9 +186,7 @@ def test_the_therapist_reads_caseload_student_and_session(world: World, browser:
     assert problems.take() == []
 
 
-def test_another_therapist_gets_404_for_the_first_ones_student(
-    world: World, browser: Any
-) -> None:
+def test_another_therapist_gets_404_for_the_first_ones_student(world: World, browser: Any) -> None:
     page = browser.new_page()
     problems = Problems(page)
     _sign_in(page, world.base, OTHER)
@@ -264,7 +264,13 @@ def test_keyboard_alone_reaches_every_control_on_every_page(world: World, browse
     problems = Problems(page)
     _sign_in(page, world.base, THERAPIST, "/caseload")
     sid = world.server_sessions("S-1")[-1]
-    for path in ("/caseload", "/students/S-1", f"/sessions/{sid}", "/students/S-1/report", "/password"):
+    for path in (
+        "/caseload",
+        "/students/S-1",
+        f"/sessions/{sid}",
+        "/students/S-1/report",
+        "/password",
+    ):
         page.goto(world.base + path)
         if path != "/password":
             page.wait_for_function(READY)

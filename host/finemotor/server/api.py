@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,15 +20,13 @@ from aiohttp import web
 
 from finemotor.errors import NotFoundError, RefusedError
 from finemotor.metrics.results import to_jsonable
-from finemotor.report.analysis import (
-    DeviceAnalysis,
-    analyse_samples,
-    marks_of,
-    unique_marks,
-)
+from finemotor.recording import Event
+from finemotor.report.analysis import DeviceAnalysis, marks_of, unique_marks
 from finemotor.report.decimate import minmax_decimate
+from finemotor.report.session_report import report_stem, write_session_report
 from finemotor.server.export import student_archive
-from finemotor.server.records import Records
+from finemotor.server.progress import Analyses, student_progress
+from finemotor.server.records import Records, SessionRow
 from finemotor.server.store import Store, Student, User
 from finemotor.server.web_auth import (
     WRONG_LOGIN,
@@ -42,6 +42,7 @@ DEFAULT_TRACE_POINTS = 2000
 RECENT_S = 30 * 86400.0
 """What "sessions this month" counts: the last 30 days."""
 REASON_MAX = 500
+NOTE_MAX = 2000
 
 
 async def read_json(request: web.Request) -> Any:
@@ -69,6 +70,22 @@ def _finite(values: np.ndarray[Any, Any]) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values.tolist()]
 
 
+def _clock(events: list[Event], device: str) -> dict[str, Any]:
+    """How ``device``'s clock maps to host time: the median of ``host_t - device_t`` over the
+    events the desk stamped with both (marks, link events), so a device second ``d`` is host
+    time ``d + offset_s``; ``offset_s`` is None when no event says."""
+    gaps = sorted(
+        e.host_t - e.device_t
+        for e in events
+        if e.device == device and e.device_t is not None and math.isfinite(e.device_t)
+    )
+    if not gaps:
+        return {"offset_s": None, "events": 0, "spread_s": None}
+    mid = len(gaps) // 2
+    median = gaps[mid] if len(gaps) % 2 else (gaps[mid - 1] + gaps[mid]) / 2.0
+    return {"offset_s": median, "events": len(gaps), "spread_s": gaps[-1] - gaps[0]}
+
+
 class Api:
     """The routes of :mod:`finemotor.server.api` on ``app``.
 
@@ -81,6 +98,8 @@ class Api:
     def __init__(self, store: Store, records: Records, secure: bool, live: Any) -> None:
         self.store, self.records, self.secure, self.live = store, records, secure, live
         self.limiter = LoginLimiter()
+        self.analyses = Analyses(records)
+        self._drawing = asyncio.Lock()
 
     def add_routes(self, app: web.Application) -> None:
         """Register every route."""
@@ -93,10 +112,13 @@ class Api:
         r.add_get("/api/students/{student}/sessions", self.student_sessions)
         r.add_get("/api/students/{student}/goals", self.goals)
         r.add_post("/api/students/{student}/goals", self.set_goal)
+        r.add_get("/api/students/{student}/progress", self.progress)
         r.add_get("/api/students/{student}/export", self.export)
         r.add_delete("/api/students/{student}", self.delete_student)
         r.add_get("/api/sessions/{session}", self.session)
         r.add_get("/api/sessions/{session}/traces", self.traces)
+        r.add_put("/api/sessions/{session}/note", self.set_note)
+        r.add_get("/api/sessions/{session}/report.pdf", self.report)
         r.add_get("/api/audit", self.audit)
         r.add_get("/api/schools", self.schools)
         r.add_post("/api/schools", self.add_school)
@@ -227,6 +249,14 @@ class Api:
         )
         return web.json_response(goal, status=201)
 
+    async def progress(self, request: web.Request) -> web.Response:
+        """``GET /api/students/{id}/progress``: the goal metrics per complete session and,
+        per goal in force, baseline, latest, points, trend and projected date."""
+        _user, student = await self._student(request)
+        rows = await self.records.session_rows(student)
+        out = await student_progress(self.analyses, rows, await self.store.goals(student))
+        return web.json_response(out, dumps=lambda o: json.dumps(o, allow_nan=False))
+
     # sessions ---------------------------------------------------------------------------
 
     async def _session(self, request: web.Request) -> tuple[User, int, Any]:
@@ -240,22 +270,16 @@ class Api:
         await self.store.log(user.email, "view", row.student, request.path)
         return user, sid, row
 
-    async def _analysis(self, sid: int, device: str | None = None) -> list[DeviceAnalysis]:
-        marks = marks_of(await self.records.events(sid, "mark"))
-        out = []
-        for info in await self.records.devices(sid):
-            if device is not None and info.name != device:
-                continue
-            samples = await self.records.load_samples(sid, info.name)
-            out.append(await asyncio.to_thread(analyse_samples, info, samples, marks))
-        return out
+    async def _analysis(self, row: SessionRow, device: str | None = None) -> list[DeviceAnalysis]:
+        devices = (await self.analyses.of(row)).devices
+        return [d for d in devices if device is None or d.name == device]
 
     async def session(self, request: web.Request) -> web.Response:
         """``GET /api/sessions/{id}``: facts, devices with calibration and metrics, marks,
         data quality and upload state."""
         _user, sid, row = await self._session(request)
         devices = await self.records.devices(sid)
-        analyses = {a.name: a for a in await self._analysis(sid)}
+        analyses = {a.name: a for a in await self._analysis(row)}
         events = await self.records.events(sid)
         per_device = {}
         for info in devices:
@@ -273,6 +297,11 @@ class Api:
                 "calibrated_at": cal.get("calibrated_at") if cal else None,
                 "notes": a.notes,
                 "metrics": to_jsonable(a.summary) if a.summary is not None else None,
+                "clock": _clock(events, info.name),
+                "tasks": [
+                    {"name": t.name, "from": t.start_t, "to": t.end_t, "ended": t.ended}
+                    for t in a.tasks
+                ],
             }
         quality = {
             "link_drops": sum(1 for e in events if e.kind in ("disconnect", "link_lost")),
@@ -292,6 +321,7 @@ class Api:
                 "ended_at": row.ended_at,
                 "duration_s": (row.ended_at - row.started_at) if row.ended_at else None,
                 "note": row.note,
+                "therapist_note": row.therapist_note,
                 "upload": {"state": row.state, "completed_at": row.completed_at},
                 "devices": list(per_device.values()),
                 "marks": marks,
@@ -304,7 +334,7 @@ class Api:
         """``GET /api/sessions/{id}/traces?device=NAME&points=N[&from=S&to=S]``: the forces
         downsampled to about N points per signal (a min/max envelope, so no peak is lost),
         on the device's clock; ``from``/``to`` (device seconds) zoom in."""
-        _user, sid, _row = await self._session(request)
+        _user, _sid, row = await self._session(request)
         device = request.query.get("device", "")
         try:
             points = int(request.query.get("points", DEFAULT_TRACE_POINTS))
@@ -314,7 +344,7 @@ class Api:
             raise RefusedError(400, "bad_request", "points, from and to are numbers") from None
         if not 2 <= points <= MAX_TRACE_POINTS:
             raise RefusedError(400, "bad_request", f"points is 2 to {MAX_TRACE_POINTS}")
-        found = await self._analysis(sid, device)
+        found = await self._analysis(row, device)
         if not found:
             raise NotFoundError("device", device[:32], "the session lists its devices")
         a = found[0]
@@ -335,6 +365,32 @@ class Api:
                 "span": [float(a.t[0]), float(a.t[-1])] if a.t.shape[0] else None,
                 "signals": signals,
             }
+        )
+
+    async def set_note(self, request: web.Request) -> web.Response:
+        """``PUT /api/sessions/{id}/note {"text"}``: the therapist's own note on a session
+        (replaces the previous one; the desk's note stays as recorded)."""
+        user, sid, row = await self._session(request)
+        text = _field(await read_json(request), "text").strip()
+        if len(text) > NOTE_MAX:
+            raise RefusedError(400, "bad_note", f"a note has at most {NOTE_MAX} characters")
+        await self.records.set_therapist_note(sid, text)
+        await self.store.log(user.email, "note", row.student, f"session {sid}")
+        return web.json_response({"therapist_note": text})
+
+    async def report(self, request: web.Request) -> web.Response:
+        """``GET /api/sessions/{id}/report.pdf``: the desk's session report, drawn here from
+        the stored samples."""
+        _user, sid, row = await self._session(request)
+        analysis = await self.analyses.of(row)
+        async with self._drawing:  # one drawing at a time: matplotlib is not thread-safe
+            with tempfile.TemporaryDirectory(prefix="fm-report-") as folder:
+                files = await asyncio.to_thread(write_session_report, analysis, Path(folder), True)
+                data = files[-1].read_bytes()
+        return web.Response(
+            body=data,
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{report_stem(sid)}.pdf"'},
         )
 
     # export and deletion ----------------------------------------------------------------

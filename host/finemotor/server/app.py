@@ -26,6 +26,7 @@ from finemotor.relay.server import SECURITY_HEADERS, Relay
 from finemotor.relay.tokens import DESK_HEADER
 from finemotor.server.api import Api, delete_student
 from finemotor.server.desk_api import DeskApi
+from finemotor.server.pages import Pages
 from finemotor.server.records import Records
 from finemotor.server.store import Store
 from finemotor.server.web_auth import csrf_middleware, web_session
@@ -150,6 +151,7 @@ class Server:
         )
         Api(store, records, self.secure_cookies, relay.live).add_routes(app)
         DeskApi(store, records).add_routes(app)
+        Pages(store, records).add_routes(app)
         try:
             url = await relay.start()
         except BaseException:

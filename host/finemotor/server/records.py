@@ -61,6 +61,7 @@ class SessionRow:
     note: str
     state: str
     completed_at: float | None
+    therapist_note: str = ""
 
 
 def _refuse(message: str, reason: str = "bad_session", status: int = 400) -> RefusedError:
@@ -555,6 +556,7 @@ class Records:
                 ss.c.note,
                 ss.c.state,
                 ss.c.completed_at,
+                ss.c.therapist_note,
             )
             .join(st, st.c.id == ss.c.student_id)
             .join(sc, sc.c.id == st.c.school_id)
@@ -594,6 +596,7 @@ class Records:
                 "state": r.state,
                 "desk": r.desk,
                 "note": r.note,
+                "therapist_note": r.therapist_note or "",
                 "devices": by_session.get(r.id, []),
             }
             for r in rows
@@ -618,7 +621,42 @@ class Records:
             r.note,
             r.state,
             r.completed_at,
+            r.therapist_note or "",
         )
+
+    async def session_rows(self, student: Student) -> list[SessionRow]:
+        """The student's sessions as rows, oldest first."""
+        ss = s.sessions
+        async with self.store.tx() as c:
+            rows = (
+                await c.execute(
+                    self._session_query()
+                    .where(ss.c.student_id == student.id)
+                    .order_by(ss.c.started_at, ss.c.id)
+                )
+            ).all()
+        return [
+            SessionRow(
+                r.id,
+                r.student,
+                r.school,
+                r.desk,
+                r.desk_session,
+                r.started_at,
+                r.ended_at,
+                r.note,
+                r.state,
+                r.completed_at,
+                r.therapist_note or "",
+            )
+            for r in rows
+        ]
+
+    async def set_therapist_note(self, session_id: int, text: str) -> None:
+        """Replace the therapist's note on a session."""
+        ss = s.sessions
+        async with self.store.tx() as c:
+            await c.execute(update(ss).where(ss.c.id == session_id).values(therapist_note=text))
 
     async def devices(self, session_id: int) -> list[DeviceInfo]:
         """The session's devices, as the desk's recording describes them."""

@@ -124,6 +124,7 @@ sessions = Table(
     Column("state", String(16), nullable=False),
     Column("received_at", Float, nullable=False),
     Column("completed_at", Float, nullable=True),
+    Column("therapist_note", Text, nullable=False, default=""),
     UniqueConstraint("desk_id", "desk_session", name="uq_sessions_desk_session"),
 )
 Index("ix_sessions_student", sessions.c.student_id, sessions.c.started_at)

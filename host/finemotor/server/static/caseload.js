@@ -1,0 +1,72 @@
+// The caseload: one row per student, drawn from GET /api/students at once; each goal's
+// latest value and sparkline come from the student's progress, fetched a few at a time so
+// the list is usable straight away even at 100 students.
+"use strict";
+
+(async () => {
+  const { el } = FM;
+  try { await FM.start("therapist"); } catch (err) { FM.fail(err); return; }
+  let students;
+  try {
+    students = await FM.api("/api/students");
+  } catch (err) { FM.fail(err); return; }
+  const body = document.querySelector("#students tbody");
+  const live = students.filter((s) => s.live).length;
+  document.getElementById("summary").textContent =
+    `${students.length} student${students.length === 1 ? "" : "s"}` +
+    (live ? `, ${live} in a session now` : "");
+  if (!students.length) {
+    body.append(el("tr", {}, el("td", { colspan: 6, text: "No students on your caseload yet: your admin adds them." })));
+  }
+  const goalCells = new Map();
+  for (const s of students) {
+    const href = "/students/" + encodeURIComponent(s.id);
+    const goals = el("td", { class: "goal-cell" });
+    if (!s.goals.length) goals.append(el("span", { class: "muted", text: "no goals set" }));
+    else goals.append(el("span", { class: "muted", text: s.goals.length + " goal(s)…" }));
+    goalCells.set(s.id, goals);
+    body.append(el("tr", { "data-student": s.id },
+      el("th", { scope: "row" }, el("a", { href, text: s.id })),
+      el("td", { class: "wide", text: s.school }),
+      el("td", { text: s.last_session ? FM.date(s.last_session) : "none yet" }),
+      el("td", { class: "num", text: s.sessions_this_month }),
+      el("td", {}, s.live
+        ? el("a", { class: "live", href: s.live.watch, "aria-label": "watch " + s.id + " live" }, "● watch live")
+        : el("span", { class: "muted", text: "–" })),
+      goals,
+    ));
+  }
+  const filter = document.getElementById("filter");
+  filter.addEventListener("input", () => {
+    const f = filter.value.trim().toLowerCase();
+    for (const row of body.querySelectorAll("tr[data-student]")) {
+      row.hidden = f !== "" && !row.dataset.student.toLowerCase().includes(f);
+    }
+  });
+
+  async function fill(s) {
+    const cell = goalCells.get(s.id);
+    const p = await FM.api("/api/students/" + encodeURIComponent(s.id) + "/progress");
+    const list = el("ul", { class: "goals" });
+    for (const g of p.goals) {
+      const values = p.sessions.map((x) => FM.shown(g.metric, x.values[g.metric]));
+      const tr = g.trend;
+      const text = `${FM.label(g.metric)}: ${FM.fmtMetric(g.metric, tr.latest)} vs ${FM.fmtMetric(g.metric, g.target)}`;
+      list.append(el("li", {},
+        FM.sparkline(values, FM.shown(g.metric, g.target), text + " (" + tr.status + ")"),
+        el("span", { text: text + " · " + tr.status })));
+    }
+    cell.replaceChildren(list);
+  }
+  const queue = students.filter((s) => s.goals.length);
+  const worker = async () => {
+    while (queue.length) {
+      const s = queue.shift();
+      try { await fill(s); } catch (err) {
+        goalCells.get(s.id).replaceChildren(el("span", { class: "why", text: err.message }));
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  document.body.dataset.ready = "1";
+})();

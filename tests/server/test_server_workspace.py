@@ -1,0 +1,104 @@
+"""What the workspace's pages add to the API: each goal's progress, the therapist's note on a
+session, the session's PDF report drawn on the server, the device clocks; all 404 outside the
+caseload. And the pages themselves: sign in first, 404 for another's student."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from server_helpers import OTHER, THERAPIST, Db, browser, record, sign_in, world
+from tests.host.aiotest import run
+
+from finemotor.server.progress import goal_trend
+from finemotor.sync.uploader import Uploader
+
+WEEK = 7 * 86400.0
+
+
+def test_goal_trend_reports_baseline_slope_and_projection() -> None:
+    t0 = 1_780_000_000.0
+    goal = {"target": 200.0, "direction": "at_least", "by": "2099-01-01"}
+    points = [(t0 + k * WEEK, 100.0 + 10.0 * k + (1.0 if k % 2 else -1.0)) for k in range(6)]
+    got = goal_trend(goal, points)
+    assert got["baseline"] == 99.0 and got["latest"] == 151.0 and got["points"] == 6
+    assert got["slope_per_week"] == pytest.approx(10.0, abs=0.6)
+    assert 0.0 < got["slope_se"] < 1.0
+    assert got["trend"] == "improving" and got["status"] == "on track"
+    # 200 is reached about 10 weeks after the first point
+    weeks = (time.mktime(time.strptime(got["projected"], "%Y-%m-%d")) - t0) / WEEK
+    assert 9.0 < weeks < 11.5
+    flat = goal_trend(goal, [(t0 + k * WEEK, 100.0 + (5.0 if k % 2 else -5.0)) for k in range(6)])
+    assert flat["trend"] == "no clear change" and flat["status"] == "not on track"
+    worse = goal_trend(goal | {"direction": "at_most", "target": 50.0}, points)
+    assert worse["trend"] == "getting worse" and worse["projected"] is None
+    assert goal_trend(goal, [(t0, 210.0)])["status"] == "reached"
+    assert goal_trend(goal, [])["status"] == "no data"
+    late = goal_trend(goal | {"by": "2000-01-01"}, points)
+    assert late["status"] == "not on track" and late["projected"] is not None
+
+
+def test_progress_note_report_and_clocks_only_on_the_caseload(db: Db, tmp_path: Path) -> None:
+    async def go() -> None:
+        w = await world(db.url)
+        try:
+            desk_db = tmp_path / "desk.db"
+            record(desk_db, seconds=30.0)
+            await Uploader(w.desk, desk_db).sync()
+            async with browser() as ot, browser() as other:
+                csrf = await sign_in(ot, w.base, THERAPIST)
+                await sign_in(other, w.base, OTHER)
+                async with ot.get(f"{w.base}/api/students/S-1/sessions") as r:
+                    (session,) = await r.json()
+                sid = session["id"]
+                goal = {"metric": "grip_peak_right", "target": 150.0}
+                h = {"X-CSRF-Token": csrf}
+                async with ot.post(f"{w.base}/api/students/S-1/goals", json=goal, headers=h) as r:
+                    assert r.status == 201
+                async with ot.get(f"{w.base}/api/students/S-1/progress") as r:
+                    p = await r.json()
+                assert [s["id"] for s in p["sessions"]] == [sid]
+                got = p["sessions"][0]
+                assert got["values"]["grip_peak_right"] is None  # a grip without calibration
+                assert "uncalibrated" in got["why"]["grip_peak_right"]
+                assert "stylus" in got["why"]["pen_cv"]
+                (g,) = p["goals"]
+                assert g["trend"]["points"] == 0 and g["trend"]["status"] == "no data"
+                assert p["metrics"]["grip_peak_right"]["unit"] == "N"
+                note = {"text": "tired after lunch"}
+                url = f"{w.base}/api/sessions/{sid}/note"
+                async with ot.put(url, json=note) as r:
+                    assert r.status == 403  # no CSRF token
+                async with ot.put(url, json=note, headers=h) as r:
+                    assert r.status == 200
+                async with ot.get(f"{w.base}/api/sessions/{sid}") as r:
+                    s = await r.json()
+                assert s["therapist_note"] == "tired after lunch"
+                (grip,) = s["devices"]
+                assert grip["clock"]["events"] == 1 and grip["clock"]["offset_s"] is not None
+                async with ot.get(f"{w.base}/api/sessions/{sid}/report.pdf") as r:
+                    assert r.status == 200 and r.content_type == "application/pdf"
+                    assert (await r.read())[:5] == b"%PDF-"
+                for path in (
+                    "/api/students/S-1/progress",
+                    f"/api/sessions/{sid}/report.pdf",
+                    "/students/S-1",
+                    f"/sessions/{sid}",
+                ):
+                    async with other.get(w.base + path, allow_redirects=False) as r:
+                        assert r.status == 404, path
+                async with other.put(url, json=note, headers=h) as r:
+                    assert r.status in (403, 404)
+                async with ot.get(f"{w.base}/students/S-1", allow_redirects=False) as r:
+                    assert r.status == 200 and "text/html" in r.content_type
+                    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+            async with browser() as anon:
+                async with anon.get(f"{w.base}/students/S-1", allow_redirects=False) as r:
+                    assert r.status == 302 and r.headers["Location"].startswith("/signin")
+                async with anon.get(f"{w.base}/ui/../pages.py", allow_redirects=False) as r:
+                    assert r.status == 404
+        finally:
+            await w.server.stop()
+
+    run(go(), seconds=120)

@@ -5,6 +5,7 @@
 #   make bench  run the benchmarks and print their figures
 #   make docs   build the API reference from the docstrings into build/api (fails on warnings
 #               and broken references)
+#   make screenshots  renew the pages' screenshots in docs/img (from the browser tests)
 #   make lock   renew requirements.lock (versions and hashes of every dependency)
 #   make wheel  build the wheel (firmware and the view's assets inside) into dist/
 #   make fuzz   feed every decoder of what a kit sends 1,000,000 inputs (several minutes)
@@ -18,7 +19,7 @@ STAMP  := $(VENV)/.installed
 UPLOT_VERSION := 1.6.32
 UPLOT  := host/finemotor/relay/static/vendor
 
-.PHONY: lock wheel setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
+.PHONY: screenshots lock wheel setup demo test test-fast lint typecheck pytest pytest-fast bench docs fuzz clean
 
 setup: $(STAMP) $(STUBS)/.installed $(UPLOT)/.uplot-$(UPLOT_VERSION)
 
@@ -51,6 +52,9 @@ $(STUBS)/.installed:
 
 demo: setup
 	$(BIN)/finemotor demo
+
+screenshots: setup
+	FINEMOTOR_DOC_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser
 
 wheel: setup
 	$(BIN)/python -m build --wheel --no-isolation --outdir dist .

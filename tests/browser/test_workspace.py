@@ -1,10 +1,11 @@
 """The therapist's workspace in real headless Chromium, against a running server holding
 simulated sessions a desk uploaded: sign in, caseload, student, goals, session charts, live
 view, sign out, another therapist's 404, keyboard reach, and no CSP violation or console
-error on any page. The run writes the screenshots docs/therapist.md shows."""
+error on any page. `make screenshots` writes the screenshots docs/therapist.md shows."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,14 @@ def _sign_in(page: Any, base: str, email: str, path: str = "/") -> None:
 
 
 def _shot(page: Any, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / name), full_page=True)
+    """Screenshot the page; into docs/img (what docs/therapist.md shows) only when
+    ``FINEMOTOR_DOC_SCREENSHOTS`` is set (``make screenshots``), so a test run leaves the
+    checkout as it was."""
+    png = page.screenshot(full_page=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    if os.environ.get("FINEMOTOR_DOC_SCREENSHOTS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / name).write_bytes(png)
 
 
 def test_the_therapist_reads_caseload_student_and_session(world: World, browser: Any) -> None:

@@ -590,8 +590,8 @@ class DeskApp:
                 found,
             )
         except TransportError as exc:
-            pairing.step = "problem"
             pairing.message = self._pairing_problem(exc, pairing)
+            pairing.step = "problem"
             return
         self._read_desk()
         card = self.kits[kind]
@@ -878,6 +878,7 @@ class DeskApp:
                 view_problem=st.view_problem,
                 view_url=runner.view_url if self.opts.credential is None else None,
                 server=self.opts.credential is not None,
+                view_here_only=self.opts.relay_url is None and self.opts.credential is None,
                 session_id=runner.recorder.session_id if runner.recorder else None,
                 devices=[
                     {

@@ -99,7 +99,7 @@
     const title = $(name + "-title") || $("pair-title");
     if (title) {
       title.focus();
-      if (name !== "home") say(title.textContent);
+      if (name !== "home" && name !== "pairing") say(title.textContent);
     }
   }
 
@@ -320,6 +320,8 @@
     else if (ss.view_problem) view = "The therapist cannot watch right now (" + ss.view_problem +
       "). Everything is still recorded here.";
     else if (ss.server) view = "The therapist is watching in her workspace on the school's server.";
+    else if (ss.view_here_only) view = "The therapist's link below works on this computer " +
+      "only. For a therapist elsewhere, ask whoever set up finemotor for your school's address.";
     else view = "The therapist can watch live with the link below.";
     $("view").textContent = view;
     $("view").className = "say " + (ss.view_problem ? "warn" : "ok");
@@ -378,13 +380,13 @@
     state = s;
     $("sim-note").hidden = !s.sim;
     const name = which(s);
+    show(name);  // first: a step then puts the keyboard on its one action
     if (name === "home") renderHome(s);
     if (name === "pairing") renderPairing(s);
     if (name === "starting") $("starting-msg").textContent = s.session.message || "Connecting…";
     if (name === "running") renderRunning(s);
     if (name === "ended") renderEnded(s);
     if (name === "blocked") renderBlocked(s);
-    show(name);
   }
 
   // -- wiring -----------------------------------------------------------------------------------

@@ -515,6 +515,9 @@ class DeskApp:
 
         def say(msg: str) -> None:
             logger.info("check: %s", msg)
+            for card in self.kits.values():
+                if card.kit_id and card.kit_id in msg:
+                    card.message = _in_page_words(msg)
 
         try:
             results = await reach_kits(
@@ -646,6 +649,8 @@ class DeskApp:
 
         def say(msg: str) -> None:
             logger.info("start: %s", msg)
+            if not msg.startswith("("):
+                self.session.message = _in_page_words(msg)
 
         try:
             results = await reach_kits(
@@ -896,6 +901,11 @@ class DeskApp:
         if s.summary is not None:
             out["summary"] = to_jsonable(s.summary)
         return out
+
+
+def _in_page_words(msg: str) -> str:
+    """A connecting message as the page says it (the stylus is the pen)."""
+    return msg.replace("stylus", "pen").replace("Stylus", "Pen")
 
 
 def _now_ms() -> int:

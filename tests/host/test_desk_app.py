@@ -5,6 +5,10 @@ back, with everything recorded (simulated kits, real firmware, virtual radio).""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -153,3 +157,46 @@ def test_a_kit_that_walks_off_shows_reconnecting_and_comes_back(tmp_path: Path) 
         links = rec.events(summary["session_id"], "link")
         assert [e.data["connected"] for e in links if e.device == "grip"][:2] == [False, True]
         assert len(rec.load_samples(summary["session_id"], "grip").seq) == grip["samples_recorded"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_ends_a_running_session_with_everything_recorded() -> None:
+    cmd = [sys.executable, "-m", "finemotor", "desk", "--sim", "--no-browser", "--no-view"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ")[-1].strip()
+        assert url.startswith("http://127.0.0.1:")
+
+        async def start() -> None:
+            async with aiohttp.ClientSession() as http:
+                for kind in ("stylus", "grip"):
+                    await _post(http, url, "pair", {"kind": kind})
+                    await _post(http, url, "pair/press")
+                    await _until(http, url, lambda s: s["pairing"]["step"] == "confirm")
+                    await _post(http, url, "pair/answer", {"yes": True})
+                    await _until(http, url, lambda s: s["pairing"]["step"] == "done")
+                    await _post(http, url, "pair/close")
+                await _post(http, url, "start", {"student": "S-3", "tasks": ["Right hand"]})
+                await _until(http, url, lambda s: s["session"]["start_s"] is not None)
+                await asyncio.sleep(2.0)
+
+        run(start(), 120)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at the terminal, mid-session
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    assert "Session 1 ended after" in out
+    with Recording(Path(os.environ["FINEMOTOR_DATA"]) / "recordings.sqlite") as rec:
+        info = rec.session(1)
+        assert info.ended_at is not None and info.student == "S-3"
+        for name in ("stylus", "grip"):
+            n = len(rec.load_samples(1, name).seq)
+            assert n > 0 and f"{name}: {n} samples recorded" in out
+        assert [e.data["text"] for e in rec.events(1, "mark")][:1] == ["Task 1: Right hand"]

@@ -54,7 +54,7 @@ demo: setup
 	$(BIN)/finemotor demo
 
 screenshots: setup
-	FINEMOTOR_DOC_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser
+	FINEMOTOR_DOC_SCREENSHOTS=1 FINEMOTOR_SCREENSHOTS=docs/img/desk $(BIN)/pytest -q tests/browser
 
 wheel: setup
 	$(BIN)/python -m build --wheel --no-isolation --outdir dist .

@@ -29,6 +29,7 @@ async def pair_at_desk(
     client_backend: Any = None,
     press: Callable[[str], bool] | None = None,
     timeout: float = 60.0,
+    found: Callable[[str], None] | None = None,
 ) -> DeskKit:
     """Lead the facilitator through pairing the ``kind`` kit of this desk; remember it.
 
@@ -41,6 +42,7 @@ async def pair_at_desk(
         client_backend: bleak client backend.
         press: presses a simulated kit's button (None for real kits).
         timeout: seconds to wait for the button.
+        found: told the kit id as soon as the kit whose button was pressed is heard.
 
     Raises:
         TransportError: no button press was seen, more than one kit opened at once, or the
@@ -67,6 +69,8 @@ async def pair_at_desk(
         )
     kit = kits[0]
     kit_id = kit.kit_id or ""  # an open window always says it
+    if found is not None:
+        found(kit_id)
     say(f"Found {kind} {kit_id}. Pairing...")
     link = BleKit(kit.address, on_frame=lambda _f: None, backend=client_backend)
     await link.connect()

@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
     "session": Command(
         "session", "run a session: this desk's kits, recorded, with the therapist's view"
     ),
+    "desk": Command(
+        "desk_app", "the desk app: pair, check and run a session from a page, no terminal"
+    ),
     "demo": Command("demo", "run the simulated stylus and grip dynamometer end to end"),
     "scan": Command("scan", "list the kits in range"),
     "pair": Command("pair", "pair with a kit (press the kit's button first)"),

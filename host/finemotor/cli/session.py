@@ -15,21 +15,19 @@ import signal
 import sys
 import time
 import webbrowser
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from finemotor.cli import command_help
 from finemotor.cli._radio import Radio, open_radio
-from finemotor.errors import FinemotorError, PairingRefusedError, TransportError
+from finemotor.errors import FinemotorError
 from finemotor.student import student_id_problem
 
 if TYPE_CHECKING:
     from finemotor.kitlink import KitLink
     from finemotor.preflight import Flag
     from finemotor.replay import ReplayLink
-    from finemotor.samples import SampleBlock
     from finemotor.session import SessionRunner, SessionStatus, SessionSummary
 
 KINDS = ("stylus", "grip")
@@ -152,69 +150,6 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
-async def _connect_kit(
-    kit_id: str,
-    kind: str | None,
-    radio: Radio,
-    on_blocks: Callable[[list[SampleBlock]], None],
-    con: _Console,
-    timeout: float,
-    known: dict[str, str],
-) -> KitLink:
-    """Find the kit by its id and open its link (asking for its button if it forgot us).
-
-    ``known``: this desk's kits, kit id by the identity address its bond gave (a kit says its
-    id on the air only while its pairing window is open).
-    """
-    from finemotor.kitlink import KitLink
-    from finemotor.transport.scan import scan_kits, wait_for_pairing_window
-
-    what = f"the {kind} {kit_id}" if kind else f"kit {kit_id}"
-    found = await scan_kits(timeout, kit_id=kit_id, backend=radio.scanner_backend, known=known)
-    if not found and radio.press_button(kit_id):  # a simulated kit that does not know us
-        if kit_id in known.values():
-            con.say(
-                f"{what.capitalize()} no longer knows this computer: press its button once "
-                "(its light blinks slowly)."
-            )
-        else:
-            con.say(f"{what.capitalize()} is not paired with this computer: press its button.")
-        con.say("(simulated kit: the button is pressed for you)")
-        opened = await wait_for_pairing_window(kit_id, 60.0, radio.scanner_backend)
-        found = [] if opened is None else [opened]
-    if not found:
-        raise TransportError(
-            f"{what} is not in range: switch it on (its light glows), bring it to the desk, and "
-            "check the id on its label. A new kit for this desk, or one that no longer knows "
-            "this computer, is paired with `finemotor pair --kit ID`"
-        )
-    advert = found[0]
-    link = KitLink(
-        advert.address, on_blocks=on_blocks, backend=radio.client_backend, timeout=timeout
-    )
-    try:
-        await link.open()
-    except PairingRefusedError:
-        con.say(
-            f"The {advert.kind} {kit_id} no longer knows this computer: press its button "
-            "once (its light blinks slowly)."
-        )
-        if radio.press_button(kit_id):
-            con.say("(simulated kit: the button is pressed for you)")
-        opened = await wait_for_pairing_window(kit_id, 60.0, radio.scanner_backend)
-        if opened is None:
-            raise
-        # This computer forgot its stale keys: the kit is found by the address it advertises.
-        link = KitLink(
-            opened.address, on_blocks=on_blocks, backend=radio.client_backend, timeout=timeout
-        )
-        await link.open()
-    status = link.status
-    battery = f" (battery {status.battery_percent} %)" if status is not None else ""
-    con.say(f"The {advert.kind} {kit_id} is connected{battery}.")
-    return link
-
-
 async def _open_kits(
     args: argparse.Namespace,
     radio: Radio,
@@ -239,6 +174,8 @@ async def _open_kits(
             )
             opened[url] = (link, "")
         return opened
+    from finemotor.connect import connect_kits
+
     wanted: list[tuple[str, str | None]] = [(k.upper(), None) for k in args.kit]
     desk = Desk(args.desk)
     if not wanted:
@@ -260,10 +197,8 @@ async def _open_kits(
                     radio.press_kind if radio.sims else None,
                 )
             wanted.append((kit.kit_id, kind))
-    for kit_id, maybe_kind in wanted:
-        link = await _connect_kit(
-            kit_id, maybe_kind, radio, runner.consumer(kit_id), con, args.timeout, desk.known()
-        )
+    links = await connect_kits(wanted, radio, runner.consumer, con.say, args.timeout, desk.known())
+    for kit_id, link in links.items():
         stack.push_async_callback(link.close)
         opened[kit_id] = (link, kit_id)
     return opened
@@ -367,7 +302,7 @@ def _show_link(url: str | None, args: argparse.Namespace, con: _Console, desk: b
         webbrowser.open(url)
 
 
-def _print_summary(s: SessionSummary) -> None:
+def print_summary(s: SessionSummary) -> None:
     m, sec = divmod(int(s.seconds), 60)
     print(f"Session {s.session_id} ended after {m} min {sec:02d} s (student {s.student}).")
     for name, d in s.devices.items():
@@ -410,5 +345,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         if con.tty:
             print()
-        _print_summary(summary)
+        print_summary(summary)
     return 1 if summary.recording_problem else 0

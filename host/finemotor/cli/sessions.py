@@ -82,6 +82,16 @@ def _delete(path: Path, session: int, yes: bool, not_uploaded_ok: bool) -> int:
     return 0
 
 
+def _marks(rec: Any, session: int) -> list[str]:
+    """The texts of a session's marked events, once each (a mark is recorded per device)."""
+    seen: dict[str, str] = {}
+    for event in rec.events(session, "mark"):
+        data = event.data if isinstance(event.data, dict) else {}
+        key = str(data.get("id") or len(seen))
+        seen.setdefault(key, str(data.get("text", data.get("label", ""))))
+    return list(seen.values())
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the sessions (or delete one); 0."""
     from finemotor.recording import Recording, default_db_path
@@ -93,15 +103,18 @@ def run(args: argparse.Namespace) -> int:
         return _delete(path, args.delete, args.yes, args.not_uploaded_ok)
     if not path.exists():
         sessions = []
+        marks: dict[int, list[str]] = {}
     else:
         with Recording(path) as rec:
             sessions = rec.list_sessions()
+            marks = {s.id: _marks(rec, s.id) for s in sessions} if args.json else {}
     enrolled = load_credential() is not None
     states = upload_states(path) if enrolled and sessions else {}
     if args.json:
         out = []
         for s in sessions:
             entry = dataclasses.asdict(s)
+            entry["marks"] = marks.get(s.id, [])
             if enrolled:
                 entry["upload"] = states[s.id].state if s.id in states else "recorded"
             out.append(entry)

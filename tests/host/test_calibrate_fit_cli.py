@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from finemotor.cli import main
-from finemotor.cli.calibrate import KG_N
+from finemotor.units import KGF_N as KG_N
 
 
 def _csv(tmp_path: Path, text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from finemotor.recording import Samples
 from finemotor.server.records import Records
 from finemotor.server.store import Store, Student
+from finemotor.sync.wire import device_description
 
 
 def _csv(samples: Samples) -> bytes:
@@ -56,19 +57,7 @@ async def student_archive(store: Store, records: Records, student: Student) -> b
         sid = sess["id"]
         devices = await records.devices(sid)
         meta: dict[str, Any] = dict(sess)
-        meta["devices"] = [
-            {
-                "name": d.name,
-                "kind": d.kind,
-                "channels": list(d.channels),
-                "serial": d.serial,
-                "firmware": d.firmware,
-                "model": d.model,
-                "rate_hz": d.rate_hz,
-                "calibration": d.calibration,
-            }
-            for d in devices
-        ]
+        meta["devices"] = [device_description(d) for d in devices]
         meta["events"] = [e.__dict__ for e in await records.events(sid)]
         meta["metrics"] = await records.metrics(sid)
         files[f"sessions/{sid}/session.json"] = json.dumps(meta, indent=2, default=str).encode()

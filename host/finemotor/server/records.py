@@ -64,6 +64,22 @@ class SessionRow:
     therapist_note: str = ""
 
 
+def _session_row(r: Any) -> SessionRow:
+    return SessionRow(
+        r.id,
+        r.student,
+        r.school,
+        r.desk,
+        r.desk_session,
+        r.started_at,
+        r.ended_at,
+        r.note,
+        r.state,
+        r.completed_at,
+        r.therapist_note or "",
+    )
+
+
 def _refuse(message: str, reason: str = "bad_session", status: int = 400) -> RefusedError:
     return RefusedError(status, reason, message)
 
@@ -610,19 +626,7 @@ class Records:
             ).first()
         if r is None:
             raise NotFoundError("session", str(session_id))
-        return SessionRow(
-            r.id,
-            r.student,
-            r.school,
-            r.desk,
-            r.desk_session,
-            r.started_at,
-            r.ended_at,
-            r.note,
-            r.state,
-            r.completed_at,
-            r.therapist_note or "",
-        )
+        return _session_row(r)
 
     async def session_rows(self, student: Student) -> list[SessionRow]:
         """The student's sessions as rows, oldest first."""
@@ -635,22 +639,7 @@ class Records:
                     .order_by(ss.c.started_at, ss.c.id)
                 )
             ).all()
-        return [
-            SessionRow(
-                r.id,
-                r.student,
-                r.school,
-                r.desk,
-                r.desk_session,
-                r.started_at,
-                r.ended_at,
-                r.note,
-                r.state,
-                r.completed_at,
-                r.therapist_note or "",
-            )
-            for r in rows
-        ]
+        return [_session_row(r) for r in rows]
 
     async def set_therapist_note(self, session_id: int, text: str) -> None:
         """Replace the therapist's note on a session."""

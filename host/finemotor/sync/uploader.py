@@ -26,7 +26,7 @@ import aiohttp
 from finemotor.errors import SyncError
 from finemotor.recording import Recording, default_db_path, write_transaction
 from finemotor.sync.credential import DeskCredential, unreachable
-from finemotor.sync.wire import CHUNK_BYTES, Block, device_digest
+from finemotor.sync.wire import CHUNK_BYTES, Block, device_description, device_digest
 
 INTERRUPTED_AFTER_S = 6 * 3600.0
 """A session with no end recorded counts as interrupted (and is completed as it is) once it
@@ -139,19 +139,7 @@ class Uploader:
             "started_at": info.started_at,
             "ended_at": info.ended_at,
             "note": info.note,
-            "devices": [
-                {
-                    "name": d.name,
-                    "kind": d.kind,
-                    "channels": list(d.channels),
-                    "serial": d.serial,
-                    "firmware": d.firmware,
-                    "model": d.model,
-                    "rate_hz": d.rate_hz,
-                    "calibration": d.calibration,
-                }
-                for d in rec.devices(session)
-            ],
+            "devices": [device_description(d) for d in rec.devices(session)],
         }
 
     def _summary(self, rec: Recording, session: int) -> dict[str, Any]:

@@ -21,9 +21,12 @@ import math
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finemotor.errors import RefusedError
+
+if TYPE_CHECKING:
+    from finemotor.recording import DeviceInfo
 
 CHUNK_BYTES = 512 * 1024
 """About how many bytes of samples one upload request carries."""
@@ -69,6 +72,20 @@ class Block:
             "counts": base64.b64encode(self.counts).decode(),
             "sha256": self.digest(),
         }
+
+
+def device_description(d: DeviceInfo) -> dict[str, Any]:
+    """A recorded device as the upload (and the server's export) describes it."""
+    return {
+        "name": d.name,
+        "kind": d.kind,
+        "channels": list(d.channels),
+        "serial": d.serial,
+        "firmware": d.firmware,
+        "model": d.model,
+        "rate_hz": d.rate_hz,
+        "calibration": d.calibration,
+    }
 
 
 def device_digest(block_digests: Iterable[str]) -> str:

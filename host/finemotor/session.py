@@ -36,6 +36,10 @@ from finemotor.transport.commands import KitInfo
 
 logger = logging.getLogger(__name__)
 
+DESK_MARK_PREFIX = "desk-task-"
+"""Ids of the marks made at the desk (the facilitator's "next task"), as against the
+therapist's marks from the view."""
+
 
 class Link(Protocol):
     """What the runner needs of a kit's link (:class:`~finemotor.kitlink.KitLink` has it)."""

@@ -94,12 +94,14 @@ def _not_in_range(kit_id: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Pair with, or blink, the kit named by --kit."""
+    from finemotor.preflight import LOW_BATTERY_PERCENT
+
     result = asyncio.run(_run(args))
     if args.json:
         print(json.dumps(result))
     elif args.action == "pair":
         pct = result["battery_percent"]
-        if pct is not None and pct < 15:
+        if pct is not None and pct < LOW_BATTERY_PERCENT:  # the session's check says the same
             print(f"Warning: the kit's battery is at {pct} %: charge it before the session.")
         print(
             f"Paired with {result['kind']} kit {result['kit_id']} ({result['model']}, "

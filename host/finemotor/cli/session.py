@@ -303,6 +303,8 @@ def _show_link(url: str | None, args: argparse.Namespace, con: _Console, desk: b
 
 
 def print_summary(s: SessionSummary) -> None:
+    from finemotor.session import DESK_MARK_PREFIX
+
     m, sec = divmod(int(s.seconds), 60)
     print(f"Session {s.session_id} ended after {m} min {sec:02d} s (student {s.student}).")
     for name, d in s.devices.items():
@@ -314,7 +316,11 @@ def print_summary(s: SessionSummary) -> None:
         tail = f" ({', '.join(extra)})" if extra else ", none lost"
         print(f"  {name}: {d['samples_recorded']} samples recorded{tail}")
     if s.marks:
-        print(f"  {len(s.marks)} event(s) marked by the therapist")
+        at_desk = sum(1 for m in s.marks if str(m.get("id", "")).startswith(DESK_MARK_PREFIX))
+        if len(s.marks) > at_desk:
+            print(f"  {len(s.marks) - at_desk} event(s) marked by the therapist")
+        if at_desk:
+            print(f"  {at_desk} task(s) marked at the desk")
     for flag in s.flags:
         print(f"  noted: {flag.message}")
     if s.recording_problem:

@@ -42,7 +42,7 @@ from finemotor.metrics.results import to_jsonable
 from finemotor.pairing import pair_at_desk
 from finemotor.preflight import Flag, check_kit
 from finemotor.radio import Radio
-from finemotor.session import SessionOptions, SessionRunner, SessionSummary
+from finemotor.session import DESK_MARK_PREFIX, SessionOptions, SessionRunner, SessionSummary
 from finemotor.student import student_id_problem
 from finemotor.sync.credential import REQUEST_TIMEOUT_S, DeskCredential
 
@@ -719,7 +719,7 @@ class DeskApp:
         assert self.runner is not None
         tasks = self.session.tasks
         text = f"Task {index + 1}: {tasks[index]}" if index < len(tasks) else "All tasks done"
-        self.runner.mark({"id": f"desk-task-{index + 1}", "text": text, "at": _now_ms()})
+        self.runner.mark({"id": f"{DESK_MARK_PREFIX}{index + 1}", "text": text, "at": _now_ms()})
         self.session.current = index
 
     def next_task(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from finemotor.errors import RefusedError
+from finemotor.errors import NotFoundError, RefusedError
 from finemotor.relay.limits import KeyedBuckets
 from finemotor.server.passwords import same
 from finemotor.server.store import Store, User, WebSession
@@ -92,14 +92,15 @@ async def web_session(request: web.Request, store: Store) -> WebSession | None:
 
 
 async def signed_in(request: web.Request, store: Store, role: str | None = None) -> User:
-    """The signed-in user, or 401 (not signed in or expired) / 403 (wrong role)."""
+    """The signed-in user, or 401 (not signed in or expired) / 404 (another role's route:
+    outside the caller's rights, the answer is the same as for nothing there)."""
     ws = await web_session(request, store)
     if ws is None:
         raise RefusedError(
             401, "signed_out", "you are not signed in, or your sign-in has expired: sign in again"
         )
-    if role is not None and ws.user.role != role:
-        raise RefusedError(403, "wrong_role", f"only an {role} may do this")
+    if role is not None and ws.user.role != role:  # outside one's rights: as if absent
+        raise NotFoundError("page", request.path[:80], where="for your account")
     return ws.user
 
 

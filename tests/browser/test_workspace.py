@@ -158,14 +158,11 @@ def test_the_therapist_reads_caseload_student_and_session(world: World, browser:
     whole = int(
         page.locator("#charts figure[data-device='grip'] .uplot").get_attribute("data-samples") or 0
     )
-    refined = page.expect_response(  # generous: a shared CI machine can be slow
-        lambda r: "/traces?" in r.url and "from=" in r.url, timeout=90_000
-    )
-    with refined as got:
+    with page.expect_response(lambda r: "/traces?" in r.url and "from=" in r.url) as got:
         page.click("#z-in")
     assert got.value.status == 200
     samples = "+document.querySelector(\"figure[data-device='grip'] .uplot\").dataset.samples"
-    page.wait_for_function(f"(n) => {samples} < n", arg=whole, timeout=90_000)
+    page.wait_for_function(f"(n) => {samples} < n", arg=whole)
     page.click("#z-all")
     page.wait_for_function(f"(n) => {samples} === n", arg=whole)
     page.fill("#note", "tired after lunch")

@@ -201,7 +201,6 @@ class Api:
         user = await signed_in(request, self.store, "therapist")
         mine = await self.store.caseload(user)
         stats = await self.records.summaries([st.id for st in mine], time.time() - RECENT_S)
-        goals = await self.store.goals_of([st.id for st in mine])
         live = {x["student"]: x for x in self.live() if x["publishing"]}
         out = []
         for st in mine:
@@ -215,7 +214,7 @@ class Api:
                     "last_session": got["last_session"],
                     "sessions_this_month": got["sessions_since"],
                     "live": {"watch": f"/view/{now_live['sid']}"} if now_live else None,
-                    "goals": goals.get(st.id, []),
+                    "goals": await self.store.goals(st),
                 }
             )
         return web.json_response(out)

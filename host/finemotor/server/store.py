@@ -583,39 +583,31 @@ class Store:
 
     async def goals(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
         """The student's goals in force (or every goal ever set, with ``history``)."""
-        return (await self.goals_of([student.id], history)).get(student.id, [])
-
-    async def goals_of(
-        self, student_ids: list[int], history: bool = False
-    ) -> dict[int, list[dict[str, Any]]]:
-        """The goals of several students at once (one query for a whole caseload)."""
         g = s.goals
         q = (
             select(g, s.users.c.email)
             .outerjoin(s.users, s.users.c.id == g.c.set_by)
-            .where(g.c.student_id.in_(student_ids))
+            .where(g.c.student_id == student.id)
         )
         if not history:
             q = q.where(g.c.replaced_at.is_(None))
         async with self.tx() as c:
             rows = (await c.execute(q.order_by(g.c.set_at, g.c.id))).all()
-        out: dict[int, list[dict[str, Any]]] = {}
-        for r in rows:
-            out.setdefault(r.student_id, []).append(
-                {
-                    "id": r.id,
-                    "metric": r.metric,
-                    "target": r.target,
-                    "unit": r.unit,
-                    "direction": r.direction,
-                    "by": r.by_date,
-                    "note": r.note,
-                    "set_at": r.set_at,
-                    "set_by": r.email,
-                    "replaced_at": r.replaced_at,
-                }
-            )
-        return out
+        return [
+            {
+                "id": r.id,
+                "metric": r.metric,
+                "target": r.target,
+                "unit": r.unit,
+                "direction": r.direction,
+                "by": r.by_date,
+                "note": r.note,
+                "set_at": r.set_at,
+                "set_by": r.email,
+                "replaced_at": r.replaced_at,
+            }
+            for r in rows
+        ]
 
     async def set_goal(
         self,

@@ -32,23 +32,6 @@ DAY_S = 86400.0
 T = TypeVar("T")
 
 
-async def populate(server: Server) -> DeskCredential:
-    """Fill a started server: two therapists (S-1 at SCHOOL on THERAPIST's caseload, S-2 at
-    another school on OTHER's), an admin, and one desk enrolled at SCHOOL; the desk's
-    credential."""
-    store = server.store
-    assert store is not None and server.relay is not None
-    await store.add_user(THERAPIST, "therapist", PASSWORD)
-    await store.add_user(OTHER, "therapist", PASSWORD)
-    await store.add_user(ADMIN, "admin", PASSWORD)
-    await store.add_school(SCHOOL)
-    await store.add_school("Elm Middle")
-    await store.add_to_caseload(THERAPIST, "S-1", SCHOOL)
-    await store.add_to_caseload(OTHER, "S-2", "Elm Middle")
-    code, _ = await store.new_enrol_code(SCHOOL)
-    return await enrol(server.relay.url, code, "desk 1")
-
-
 class World:
     """The server (in a thread) and what is in it.
 
@@ -72,7 +55,17 @@ class World:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _people(self) -> DeskCredential:
-        return await populate(self.server)
+        store = self.server.store
+        assert store is not None
+        await store.add_user(THERAPIST, "therapist", PASSWORD)
+        await store.add_user(OTHER, "therapist", PASSWORD)
+        await store.add_user(ADMIN, "admin", PASSWORD)
+        await store.add_school(SCHOOL)
+        await store.add_school("Elm Middle")
+        await store.add_to_caseload(THERAPIST, "S-1", SCHOOL)
+        await store.add_to_caseload(OTHER, "S-2", "Elm Middle")
+        code, _ = await store.new_enrol_code(SCHOOL)
+        return await enrol(self.base, code, "desk 1")
 
     def add_students(self, n: int) -> None:
         """Put ``n`` more students (S-100...) on the therapist's caseload."""

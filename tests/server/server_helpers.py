@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from finemotor.recording import Recorder
 from finemotor.samples import SampleBlock
 from finemotor.server.app import Server
-from finemotor.sync.credential import DeskCredential
+from finemotor.sync.credential import DeskCredential, enrol
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,11 @@ class Db:
     url: URL
 
 
-from bench.workspace_world import ADMIN, OTHER, PASSWORD, SCHOOL, THERAPIST, populate  # noqa: E402
-
-__all__ = ["ADMIN", "OTHER", "PASSWORD", "SCHOOL", "THERAPIST"]
+PASSWORD = "correct horse battery staple"
+THERAPIST = "ot@district.example"
+OTHER = "ot2@district.example"
+ADMIN = "admin@district.example"
+SCHOOL = "Oak Primary"
 
 
 @dataclass
@@ -44,7 +46,17 @@ class World:
 async def world(url: URL, **server_kw: Any) -> World:
     server = Server(url, **server_kw)
     base = await server.start()
-    desk = await populate(server)
+    store = server.store
+    assert store is not None
+    await store.add_user(THERAPIST, "therapist", PASSWORD)
+    await store.add_user(OTHER, "therapist", PASSWORD)
+    await store.add_user(ADMIN, "admin", PASSWORD)
+    await store.add_school(SCHOOL)
+    await store.add_school("Elm Middle")
+    await store.add_to_caseload(THERAPIST, "S-1", SCHOOL)
+    await store.add_to_caseload(OTHER, "S-2", "Elm Middle")
+    code, _ = await store.new_enrol_code(SCHOOL)
+    desk = await enrol(base, code, "desk 1")
     return World(server, base, desk)
 
 

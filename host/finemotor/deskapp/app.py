@@ -42,8 +42,6 @@ from finemotor.metrics.results import to_jsonable
 from finemotor.pairing import pair_at_desk
 from finemotor.preflight import Flag, check_kit
 from finemotor.radio import Radio
-from finemotor.relay.server import SECURITY_HEADERS
-from finemotor.samples import DEVICE_KINDS
 from finemotor.session import DESK_MARK_PREFIX, SessionOptions, SessionRunner, SessionSummary
 from finemotor.student import student_id_problem
 from finemotor.sync.credential import REQUEST_TIMEOUT_S, DeskCredential
@@ -57,7 +55,20 @@ STATIC_FILES = {
     "pen.svg": "image/svg+xml",
     "grip.svg": "image/svg+xml",
 }
-KINDS: tuple[str, ...] = DEVICE_KINDS
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+KINDS = ("stylus", "grip")
 NOUN = {"stylus": "pen", "grip": "grip"}
 """What the page calls each kit."""
 DEFAULT_TASKS = (

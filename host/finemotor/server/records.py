@@ -80,13 +80,6 @@ def _session_row(r: Any) -> SessionRow:
     )
 
 
-def _busy() -> RefusedError:
-    """Two uploads of one session met at the same rows: the desk retries (409 ``busy``)."""
-    return RefusedError(
-        409, "busy", "another upload of this session is running: try again in a moment"
-    )
-
-
 def _refuse(message: str, reason: str = "bad_session", status: int = 400) -> RefusedError:
     return RefusedError(status, reason, message)
 
@@ -339,7 +332,9 @@ class Records:
                         continue
                     await c.execute(insert(sd).values(session_id=sid, samples=0, blocks=0, **d))
         except IntegrityError:
-            raise _busy() from None
+            raise _refuse(
+                "another upload of this session is running: try again in a moment", "busy", 409
+            ) from None
         return await self._state(sid)
 
     async def _state(self, sid: int) -> dict[str, Any]:
@@ -463,7 +458,9 @@ class Records:
                         )
                     )
         except IntegrityError:
-            raise _busy() from None
+            raise _refuse(
+                "another upload of this session is running: try again in a moment", "busy", 409
+            ) from None
         return {"stored": len(new), "duplicates": len(chunk) - len(new)}
 
     async def add_rows(self, desk: Desk, desk_session: int, kind: str, rows: Any) -> dict[str, int]:
@@ -510,7 +507,9 @@ class Records:
                 if new:
                     await c.execute(insert(table), new)
         except IntegrityError:
-            raise _busy() from None
+            raise _refuse(
+                "another upload of this session is running: try again in a moment", "busy", 409
+            ) from None
         return {"stored": len(new), "duplicates": len(clean) - len(new)}
 
     async def complete(self, desk: Desk, desk_session: int, summary: Any) -> dict[str, Any]:

@@ -293,3 +293,37 @@ def test_keyboard_alone_reaches_every_control_on_every_page(world: World, browse
     page.click("#code-form button")
     page.wait_for_function("() => document.getElementById('code').textContent.includes('code')")
     assert problems.take() == []
+
+
+def test_a_late_answer_does_not_undo_a_newer_zoom(world: World, browser: Any) -> None:
+    """The therapist zooms again while the server still works on her first zoom: the first
+    answer, arriving after the second zoom, is dropped and the charts keep the second view
+    and refine it."""
+    page = browser.new_page()
+    problems = Problems(page)
+    _sign_in(page, world.base, THERAPIST, "/caseload")
+    sid = world.server_sessions("S-1")[-1]
+    page.goto(world.base + f"/sessions/{sid}")
+    page.wait_for_function(READY)
+    held: list[Any] = []
+
+    def hold_first(route: Any) -> None:
+        if held or "from=" not in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/traces?*", hold_first)
+    samples = "+document.querySelector(\"figure[data-device='grip'] .uplot\").dataset.samples"
+    whole = page.evaluate(f"() => {samples}")
+    page.click("#z-in")
+    page.wait_for_timeout(500)  # the first zoom's requests are out; one is held
+    assert len(held) == 1
+    page.click("#z-in")
+    shown = page.inner_text("#z-range")
+    held[0].continue_()  # the first zoom's answer lands now, before the second asks
+    page.wait_for_function(f"(n) => {samples} < n / 3", arg=whole)  # a quarter, in detail
+    page.wait_for_timeout(500)
+    assert page.inner_text("#z-range") == shown
+    assert page.evaluate(f"() => {samples}") < whole / 3
+    assert problems.take() == []

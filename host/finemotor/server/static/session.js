@@ -58,7 +58,11 @@
   const host = document.getElementById("charts");
   const charts = [];
   const full = { lo: Infinity, hi: -Infinity };
-  let syncing = false, gen = 0, refineTimer = null;
+  // The view is one range for every chart. A change of view (drag, buttons) moves every
+  // chart and, 150 ms later, asks the server for that range in detail; an answer for a view
+  // the therapist has already left is dropped. uPlot reports scale changes after the fact
+  // (in a microtask), so a chart reporting the view it already shows is not a change.
+  let view = null, gen = 0, refineTimer = null;
   const width = () => Math.max(280, Math.min(host.clientWidth || 640, 900));
   const points = () => Math.min(20000, Math.max(400, 2 * Math.round(width())));
 
@@ -102,42 +106,47 @@
       ctx.restore();
     }] } };
   }
+  const same = (a, b) => view !== null && Math.abs(a - view[0]) < 1e-9 && Math.abs(b - view[1]) < 1e-9;
   function onScale(u, key) {
-    if (key !== "x" || syncing) return;
+    if (key !== "x") return;
     const { min, max } = u.scales.x;
-    syncing = true;
+    if (min === null || max === null || same(min, max)) return;
+    view = [min, max];
     for (const c of charts) if (c !== u) c.setScale("x", { min, max });
-    syncing = false;
     showRange(min, max);
+    const my = ++gen;
     clearTimeout(refineTimer);
-    refineTimer = setTimeout(() => refine(min, max), 150);
+    refineTimer = setTimeout(() => refine(my), 150);
   }
   function showRange(a, b) {
     document.getElementById("z-range").textContent = `showing ${FM.clock(a)} to ${FM.clock(b)}`;
   }
-  async function refine(a, b) {
-    const my = ++gen;
+  async function refine(my) {
+    const [a, b] = view;
     const whole = a <= full.lo && b >= full.hi;
     try {
       const got = await Promise.all(charts.map((c) => fetchTraces(c.fmDevice, whole ? null : [a, b])));
       if (my !== gen) return;
       got.forEach((tr, i) => {
         const c = charts[i];
-        syncing = true;
         c.setData(dataOf(c.fmDevice, tr), false);
         c.setScale("x", { min: a, max: b });
-        syncing = false;
         c.root.dataset.samples = tr.samples;
       });
     } catch (err) { FM.fail(err); }
   }
 
   const first = await Promise.all(devices.map((d) => fetchTraces(d, null).catch((err) => err)));
+  const drawn = devices.map((d, i) => first[i] instanceof Error ? null : dataOf(d, first[i]));
+  for (const data of drawn) {
+    if (data && data[0].length) { full.lo = Math.min(full.lo, data[0][0]); full.hi = Math.max(full.hi, data[0][data[0].length - 1]); }
+  }
+  // Every chart starts on the whole session (both devices), which is the first view.
+  if (Number.isFinite(full.lo)) view = [full.lo, full.hi];
   devices.forEach((d, i) => {
     const tr = first[i];
     if (tr instanceof Error) { host.append(el("p", { class: "why", text: d.name + ": " + tr.message })); return; }
-    const data = dataOf(d, tr);
-    if (data[0].length) { full.lo = Math.min(full.lo, data[0][0]); full.hi = Math.max(full.hi, data[0][data[0].length - 1]); }
+    const data = drawn[i];
     const colors = ["#0b4fb3", "#b3261e", "#0a6b2d"];
     const unit = tr.signals.length ? toShow(d, tr.signals[0]).unit : "";
     const series = [{ value: (u, v) => v === null ? "–" : FM.clock(v) }].concat(tr.signals.map((sig, j) => ({
@@ -159,6 +168,7 @@
       hooks: { setScale: [onScale] },
       plugins: [markPlugin(d.name)],
     }, data, box);
+    if (view) u.setScale("x", { min: view[0], max: view[1] });
     u.fmDevice = d;
     u.root.dataset.samples = tr.samples;
     charts.push(u);
@@ -167,17 +177,16 @@
   if (Number.isFinite(full.lo)) showRange(full.lo, full.hi);
   document.body.dataset.charts = String(charts.length);
 
-  // keyboard zoom
-  const view = () => charts.length ? [charts[0].scales.x.min, charts[0].scales.x.max] : null;
+  // buttons (keyboard): zoom and pan the view
   function setView(a, b) {
-    if (!charts.length) return;
+    if (!charts.length || view === null) return;
     const span = full.hi - full.lo;
     const w = Math.min(b - a, span);
     a = Math.max(full.lo, Math.min(a, full.hi - w));
     charts[0].setScale("x", { min: a, max: a + w });
   }
-  const zoom = (f) => { const v = view(); if (v) { const c = (v[0] + v[1]) / 2, w = (v[1] - v[0]) * f / 2; setView(c - w, c + w); } };
-  const pan = (f) => { const v = view(); if (v) { const w = v[1] - v[0]; setView(v[0] + f * w, v[1] + f * w); } };
+  const zoom = (f) => { if (view) { const c = (view[0] + view[1]) / 2, w = (view[1] - view[0]) * f / 2; setView(c - w, c + w); } };
+  const pan = (f) => { if (view) { const w = view[1] - view[0]; setView(view[0] + f * w, view[1] + f * w); } };
   document.getElementById("z-in").addEventListener("click", () => zoom(0.5));
   document.getElementById("z-out").addEventListener("click", () => zoom(2));
   document.getElementById("z-left").addEventListener("click", () => pan(-0.5));

@@ -5,7 +5,7 @@ temporary folder, inherited by the commands it starts: no test reads or writes t
 recordings, and tests can run in parallel.
 
 The suite skips a test only when a tool it needs is missing (Chromium, uPlot, dbus-daemon,
-the MicroPython interpreter, PostgreSQL). On a developer's machine that is a skip with the
+the MicroPython interpreter, PostgreSQL, Redis). On a developer's machine that is a skip with the
 reason; where ``CI`` is set (``.ci/run``), it is a failure naming what to install, so a
 missing package can never hide a feature's tests.
 """
@@ -39,6 +39,8 @@ def _missing_tools() -> list[str]:
         missing.append("dbus-daemon (apt-get install dbus-daemon)")
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("initdb") is None:
         missing.append("PostgreSQL's server (apt-get install postgresql)")
+    if shutil.which("redis-server") is None:
+        missing.append("Redis (apt-get install redis-server)")
     try:
         tool("micropython")
     except TransportError:

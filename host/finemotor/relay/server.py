@@ -34,6 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web, web_response
 
 from finemotor.errors import FinemotorError
 from finemotor.redact import redact
+from finemotor.relay.bus import HEARTBEAT_S, RedisBus, SessionRecord, SharedBuckets
 from finemotor.relay.frames import (
     CACHED_KINDS,
     DATA,
@@ -227,6 +228,8 @@ class _Session:
     dropped_in: int = 0
     idle_since: float | None = None
     owner: str | None = None
+    remote_up: bool = False
+    """With a bus: another process holds this session's publisher (last heard)."""
     rate: Bucket = field(init=False)
     marks: Bucket = field(init=False)
 
@@ -236,6 +239,18 @@ class _Session:
 
     def expired(self) -> bool:
         return time.time() >= self.expires_at
+
+    def record(self) -> SessionRecord:
+        return SessionRecord(
+            self.sid, self.pub_digest, self.view_digest, self.student, self.expires_at, self.owner
+        )
+
+    def ttl_s(self, idle_s: float) -> float:
+        """How long its shared record lasts unless renewed: until it ends, or idle."""
+        return max(0.001, min(self.expires_at - time.time(), idle_s))
+
+    def active(self) -> bool:
+        return self.publisher is not None or bool(self.viewers)
 
     def broadcast(self, msg: str) -> None:
         for v in self.viewers.values():
@@ -303,9 +318,12 @@ class Relay:
         limits: RelayLimits | None = None,
         admission: Admission | None = None,
         app: web.Application | None = None,
+        bus: RedisBus | None = None,
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.admission = admission
+        self.bus = bus
+        self._elsewhere: list[dict[str, Any]] = []
         self.limits = limits or RelayLimits()
         self.sessions: dict[str, _Session] = {}
         self.dropped_in = 0
@@ -313,7 +331,9 @@ class Relay:
         self.cache_bytes = 0
         lim = self.limits
         self._address_rate = KeyedBuckets(lim.address_rate, lim.address_burst)
-        self._registrations = KeyedBuckets(lim.registrations_per_min / 60.0, lim.registration_burst)
+        self._registrations = SharedBuckets(
+            "register", lim.registrations_per_min / 60.0, lim.registration_burst, bus
+        )
         self.app = app if app is not None else web.Application()
         self.app.middlewares.append(_headers)
         self.app.on_response_prepare.append(_server_header)
@@ -324,6 +344,7 @@ class Relay:
         self.app.router.add_get("/ws/view/{sid}", self._view)
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._pruned_at = 0.0
 
@@ -342,6 +363,12 @@ class Relay:
             handle_signals=False,
             shutdown_timeout=self.limits.close_timeout_s,
         )
+        if self.bus is not None:
+            try:
+                await self.bus.start(self)
+            except BaseException:
+                await self._runner.cleanup()
+                raise
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
@@ -350,6 +377,8 @@ class Relay:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
+            if self.bus is not None:
+                await self.bus.stop()
             raise FinemotorError(
                 f"the relay cannot listen on {self.host}:{self.port} ({exc.strerror}): "
                 "choose another --port or stop what uses it"
@@ -359,17 +388,24 @@ class Relay:
             sockets = getattr(server, "sockets", None) or []
             self.port = int(sockets[0].getsockname()[1])
         self._reaper = asyncio.create_task(self._reap())
+        if self.bus is not None:
+            self._heart = asyncio.create_task(self._heartbeat())
         logger.info("relay listening on %s port %d", self.host, self.port)
         return self.url
 
     async def stop(self) -> None:
         """Close every connection (each within ``close_timeout_s``) and stop listening."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in (self._reaper, self._heart):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         sessions = list(self.sessions.values())
         self.sessions.clear()
+        if self.bus is not None:  # another process takes these publishers at once
+            await asyncio.gather(
+                *(self.bus.absent(s.sid) for s in sessions if s.publisher is not None)
+            )
         timeout = self.limits.close_timeout_s
         peers = [p for sess in sessions for p in sess.peers()]
         await asyncio.gather(
@@ -381,6 +417,8 @@ class Relay:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.bus is not None:
+            await self.bus.stop()
 
     async def __aenter__(self) -> Relay:
         await self.start()
@@ -391,8 +429,37 @@ class Relay:
 
     # -- sessions' lifetimes --------------------------------------------------------------------
 
+    async def _find(self, sid: str) -> _Session | None:
+        """Session ``sid``: held here, or (with a bus) registered on another process."""
+        sess = self.sessions.get(sid)
+        if sess is not None or self.bus is None or not valid_session_id(sid):
+            return sess
+        rec = await self.bus.record(sid)
+        sess = self.sessions.get(sid)  # the lookup awaited: look again
+        if sess is not None or rec is None or rec.sid != sid:
+            return sess
+        sess = _Session(
+            sid,
+            rec.pub_digest,
+            rec.view_digest,
+            rec.student,
+            rec.expires_at,
+            "",
+            self.limits,
+            owner=rec.owner,
+            published=True,
+        )
+        self.sessions[sid] = sess
+        return sess
+
+    def _broadcast(self, sess: _Session, msg: str) -> None:
+        """``msg`` to the session's viewers here and, with a bus, on every other process."""
+        sess.broadcast(msg)
+        if self.bus is not None:
+            self.bus.publish(sess.sid, msg)
+
     async def _viewer_session(self, request: web.Request) -> _Session | None:
-        sess = self.sessions.get(request.match_info["sid"])
+        sess = await self._find(request.match_info["sid"])
         if sess is None or sess.expired():
             return None
         if matches(request.query.get("t"), sess.view_digest):
@@ -402,17 +469,20 @@ class Relay:
         return None
 
     def live(self) -> list[dict[str, Any]]:
-        """The sessions the relay holds: ``{"sid", "student", "owner", "publishing"}``."""
-        return [
+        """The live sessions: ``{"sid", "student", "owner", "publishing"}``; with a bus, those
+        of every process (as of the last heartbeat, every ``HEARTBEAT_S``)."""
+        here = [
             {
                 "sid": sess.sid,
                 "student": sess.student,
                 "owner": sess.owner,
-                "publishing": sess.publisher is not None,
+                "publishing": sess.publisher is not None or sess.remote_up,
             }
             for sess in self.sessions.values()
             if not sess.expired()
         ]
+        known = {x["sid"] for x in here}
+        return here + [x for x in self._elsewhere if x["sid"] not in known]
 
     def cut(self, owner: str, why: str) -> int:
         """End every session of ``owner`` now (a revoked desk); how many were ended."""
@@ -421,6 +491,10 @@ class Relay:
             self._forget(sess)
             self._in_background(self._end(sess, why))
             logger.info("session %s ended: its desk was revoked", sess.sid)
+        if self.bus is not None:
+            for x in [x for x in self._elsewhere if x["owner"] == owner]:
+                self._in_background(self.bus.forget(x["sid"]))
+            self._elsewhere = [x for x in self._elsewhere if x["owner"] != owner]
         return len(ended)
 
     def _in_background(self, coro: Any) -> None:
@@ -428,17 +502,29 @@ class Relay:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    def _forget(self, sess: _Session) -> None:
+    def _forget(self, sess: _Session, ended: bool = True) -> None:
+        """Let go of a session here; ``ended``: it is over everywhere (with a bus, its shared
+        record goes too)."""
         if self.sessions.get(sess.sid) is sess:
             del self.sessions[sess.sid]
         self.cache_bytes -= sess.cache_bytes
         sess.cache_bytes = 0
         sess.latest.clear()
+        bus = self.bus
+        if bus is not None:
+
+            async def unsubscribe() -> None:
+                await bus.unsubscribe(sess.sid, frames=True)
+                await bus.unsubscribe(sess.sid, frames=False)
+                if ended:
+                    await bus.forget(sess.sid)
+
+            self._in_background(unsubscribe())
 
     async def _end(self, sess: _Session, why: str = "the session has expired") -> None:
         """An ended session: tell its viewers, then close its sockets, each on its own
         deadline (the session's slot is already free)."""
-        sess.broadcast(json.dumps({"k": END, "why": why}))
+        self._broadcast(sess, json.dumps({"k": END, "why": why}))
         await asyncio.sleep(0.05)
         timeout = self.limits.close_timeout_s
         await asyncio.gather(
@@ -466,13 +552,93 @@ class Relay:
             if sess.idle_since is None:
                 sess.idle_since = now
             idle = now - sess.idle_since
-            if idle > lim.idle_s or (not sess.published and idle > lim.unpublished_s):
+            if self.bus is not None and idle > lim.viewer_grace_s:
+                # nothing of it here: its record lives on in Redis while another process
+                # holds it, and is forgotten there when idle everywhere
+                self._forget(sess, ended=False)
+            elif idle > lim.idle_s or (not sess.published and idle > lim.unpublished_s):
                 self._forget(sess)
                 logger.info("session %s forgotten (idle)", sess.sid)
         if now - self._pruned_at >= _PRUNE_EVERY_S:  # refilled buckets: nothing to keep
             self._pruned_at = now
             self._address_rate.prune()
-            self._registrations.prune()
+
+    # -- the bus (several processes) -----------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await self._beat()
+
+    async def _beat(self, rewrite: bool = False) -> None:
+        """Renew this process's records and presence; learn the sessions held elsewhere;
+        tell viewers here when a publisher elsewhere vanished (its process died)."""
+        bus = self.bus
+        assert bus is not None
+        idle = self.limits.idle_s
+        held = [s for s in self.sessions.values() if s.active() and not s.expired()]
+        publishing = [s.sid for s in held if s.publisher is not None]
+        latest = None
+        if rewrite:
+            latest = {
+                s.sid: {f"{k[0]}:{k[1]}": v for k, v in s.latest.items()}
+                for s in held
+                if s.publisher is not None
+            }
+        await bus.renew([(s.record(), s.ttl_s(idle)) for s in held], publishing, latest)
+        records = await bus.live()
+        where = await bus.publishers(
+            [r.sid for r in records]
+            + [s.sid for s in held if s.publisher is None and s.sid not in publishing]
+        )
+        for sess in held:
+            if sess.publisher is not None:
+                continue
+            up = bool(where.get(sess.sid))
+            if up != sess.remote_up:
+                sess.remote_up = up
+                if not up:  # its process is gone without a word: say so here
+                    sess.broadcast(json.dumps({"k": PUB, "up": False}))
+        self._elsewhere = [
+            {
+                "sid": r.sid,
+                "student": r.student,
+                "owner": r.owner,
+                "publishing": bool(where.get(r.sid)),
+            }
+            for r in records
+            if r.sid not in self.sessions and r.expires_at > time.time()
+        ]
+
+    def on_frames(self, sid: str, data: str) -> None:
+        """A frame published on another process, for the viewers of ``sid`` here."""
+        sess = self.sessions.get(sid)
+        if sess is None:
+            return
+        if data.startswith('{"k":"pub"') or data.startswith('{"k": "pub"'):
+            with contextlib.suppress(ValueError):
+                sess.remote_up = bool(json.loads(data).get("up"))
+        sess.broadcast(data)
+
+    def on_control(self, sid: str, message: dict[str, Any]) -> None:
+        """A control message for the publisher of ``sid``, held here."""
+        sess = self.sessions.get(sid)
+        if sess is None or sess.publisher is None or self.bus is None:
+            return
+        op = message.get("op")
+        if op == "taken" and message.get("from") != self.bus.process:
+            old, sess.publisher = sess.publisher, None  # it reconnected to another process
+            self._in_background(
+                old.close(WSCloseCode.GOING_AWAY, "replaced", self.limits.close_timeout_s)
+            )
+        elif op == "mark" and isinstance(message.get("mark"), dict):
+            publisher = sess.publisher
+            out = json.dumps(message["mark"])
+            self._in_background(publisher.send(out, self.limits.send_timeout_s))
+
+    async def on_reconnected(self) -> None:
+        """Redis is back (perhaps empty): write back at once what this process holds."""
+        await self._beat(rewrite=True)
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -501,7 +667,7 @@ class Relay:
         sid = request.match_info["sid"]
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
-        sess = self.sessions.get(sid)
+        sess = await self._find(sid)
         owner: str | None = None
         if self.admission is not None:
             student = sess.student if sess is not None else request.headers.get(STUDENT_HEADER, "")
@@ -514,12 +680,11 @@ class Relay:
                 )
             sess = self.sessions.get(sid)  # the admission awaited: look again
         if sess is None:
-            registered = self._register(sid, token, request)
+            registered = await self._register(sid, token, request, owner)
             if isinstance(registered, web.Response):
                 return registered
             sess = registered
-            sess.owner = owner
-        elif sess.expired() or not matches(token, sess.pub_digest):
+        if sess.expired() or not matches(token, sess.pub_digest):
             return _forbidden()
         old, sess.publisher = sess.publisher, None
         if old is not None:
@@ -530,7 +695,12 @@ class Relay:
         await ws.prepare(request)
         peer = _Peer(ws, request)
         sess.publisher = peer
-        sess.broadcast(json.dumps({"k": PUB, "up": True}))
+        sess.remote_up = False
+        if self.bus is not None:
+            await self.bus.present(sid)
+            await self.bus.subscribe(sid, frames=False)
+            self.bus.control(sid, {"op": "taken"})
+        self._broadcast(sess, json.dumps({"k": PUB, "up": True}))
         logger.info("session %s: publisher connected", sid)
         address = request.remote or "?"
         try:
@@ -554,18 +724,21 @@ class Relay:
         finally:
             if sess.publisher is peer:
                 sess.publisher = None
-                sess.broadcast(json.dumps({"k": PUB, "up": False}))
+                self._broadcast(sess, json.dumps({"k": PUB, "up": False}))
                 logger.info("session %s: publisher disconnected", sid)
+                if self.bus is not None:
+                    self._in_background(self.bus.absent(sid))
         return ws
 
     async def _refuse(self, sess: _Session, peer: _Peer, why: str) -> None:
         logger.warning("session %s: publisher sent %s: closing its connection", sess.sid, why)
         await peer.close(WSCloseCode.POLICY_VIOLATION, "bad frame", self.limits.close_timeout_s)
 
-    def _register(
-        self, sid: str, token: str | None, request: web.Request
+    async def _register(
+        self, sid: str, token: str | None, request: web.Request, owner: str | None
     ) -> _Session | web.Response:
-        """A new session from its publisher's first connection, or the refusal to send."""
+        """A new session from its publisher's first connection, or the refusal to send (with
+        a bus, a session another process registered meanwhile is that one)."""
         h = request.headers
         view_digest = h.get(VIEWER_DIGEST_HEADER, "")
         student = h.get(STUDENT_HEADER, "")
@@ -588,7 +761,7 @@ class Relay:
                 status=503, text="the relay is full: try again later\n", headers=retry
             )
         address = request.remote or "?"
-        if not self._registrations.take(address):
+        if not await self._registrations.take(address):
             logger.warning("too many new sessions from one address: session refused")
             return web.Response(
                 status=429, text="too many new sessions: try again later\n", headers=retry
@@ -602,8 +775,17 @@ class Relay:
             min(expires, time.time() + self.limits.max_ttl_s),
             address,
             self.limits,
+            owner=owner,
         )
+        if self.sessions.get(sid) is not None:  # registered while the bucket was asked
+            return self.sessions[sid]
         self.sessions[sid] = sess
+        if self.bus is not None and not await self.bus.claim(
+            sess.record(), sess.ttl_s(self.limits.idle_s)
+        ):
+            self._forget(sess, ended=False)  # another process registered it first
+            found = await self._find(sid)
+            return found if found is not None else _forbidden()
         return sess
 
     def _from_publisher(self, sess: _Session, frame: PublisherFrame, data: str) -> None:
@@ -615,13 +797,15 @@ class Relay:
             sess.published = True
         if frame.kind in CACHED_KINDS:
             self._cache(sess, (frame.kind, frame.dev), data)
-        sess.broadcast(data)
+        self._broadcast(sess, data)
 
     def _uncache(self, sess: _Session, key: tuple[str, str]) -> None:
         old = sess.latest.pop(key, None)
         if old is not None:
             sess.cache_bytes -= len(old)
             self.cache_bytes -= len(old)
+            if self.bus is not None:
+                self.bus.keep(sess.sid, f"{key[0]}:{key[1]}", None)
 
     def _cache(self, sess: _Session, key: tuple[str, str], data: str) -> None:
         self._uncache(sess, key)
@@ -635,6 +819,8 @@ class Relay:
         sess.latest[key] = data
         sess.cache_bytes += len(data)
         self.cache_bytes += len(data)
+        if self.bus is not None:
+            self.bus.keep(sess.sid, f"{key[0]}:{key[1]}", data)
 
     # -- viewers -------------------------------------------------------------------------------
 
@@ -659,8 +845,15 @@ class Relay:
         if not own and len(sess.viewers) + len(sess.reserved) >= self.limits.max_viewers:
             await viewer.close(TRY_AGAIN_LATER, "too many viewers on this session", timeout)
             return ws
-        viewer.offer(json.dumps({"k": PUB, "up": sess.publisher is not None}))
-        for cached in sess.latest.values():
+        kept: list[str] = list(sess.latest.values())
+        if self.bus is not None and sess.publisher is None:  # published on another process
+            await self.bus.subscribe(sess.sid)
+            sess.remote_up = bool((await self.bus.publishers([sess.sid])).get(sess.sid))
+            kept = await self.bus.kept(sess.sid)
+        elif self.bus is not None:
+            await self.bus.subscribe(sess.sid)  # the publisher may move to another process
+        viewer.offer(json.dumps({"k": PUB, "up": sess.publisher is not None or sess.remote_up}))
+        for cached in kept:
             viewer.offer(cached)
         sess.viewers[instance] = viewer
         pump = asyncio.create_task(viewer.pump())
@@ -690,17 +883,25 @@ class Relay:
         if mark is None or not mark.text:
             return True
         why = None
+        elsewhere = self.bus is not None and sess.publisher is None and sess.remote_up
+        number: int | None = sess.next_mark
         if not sess.marks.take():
             why = "too many events at once: wait a second and mark again"
-        elif sess.publisher is None:
+        elif sess.publisher is None and not elsewhere:
             why = "the student's computer is reconnecting: mark again when it is back"
-        if why is not None:
+        elif self.bus is not None:  # one numbering for the session across processes
+            number = await self.bus.next_mark(sess.sid, sess.expires_at - time.time())
+            if number is None:
+                why = "the live view is reconnecting: mark again in a few seconds"
+        if why is not None or number is None:
             viewer.offer(json.dumps({"k": MARKERR, "cid": mark.cid, "why": why}))
             return True
-        out = {"k": MARK, "id": sess.next_mark, "text": mark.text, "at": time.time() * 1000.0}
-        sess.next_mark += 1
+        out = {"k": MARK, "id": number, "text": mark.text, "at": time.time() * 1000.0}
+        sess.next_mark = number + 1
         viewer.offer(json.dumps({"k": MARKSENT, "cid": mark.cid, "id": out["id"]}))
         publisher = sess.publisher
         if publisher is not None:
             await publisher.send(json.dumps(out), self.limits.send_timeout_s)
+        elif self.bus is not None:
+            self.bus.control(sess.sid, {"op": "mark", "mark": out})
         return True

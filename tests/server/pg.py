@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,12 @@ class PrivatePostgres:
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
             "start",
         )
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (fast: connections are cut), stay down ``down_s``, start it again."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "stop")
+        time.sleep(down_s)
+        self.start_again()
 
     def create_database(self, name: str) -> str:
         """Create an empty database; its URL."""

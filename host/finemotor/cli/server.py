@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
 
 DATABASE_ENV = "FINEMOTOR_DATABASE"
+REDIS_ENV = "FINEMOTOR_REDIS"
 
 
 def _db_args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +59,13 @@ def register(sub: Any) -> None:
         "--secure-cookies",
         action="store_true",
         help="mark sign-in cookies Secure (when a TLS proxy is in front)",
+    )
+    run.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="redis://HOST:PORT/DB shared by several server processes behind a load balancer "
+        f"(or set {REDIS_ENV}; default: this process works alone)",
     )
     run.add_argument(
         "--retention-days",
@@ -175,20 +184,32 @@ def _run(args: argparse.Namespace) -> int:
     from finemotor.server.app import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    redis_url = args.redis or os.environ.get(REDIS_ENV) or None
+    url = _url(args)
+    if redis_url and url.get_backend_name() == "sqlite":
+        print(
+            "warning: several server processes should share PostgreSQL (--database), not one "
+            "SQLite folder",
+            file=sys.stderr,
+        )
     server = Server(
-        _url(args),
+        url,
         args.host,
         args.port,
         _ssl(args.tls_cert, args.tls_key),
         retention_days=args.retention_days,
         secure_cookies=args.secure_cookies,
+        redis_url=redis_url,
     )
 
     async def serve() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)  # a service manager's stop
         url = await server.start()
         print(f"server listening on {url}", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stopping.wait()
         finally:
             await server.stop()
 

@@ -198,7 +198,11 @@ class RedisBus:
             asyncio.create_task(self._send_loop(), name="bus-send"),
             asyncio.create_task(self._receive_loop(), name="bus-receive"),
         ]
-        logger.info("sharing live sessions through Redis at %s", _safe(self.url))
+        logger.info(
+            "sharing live sessions through Redis at %s (this process: %s)",
+            _safe(self.url),
+            self.process,
+        )
 
     async def stop(self) -> None:
         """Stop delivering and close the connections."""

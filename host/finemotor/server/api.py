@@ -21,6 +21,7 @@ from aiohttp import web
 from finemotor.errors import NotFoundError, RefusedError
 from finemotor.metrics.results import to_jsonable
 from finemotor.recording import Event
+from finemotor.relay.bus import RedisBus
 from finemotor.report.analysis import DeviceAnalysis, marks_of, unique_marks
 from finemotor.report.decimate import minmax_decimate
 from finemotor.report.session_report import report_stem, write_session_report
@@ -95,9 +96,16 @@ class Api:
         live: a callable giving the relay's live sessions (``Relay.live``).
     """
 
-    def __init__(self, store: Store, records: Records, secure: bool, live: Any) -> None:
+    def __init__(
+        self,
+        store: Store,
+        records: Records,
+        secure: bool,
+        live: Any,
+        bus: RedisBus | None = None,
+    ) -> None:
         self.store, self.records, self.secure, self.live = store, records, secure, live
-        self.limiter = LoginLimiter()
+        self.limiter = LoginLimiter(bus=bus)
         self.analyses = Analyses(records)
         self._drawing = asyncio.Lock()
 
@@ -135,10 +143,10 @@ class Api:
         email = _field(body, "email").strip().lower()[:254]
         password = _field(body, "password")
         address = request.remote or "?"
-        self.limiter.check(email, address)
+        await self.limiter.check(email, address)
         user = await self.store.check_password(email, password)
         if user is None:
-            self.limiter.failed(email, address)
+            await self.limiter.failed(email, address)
             raise RefusedError(401, "wrong_login", WRONG_LOGIN)
         token, ws = await self.store.start_web_session(user)
         resp = web.json_response(
@@ -176,12 +184,12 @@ class Api:
         user = await signed_in(request, self.store)
         body = await read_json(request)
         address = request.remote or "?"
-        self.limiter.check(user.email, address)
+        await self.limiter.check(user.email, address)
         try:
             await self.store.change_password(user, _field(body, "current"), _field(body, "new"))
         except RefusedError as exc:
             if exc.reason == "wrong_password":
-                self.limiter.failed(user.email, address)
+                await self.limiter.failed(user.email, address)
             raise
         token, ws = await self.store.start_web_session(user)
         resp = web.json_response({"csrf": ws.csrf, "expires_at": ws.expires_at})

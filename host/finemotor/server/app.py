@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.engine import URL
 
 from finemotor.errors import NotFoundError, RefusedError, StoreError
+from finemotor.relay.bus import RedisBus
 from finemotor.relay.limits import RelayLimits
 from finemotor.relay.server import SECURITY_HEADERS, Relay
 from finemotor.relay.tokens import DESK_HEADER
@@ -103,6 +104,8 @@ class Server:
         limits: the relay's limits.
         secure_cookies: mark the sign-in cookie Secure without TLS here (a TLS proxy in
             front); with ``ssl_context`` it always is.
+        redis_url: share live sessions and rate limits with the other server processes
+            through this Redis (None: this process works alone).
     """
 
     def __init__(
@@ -114,8 +117,10 @@ class Server:
         retention_days: float | None = None,
         limits: RelayLimits | None = None,
         secure_cookies: bool = False,
+        redis_url: str | None = None,
     ) -> None:
         self.db_url = url
+        self.redis_url = redis_url
         self.secure_cookies = secure_cookies or ssl_context is not None
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.retention_days = retention_days
@@ -138,6 +143,7 @@ class Server:
         """
         store = self.store = await Store.open(self.db_url)
         records = Records(store)
+        bus = RedisBus(self.redis_url) if self.redis_url else None
         app = web.Application(
             middlewares=[_errors, csrf_middleware(store)], client_max_size=MAX_BODY_BYTES
         )
@@ -148,9 +154,10 @@ class Server:
             self.limits,
             admission=_Admission(store),
             app=app,
+            bus=bus,
         )
-        Api(store, records, self.secure_cookies, relay.live).add_routes(app)
-        DeskApi(store, records).add_routes(app)
+        Api(store, records, self.secure_cookies, relay.live, bus).add_routes(app)
+        DeskApi(store, records, bus).add_routes(app)
         Pages(store, records).add_routes(app)
         try:
             url = await relay.start()

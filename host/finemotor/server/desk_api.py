@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from finemotor.errors import RefusedError
-from finemotor.relay.limits import KeyedBuckets
+from finemotor.relay.bus import RedisBus, SharedBuckets
 from finemotor.server.api import read_json
 from finemotor.server.records import Records
 from finemotor.server.store import Desk, Store
@@ -30,9 +30,11 @@ def bearer(request: web.Request) -> str:
 class DeskApi:
     """The desks' routes on ``app``."""
 
-    def __init__(self, store: Store, records: Records) -> None:
+    def __init__(self, store: Store, records: Records, bus: RedisBus | None = None) -> None:
         self.store, self.records = store, records
-        self.enrolments = KeyedBuckets(ENROLMENTS_PER_MIN / 60.0, ENROLMENTS_PER_MIN)
+        self.enrolments = SharedBuckets(
+            "enrol", ENROLMENTS_PER_MIN / 60.0, ENROLMENTS_PER_MIN, bus
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Register every route."""
@@ -75,7 +77,7 @@ class DeskApi:
 
     async def enrol(self, request: web.Request) -> web.Response:
         """``POST /api/enrol {"code", "name"}``: the desk's credential (shown once)."""
-        if not self.enrolments.take(request.remote or "?"):
+        if not await self.enrolments.take(request.remote or "?"):
             raise RefusedError(429, "too_many", "too many enrolment attempts: wait a minute")
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from finemotor.errors import NotFoundError, RefusedError
-from finemotor.relay.limits import KeyedBuckets
+from finemotor.relay.bus import RedisBus, SharedBuckets
 from finemotor.server.passwords import same
 from finemotor.server.store import Store, User, WebSession
 
@@ -35,21 +35,23 @@ WRONG_LOGIN = "the e-mail or password is not right"
 
 
 class LoginLimiter:
-    """Failed logins per account and per address (token buckets refilling over 15 min)."""
+    """Failed logins per account and per address (token buckets refilling over 15 min),
+    shared by every server process through the bus when there is one."""
 
     def __init__(
         self,
         per_account: int = LOGIN_FAILURES_PER_ACCOUNT,
         per_address: int = LOGIN_FAILURES_PER_ADDRESS,
         window_s: float = LOGIN_WINDOW_S,
+        bus: RedisBus | None = None,
     ) -> None:
-        self.accounts = KeyedBuckets(per_account / window_s, per_account)
-        self.addresses = KeyedBuckets(per_address / window_s, per_address)
+        self.accounts = SharedBuckets("login-account", per_account / window_s, per_account, bus)
+        self.addresses = SharedBuckets("login-address", per_address / window_s, per_address, bus)
 
-    def check(self, email: str, address: str) -> None:
+    async def check(self, email: str, address: str) -> None:
         """Raise RefusedError(429) if either has used up its failed attempts."""
-        if self.accounts.empty(email) or self.addresses.empty(address):
-            wait = max(self.accounts.wait_s(email), self.addresses.wait_s(address))
+        wait = max(await self.accounts.wait_s(email), await self.addresses.wait_s(address))
+        if wait > 0:
             minutes = max(1, round(wait / 60.0))
             raise RefusedError(
                 429,
@@ -58,10 +60,10 @@ class LoginLimiter:
                 "your admin to reset the password",
             )
 
-    def failed(self, email: str, address: str) -> None:
+    async def failed(self, email: str, address: str) -> None:
         """Count one failed attempt against both."""
-        self.accounts.take(email)
-        self.addresses.take(address)
+        await self.accounts.take(email)
+        await self.addresses.take(address)
 
 
 def set_cookie(response: web.StreamResponse, token: str, max_age_s: float, secure: bool) -> None:

@@ -286,7 +286,12 @@ async def _reachable(server: _Server, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
             _reader, writer = await asyncio.open_connection(server.host, server.port)
     except (OSError, TimeoutError) as exc:
-        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        if isinstance(exc, TimeoutError):
+            why = "no answer"
+        elif isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+            why = "connection refused"
+        else:
+            why = exc.strerror or type(exc).__name__
         raise LoadTestError(
             f"cannot reach the server at {server.origin} ({why}): is it running?"
         ) from exc

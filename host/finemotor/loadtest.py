@@ -73,8 +73,8 @@ PACKET_S = 0.02
 blocks that long, so the replay cuts the recording into blocks of at most this (seconds)."""
 DEFAULT_SECONDS = 60.0
 """Length of the default recording (s); publishers loop over a recording shorter than the run."""
-DEFAULT_RECORDING = "loadtest-simulated-60s-v1.sqlite"
-"""The default recording's file name in the user's cache directory."""
+DEFAULT_RECORDING = "loadtest-simulated-{seconds:.0f}s-v1.sqlite"
+"""The default recording's file name in the user's cache directory (by its length)."""
 TRY_AGAIN_LATER = 1013
 """The close code of a viewer refused because its session has too many viewers."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
@@ -472,7 +472,7 @@ def default_recording(cache_dir: Path | None = None, seconds: float = DEFAULT_SE
     user's cache directory) the first time and is reused after.
     """
     folder = cache_dir or Path(platformdirs.user_cache_dir("finemotor"))
-    path = folder / DEFAULT_RECORDING
+    path = folder / DEFAULT_RECORDING.format(seconds=seconds)
     if path.is_file():
         return path
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -69,7 +70,7 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _dumps(frame: dict[str, Any]) -> str:
+def dumps_frame(frame: dict[str, Any]) -> str:
     """A frame as compact JSON, non-finite numbers as null (the relay refuses NaN)."""
     try:
         return json.dumps(frame, separators=(",", ":"), allow_nan=False)
@@ -207,6 +208,106 @@ def display_traces(block: SampleBlock, calibration: DeviceCalibration) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class DisplayPoints:
+    """Blocks decimated for display (see :func:`display_points`).
+
+    Attributes:
+        t: device time of each point kept (s).
+        traces: each display trace's values at those points (None where not finite).
+        units: each trace's unit (:func:`trace_units`).
+        next_t: the device time (s) from which the next point may be kept, to pass to the next
+            call; None when there were no samples (keep the previous one).
+    """
+
+    t: list[float]
+    traces: dict[str, list[float | None]]
+    units: dict[str, str]
+    next_t: float | None
+
+
+def display_points(
+    blocks: Sequence[SampleBlock], calibration: DeviceCalibration, next_t: float = -math.inf
+) -> DisplayPoints:
+    """The points of ``blocks`` a data frame shows: at most :data:`DISPLAY_HZ` a second.
+
+    Args:
+        blocks: consecutive blocks of one device.
+        calibration: the device's calibration (counts to newtons).
+        next_t: the device time (s) before which no point is kept (the previous call's
+            :attr:`DisplayPoints.next_t`; ``-inf`` at the start).
+    """
+    ts: list[float] = []
+    traces: dict[str, list[float | None]] = {}
+    units: dict[str, str] = {}
+    nxt: float | None = None
+    for block in blocks:
+        if len(block) == 0:
+            continue
+        conv = display_traces(block, calibration)
+        units = trace_units(block, calibration)
+        nxt = next_t if nxt is None else nxt
+        for i, t in enumerate(block.t):
+            if t < nxt:
+                continue
+            nxt = float(t) + 1.0 / DISPLAY_HZ - 1e-6
+            ts.append(float(t))
+            for name, values in conv.items():
+                v = float(values[i])
+                traces.setdefault(name, []).append(round(v, 3) if math.isfinite(v) else None)
+    return DisplayPoints(ts, traces, units, nxt)
+
+
+def data_frame(
+    dev: str,
+    wall_ms: Sequence[float],
+    traces: Mapping[str, Sequence[float | None]],
+    units: Mapping[str, str],
+) -> dict[str, Any]:
+    """A ``d`` frame: each point's wall-clock time (unix ms), the traces and their units."""
+    return {
+        "k": DATA,
+        "dev": dev,
+        "t": [round(w, 1) for w in wall_ms],
+        "tr": dict(traces),
+        "u": dict(units),
+    }
+
+
+def metrics_frame(dev: str, snapshot: LiveSnapshot) -> dict[str, Any]:
+    """An ``m`` frame: the live tiles of a metric snapshot (:func:`tiles`)."""
+    return {"k": METRICS, "dev": dev, "tiles": tiles(snapshot)}
+
+
+def status_frame(
+    dev: str,
+    connected: bool,
+    battery: int | None,
+    calibration: DeviceCalibration | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An ``s`` frame: a device's link, battery, and calibration valid, due or none."""
+    if calibration is None or not calibration.calibrated:
+        cal = "none"
+    elif time.time() - calibration.calibrated_at > CALIBRATION_VALID_DAYS * 86400:
+        cal = "due"
+    else:
+        cal = "valid"
+    return {
+        "k": STATUS,
+        "dev": dev,
+        "link": "connected" if connected else "reconnecting",
+        "battery": battery,
+        "cal": cal,
+        **extra,
+    }
+
+
+def hello_frame(student: str, devices: Sequence[str]) -> dict[str, Any]:
+    """The ``hello`` a publisher starts with: the student's id and the devices it declares."""
+    return {"k": HELLO, "dev": "", "student": student, "devs": list(devices)}
+
+
 class Forwarder:
     """Publishes one session to a relay, reconnecting; see the module docstring.
 
@@ -289,24 +390,10 @@ class Forwarder:
                 ``to_host``); without it, or while it returns None (clocks not synced yet), the
                 latest sample is taken as sampled now.
         """
-        ts: list[float] = []
-        traces: dict[str, list[float | None]] = {}
-        units: dict[str, str] = {}
-        for block in blocks:
-            if len(block) == 0:
-                continue
-            conv = display_traces(block, calibration)
-            units = trace_units(block, calibration)
-            nxt = self._next_t.get(dev, -math.inf)
-            for i, t in enumerate(block.t):
-                if t < nxt:
-                    continue
-                nxt = float(t) + 1.0 / DISPLAY_HZ - 1e-6
-                ts.append(float(t))
-                for name, values in conv.items():
-                    v = float(values[i])
-                    traces.setdefault(name, []).append(round(v, 3) if math.isfinite(v) else None)
-            self._next_t[dev] = nxt
+        points = display_points(blocks, calibration, self._next_t.get(dev, -math.inf))
+        if points.next_t is not None:
+            self._next_t[dev] = points.next_t
+        ts = points.t
         if not ts:
             return
         hosts = [to_host(t) for t in ts] if to_host is not None else []
@@ -315,19 +402,11 @@ class Forwarder:
         else:
             now = time.time() * 1000.0
             wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
-        frame = {
-            "k": DATA,
-            "dev": dev,
-            "t": [round(w, 1) for w in wall],
-            "tr": traces,
-            "u": units,
-        }
-        self._send(_dumps(frame), keep=False)
+        self._send(dumps_frame(data_frame(dev, wall, points.traces, points.units)), keep=False)
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot."""
-        frame = {"k": METRICS, "dev": dev, "tiles": tiles(snapshot)}
-        self._send(_dumps(frame), keep=True, key=f"m:{dev}")
+        self._send(dumps_frame(metrics_frame(dev, snapshot)), keep=True, key=f"m:{dev}")
 
     def status(
         self,
@@ -338,32 +417,14 @@ class Forwarder:
         **extra: Any,
     ) -> None:
         """Queue a device's status: link, battery, calibration valid or due."""
-        if calibration is None or not calibration.calibrated:
-            cal = "none"
-        elif time.time() - calibration.calibrated_at > CALIBRATION_VALID_DAYS * 86400:
-            cal = "due"
-        else:
-            cal = "valid"
-        frame = {
-            "k": STATUS,
-            "dev": dev,
-            "link": "connected" if connected else "reconnecting",
-            "battery": battery,
-            "cal": cal,
-            **extra,
-        }
-        self._send(_dumps(frame), keep=True, key=f"s:{dev}")
+        frame = status_frame(dev, connected, battery, calibration, **extra)
+        self._send(dumps_frame(frame), keep=True, key=f"s:{dev}")
 
     # -- the connection ------------------------------------------------------------------------
 
     def _hello(self) -> None:
-        frame = {
-            "k": HELLO,
-            "dev": "",
-            "student": self.session.student,
-            "devs": list(self.devices),
-        }
-        self._send(_dumps(frame), keep=True, key="hello")
+        frame = hello_frame(self.session.student, self.devices)
+        self._send(dumps_frame(frame), keep=True, key="hello")
 
     def _send(self, msg: str, keep: bool, key: str = "") -> None:
         if keep:
@@ -444,7 +505,7 @@ class Forwarder:
             }
             recorded = self.on_mark(mark) if self.on_mark is not None else {}
             ack = {"k": ACK, "id": mark["id"], "text": mark["text"], **recorded}
-            self._send(_dumps(ack), keep=False)
+            self._send(dumps_frame(ack), keep=False)
 
 
 def _retry_after(exc: aiohttp.WSServerHandshakeError) -> float:

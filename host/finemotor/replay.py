@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -23,7 +24,7 @@ from finemotor.errors import FinemotorError, RecordingError
 from finemotor.protocol import LAYOUTS
 from finemotor.protocol.calblob import decode_calibration
 from finemotor.protocol.status import Status
-from finemotor.recording import Recording
+from finemotor.recording import DeviceInfo, Recording
 from finemotor.samples import SampleBlock
 from finemotor.transport.commands import KitInfo
 
@@ -54,6 +55,61 @@ def parse_replay_url(name: str) -> tuple[int, str, Path | None, float]:
         ) from exc
     db = Path(params["db"]) if "db" in params else None
     return session, parts[1], db, speed
+
+
+@dataclass(frozen=True)
+class RecordedDevice:
+    """One device of a recorded session, as :func:`load_recorded_device` reads it.
+
+    Attributes:
+        device: the device's record (kind, channels, rate...).
+        calibration: the calibration the kit had (None if it sent none).
+        blocks: its sample blocks as recorded, in sequence order.
+    """
+
+    device: DeviceInfo
+    calibration: DeviceCalibration | None
+    blocks: list[SampleBlock]
+
+
+def load_recorded_device(db: str | Path | None, session: int, device: str) -> RecordedDevice:
+    """Read one device of a recorded session: its record, calibration and blocks.
+
+    Raises:
+        RecordingError: no such database, session or device (the message says what exists).
+    """
+    with Recording(db) as rec:
+        dev = next((d for d in rec.devices(session) if d.name == device), None)
+        if dev is None:
+            names = ", ".join(d.name for d in rec.devices(session)) or "none"
+            raise RecordingError(
+                str(rec.path),
+                "unknown_device",
+                f"session {session} has no device {device!r} (it has: {names})",
+            )
+        rows = rec.query(
+            "SELECT d.calibration FROM devices d WHERE d.session_id = ? AND d.name = ?",
+            (session, device),
+        )
+        blob = rows[0][0] if rows else None
+        calibration = decode_calibration(bytes(blob), len(dev.channels)) if blob else None
+        samples = rec.query(
+            "SELECT b.seq0, b.n, b.t, b.counts FROM blocks b JOIN devices d "
+            "ON b.device_id = d.id WHERE d.session_id = ? AND d.name = ? ORDER BY b.seq0",
+            (session, device),
+        )
+    nch = len(dev.channels)
+    blocks = [
+        SampleBlock(
+            dev.kind,  # type: ignore[arg-type]
+            dev.channels,
+            np.arange(seq0, seq0 + n, dtype=np.int64),
+            np.frombuffer(tb, dtype="<f8").astype(np.float64),
+            np.frombuffer(cb, dtype="<i4").astype(np.int32).reshape(n, nch),
+        )
+        for seq0, n, tb, cb in samples
+    ]
+    return RecordedDevice(dev, calibration, blocks)
 
 
 class ReplayLink:
@@ -97,39 +153,11 @@ class ReplayLink:
         Raises:
             RecordingError: no such database, session or device (the message says what exists).
         """
-        with Recording(self.db) as rec:
-            dev = next((d for d in rec.devices(self.session) if d.name == self.device), None)
-            if dev is None:
-                names = ", ".join(d.name for d in rec.devices(self.session)) or "none"
-                raise RecordingError(
-                    str(rec.path),
-                    "unknown_device",
-                    f"session {self.session} has no device {self.device!r} (it has: {names})",
-                )
-            layout = next((lay for lay in LAYOUTS.values() if lay.kind == dev.kind), LAYOUTS[1])
-            rows = rec.query(
-                "SELECT d.calibration FROM devices d WHERE d.session_id = ? AND d.name = ?",
-                (self.session, self.device),
-            )
-            blob = rows[0][0] if rows else None
-            if blob:
-                self.calibration = decode_calibration(bytes(blob), len(dev.channels))
-            samples = rec.query(
-                "SELECT b.seq0, b.n, b.t, b.counts FROM blocks b JOIN devices d "
-                "ON b.device_id = d.id WHERE d.session_id = ? AND d.name = ? ORDER BY b.seq0",
-                (self.session, self.device),
-            )
-        nch = len(dev.channels)
-        for seq0, n, tb, cb in samples:
-            self._blocks.append(
-                SampleBlock(
-                    dev.kind,  # type: ignore[arg-type]
-                    dev.channels,
-                    np.arange(seq0, seq0 + n, dtype=np.int64),
-                    np.frombuffer(tb, dtype="<f8").astype(np.float64),
-                    np.frombuffer(cb, dtype="<i4").astype(np.int32).reshape(n, nch),
-                )
-            )
+        recorded = load_recorded_device(self.db, self.session, self.device)
+        dev = recorded.device
+        layout = next((lay for lay in LAYOUTS.values() if lay.kind == dev.kind), LAYOUTS[1])
+        self.calibration = recorded.calibration
+        self._blocks = list(recorded.blocks)
         rate = round(dev.rate_hz) if dev.rate_hz else 0
         self.info = KitInfo(
             f"replay://{self.session}/{self.device}",

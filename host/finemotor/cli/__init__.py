@@ -44,6 +44,9 @@ COMMANDS: dict[str, Command] = {
         "calibrate", "calibrate a kit with weights, fit points, check with one weight"
     ),
     "relay": Command("relay", "run a relay between students' hosts and therapists' browsers"),
+    "loadtest": Command(
+        "loadtest", "load relays with replayed sessions and viewers; delivery, latency, CPU"
+    ),
     "server": Command(
         "server", "run the server (accounts, desks, sessions, relay) and its admin commands"
     ),

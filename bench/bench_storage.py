@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import text
-from tests.server.pg import start_private_postgres
 
+from bench.private_pg import start_private_postgres
 from finemotor.recording import Recorder
 from finemotor.samples import SampleBlock
 from finemotor.server.app import Server

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg import PrivatePostgres, start_private_postgres
-from private_redis import PrivateRedis, start_private_redis
+from bench.private_pg import PrivatePostgres, start_private_postgres
+from bench.private_redis import PrivateRedis, start_private_redis
 from server_helpers import Db
 
 from finemotor.server.database import database_url

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from private_redis import PrivateRedis
+from bench.private_redis import PrivateRedis
 from tests.host.aiotest import run
 from tests.host.relay_helpers import pub_headers
 

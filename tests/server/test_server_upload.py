@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from pg import start_private_postgres
+from bench.private_pg import start_private_postgres
 from server_helpers import SCHOOL, Db, World, record, world
 from sqlalchemy import text
 from tests.host.aiotest import run

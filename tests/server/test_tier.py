@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 from balancer import Balancer
-from pg import PrivatePostgres
-from private_redis import PrivateRedis
+from bench.private_pg import PrivatePostgres
+from bench.private_redis import PrivateRedis
 from processes import FM, ServerProcess, _cli, _free_port, _people
 from server_helpers import Db, browser, sign_in
 from tests.host.aiotest import run

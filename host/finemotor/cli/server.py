@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from finemotor.cli import command_help
+from finemotor.cli.relay import tier_args
 from finemotor.errors import FinemotorError
 
 DATABASE_ENV = "FINEMOTOR_DATABASE"
-REDIS_ENV = "FINEMOTOR_REDIS"
 
 
 def _db_args(p: argparse.ArgumentParser) -> None:
@@ -60,13 +60,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="mark sign-in cookies Secure (when a TLS proxy is in front)",
     )
-    run.add_argument(
-        "--redis",
-        default=None,
-        metavar="URL",
-        help="redis://HOST:PORT/DB shared by several server processes behind a load balancer "
-        f"(or set {REDIS_ENV}; default: this process works alone)",
-    )
+    tier_args(run)
     run.add_argument(
         "--retention-days",
         type=float,
@@ -180,11 +174,11 @@ def _read_password(confirm: bool) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from finemotor.cli.relay import _ssl
+    from finemotor.cli.relay import _ssl, tier_options
     from finemotor.server.app import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    redis_url = args.redis or os.environ.get(REDIS_ENV) or None
+    redis_url, limits = tier_options(args)
     url = _url(args)
     if redis_url and url.get_backend_name() == "sqlite":
         print(
@@ -198,6 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         args.port,
         _ssl(args.tls_cert, args.tls_key),
         retention_days=args.retention_days,
+        limits=limits,
         secure_cookies=args.secure_cookies,
         redis_url=redis_url,
     )

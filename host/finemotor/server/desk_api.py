@@ -32,9 +32,7 @@ class DeskApi:
 
     def __init__(self, store: Store, records: Records, bus: RedisBus | None = None) -> None:
         self.store, self.records = store, records
-        self.enrolments = SharedBuckets(
-            "enrol", ENROLMENTS_PER_MIN / 60.0, ENROLMENTS_PER_MIN, bus
-        )
+        self.enrolments = SharedBuckets("enrol", ENROLMENTS_PER_MIN / 60.0, ENROLMENTS_PER_MIN, bus)
 
     def add_routes(self, app: web.Application) -> None:
         """Register every route."""

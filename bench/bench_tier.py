@@ -1,0 +1,150 @@
+"""The server tier: live sessions per server core, with 1, 2 and 4 ``finemotor server run``
+processes sharing a private PostgreSQL and a private Redis.
+
+Each level starts P server processes, enrols a desk, and runs ``finemotor loadtest``'s engine
+(:func:`finemotor.loadtest.run_loadtest`, in this process) with S sessions replaying a
+simulated recording at its real rate and V viewers each, the viewers of a session on other
+processes than its publisher (so every frame crosses Redis when P > 1). It prints delivery,
+publisher-to-viewer latency, and the server processes' CPU seconds (from /proc); **sessions per
+core** is S divided by the cores the servers used (their CPU seconds over the seconds of
+replay), which is what one core would carry at that cost. The load generator shares the
+machine's cores, so a level is only counted when it met p95 ≤ 100 ms and ≥ 99.9 % delivered.
+
+``python -m bench bench_tier`` (part of ``make bench``); ``FM_TIER_SECONDS`` (default 15)
+sets each level's length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.private_pg import start_private_postgres
+from bench.private_redis import start_private_redis
+from finemotor.loadtest import LoadOptions, LoadResult, run_loadtest
+from finemotor.server.database import database_url
+from finemotor.server.store import Store
+from finemotor.sync.credential import enrol, save_credential
+
+SECONDS = float(os.environ.get("FM_TIER_SECONDS", "15"))
+LEVELS = ((1, 1, 40), (1, 2, 40), (2, 1, 40), (2, 2, 40), (4, 1, 40), (4, 2, 40))
+"""(server processes, viewers per session, sessions)."""
+CAPACITY_FLAGS = (
+    "--max-sessions",
+    "5000",
+    "--registrations-per-min",
+    "100000",
+    "--address-rate",
+    "1000000",
+)
+
+
+_FM = (sys.executable, "-m", "finemotor", "server", "run")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(database: str, redis: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*_FM, "--database", database, "--redis", redis, "--port", str(port), *CAPACITY_FLAGS],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "server listening on" in line:
+            break
+    else:
+        raise RuntimeError("the server did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def _people(url: str) -> None:
+    store = await Store.open(database_url(None, url))
+    try:
+        await store.add_user("ot@district.example", "therapist", "a long benchmark password")
+        await store.add_school("Oak Primary")
+        for i in range(8):
+            await store.add_to_caseload("ot@district.example", f"S-{i}", "Oak Primary")
+    finally:
+        await store.close()
+
+
+async def _desk(url: str, base: str, folder: Path) -> Path:
+    store = await Store.open(database_url(None, url))
+    try:
+        code, _ = await store.new_enrol_code("Oak Primary")
+    finally:
+        await store.close()
+    return save_credential(await enrol(base, code, "bench desk"), folder / "server.json")
+
+
+def _row(p: int, v: int, s: int, r: LoadResult) -> tuple[str, bool, float]:
+    cpu = sum(x.cpu_s or 0.0 for x in r.server_cpu)
+    cores = cpu / r.seconds if r.seconds else 0.0
+    per_core = s / cores if cores else 0.0
+    ok = (r.delivery_pct or 0.0) >= 99.9 and (r.latency.p95_ms or 1e9) <= 100.0
+    lat = r.latency
+    line = (
+        f"| {p} | {v} | {s} | {r.delivery_pct or 0.0:.2f} % | {lat.p50_ms} | {lat.p95_ms} "
+        f"| {lat.p99_ms} | {cpu:.1f} s | {per_core:.0f} | {'yes' if ok else 'no'} |"
+    )
+    return line, ok, per_core
+
+
+def main() -> None:
+    pg = start_private_postgres()
+    redis = start_private_redis()
+    folder = Path(tempfile.mkdtemp(prefix="fm-tier-"))
+    env = {**os.environ, "FINEMOTOR_DATA": str(folder / "server-side")}
+    try:
+        database = pg.create_database("tier")
+        asyncio.run(_people(database))
+        print(
+            f"{SECONDS:g} s per level; sessions replay the simulated recording (stylus 200 Hz, "
+            "grip 320 Hz); viewers on other processes than their publisher"
+        )
+        print(
+            "| processes | viewers/session | sessions | delivered | p50 ms | p95 ms | p99 ms "
+            "| server CPU | sessions per core | p95 ≤ 100 ms, ≥ 99.9 % |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        desk: Path | None = None
+        for p, v, s in LEVELS:
+            procs = [_start(database, redis.url, env) for _ in range(p)]
+            try:
+                urls = tuple(u for _, u in procs)
+                if desk is None:
+                    desk = asyncio.run(_desk(database, urls[0], folder))
+                opts = LoadOptions(urls, s, v, SECONDS, desk=desk)
+                result = asyncio.run(run_loadtest(opts))
+                print(_row(p, v, s, result)[0], flush=True)
+            finally:
+                for proc, _ in procs:
+                    proc.terminate()
+                for proc, _ in procs:
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+            time.sleep(1.0)
+    finally:
+        redis.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()

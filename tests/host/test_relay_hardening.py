@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from typing import Any
 
 import aiohttp
 import pytest
 from aiotest import eventually, run
-from relay_helpers import pub_headers, publish
+from relay_helpers import pub_headers, publish, raw_viewer_that_never_reads
 
 from finemotor.forwarder import Forwarder
 from finemotor.relay import PublishedSession, Relay, RelayLimits
@@ -41,26 +40,6 @@ async def frames_until_close(ws: aiohttp.ClientWebSocketResponse) -> list[dict[s
         if msg.type == aiohttp.WSMsgType.TEXT:
             out.append(json.loads(msg.data))
     return out
-
-
-async def raw_viewer_that_never_reads(relay: Relay, s: PublishedSession) -> socket.socket:
-    """A viewer that completes the WebSocket handshake, then never reads a byte."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, (relay.host, relay.port))
-    request = (
-        f"GET /ws/view/{s.session_id}?t={s.viewer_token} HTTP/1.1\r\n"
-        f"Host: {relay.host}:{relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await loop.sock_sendall(sock, request.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await loop.sock_recv(sock, 1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
 
 
 def test_a_viewer_that_never_reads_stalls_nothing_else() -> None:
@@ -427,3 +406,32 @@ def test_messages_over_the_size_limits_close_their_sockets() -> None:
             assert v.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
 
     run(main())
+
+
+def test_a_trusted_balancers_forwarded_address_counts_and_anyone_elses_is_ignored() -> None:
+    limits = RelayLimits(registrations_per_min=1.0, registration_burst=1.0)
+
+    async def register(http: aiohttp.ClientSession, relay: Relay, client: str) -> int:
+        s = PublishedSession.new("S-1")
+        headers = {**pub_headers(s), "X-Forwarded-For": f"203.0.113.9, {client}"}
+        url = f"{relay.url.replace('http', 'ws')}/ws/publish/{s.session_id}"
+        try:
+            ws = await http.ws_connect(url, headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        await ws.close()
+        return 101
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as http:
+            # behind a trusted balancer: each desk's own address has its own bucket
+            async with Relay(limits=limits, trusted_proxies=frozenset({"127.0.0.1"})) as relay:
+                assert await register(http, relay, "10.0.0.1") == 101
+                assert await register(http, relay, "10.0.0.1") == 429
+                assert await register(http, relay, "10.0.0.2") == 101
+            # not trusted: the header is the client's word, and counts for nothing
+            async with Relay(limits=limits) as relay:
+                assert await register(http, relay, "10.0.0.1") == 101
+                assert await register(http, relay, "10.0.0.2") == 429
+
+    run(go())

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from bench.private_redis import PrivateRedis
 from tests.host.aiotest import run
-from tests.host.relay_helpers import pub_headers
+from tests.host.relay_helpers import pub_headers, raw_viewer_that_never_reads
 
 from finemotor.relay import PublishedSession, Relay, RelayLimits
 from finemotor.relay.bus import BusError, RedisBus
@@ -139,6 +139,34 @@ def test_a_publisher_that_moves_takes_its_session_along(fresh_redis: PrivateRedi
                 await http.ws_connect(wrong)
             await second.close()
             await view.close()
+
+    run(go(), 40)
+
+
+def test_a_viewer_that_never_reads_slows_no_one_on_either_process(
+    fresh_redis: PrivateRedis,
+) -> None:
+    async def go() -> None:
+        async with relays(fresh_redis.url) as (a, b), aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-1")
+            pub = await _publisher(http, a, s)
+            stuck = await raw_viewer_that_never_reads(b, s)
+            near = await _viewer(http, b, s, "page-0001")  # beside the stuck one
+            far = await _viewer(http, a, s, "page-0002")  # with the publisher
+            pad = "x" * 20000  # fills the stuck socket's buffers quickly
+            sent = 300
+            for n in range(sent):
+                frame = json.loads(_data(n))
+                frame["pad"] = pad
+                await pub.send_str(json.dumps(frame))
+                await asyncio.sleep(0.002)
+            for ws in (near, far):
+                got = []
+                while len(got) < sent:
+                    got.append((await _next(ws, "d"))["t"][0])
+                assert got == [float(n) for n in range(sent)]
+            stuck.close()
+            await pub.close()
 
     run(go(), 40)
 

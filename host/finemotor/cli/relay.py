@@ -50,6 +50,13 @@ def tier_args(p: argparse.ArgumentParser) -> None:
         f"(or set {REDIS_ENV}; default: this process works alone)",
     )
     p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a load balancer's address whose X-Forwarded-For names the client (repeatable)",
+    )
+    p.add_argument(
         "--max-sessions",
         type=int,
         default=None,
@@ -123,6 +130,13 @@ def run(args: argparse.Namespace) -> int:
         from finemotor.relay.bus import RedisBus
 
         bus = RedisBus(redis_url)
-    relay = Relay(args.host, args.port, _ssl(args.tls_cert, args.tls_key), limits, bus=bus)
+    relay = Relay(
+        args.host,
+        args.port,
+        _ssl(args.tls_cert, args.tls_key),
+        limits,
+        bus=bus,
+        trusted_proxies=frozenset(args.trusted_proxy),
+    )
     asyncio.run(_serve(relay))
     return 0

@@ -195,6 +195,7 @@ def _run(args: argparse.Namespace) -> int:
         limits=limits,
         secure_cookies=args.secure_cookies,
         redis_url=redis_url,
+        trusted_proxies=frozenset(args.trusted_proxy),
     )
 
     async def serve() -> None:

@@ -296,6 +296,23 @@ async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
     return resp
 
 
+def forwarded_for(trusted: frozenset[str]) -> Any:
+    """A middleware taking the client's address from ``X-Forwarded-For`` when the request
+    comes from one of the ``trusted`` load balancers (their last hop: the address the balancer
+    saw), so per-address limits count desks and browsers, not the balancer."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.remote in trusted:
+            hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+            if hops and hops[-1]:
+                request = request.clone(remote=hops[-1][:64])
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware
+
+
 async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_HEADER
 
@@ -308,6 +325,10 @@ class Relay:
         port: TCP port (0: any free port).
         ssl_context: serve HTTPS/WSS with this context.
         limits: message size, rate, count and time limits.
+        admission: who may publish and view beyond the tokens (the server's accounts).
+        app: the application to add the relay's routes to (the server's).
+        bus: share live sessions with other processes through Redis.
+        trusted_proxies: addresses of load balancers whose ``X-Forwarded-For`` is believed.
     """
 
     def __init__(
@@ -319,6 +340,7 @@ class Relay:
         admission: Admission | None = None,
         app: web.Application | None = None,
         bus: RedisBus | None = None,
+        trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.admission = admission
@@ -335,6 +357,8 @@ class Relay:
             "register", lim.registrations_per_min / 60.0, lim.registration_burst, bus
         )
         self.app = app if app is not None else web.Application()
+        if trusted_proxies:
+            self.app.middlewares.insert(0, forwarded_for(trusted_proxies))
         self.app.middlewares.append(_headers)
         self.app.on_response_prepare.append(_server_header)
         self.app.router.add_get("/view/{sid}", self._page)

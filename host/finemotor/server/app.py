@@ -106,6 +106,7 @@ class Server:
             front); with ``ssl_context`` it always is.
         redis_url: share live sessions and rate limits with the other server processes
             through this Redis (None: this process works alone).
+        trusted_proxies: load balancers' addresses whose ``X-Forwarded-For`` is believed.
     """
 
     def __init__(
@@ -118,9 +119,11 @@ class Server:
         limits: RelayLimits | None = None,
         secure_cookies: bool = False,
         redis_url: str | None = None,
+        trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.db_url = url
         self.redis_url = redis_url
+        self.trusted_proxies = trusted_proxies
         self.secure_cookies = secure_cookies or ssl_context is not None
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.retention_days = retention_days
@@ -155,6 +158,7 @@ class Server:
             admission=_Admission(store),
             app=app,
             bus=bus,
+            trusted_proxies=self.trusted_proxies,
         )
         Api(store, records, self.secure_cookies, relay.live, bus).add_routes(app)
         DeskApi(store, records, bus).add_routes(app)

@@ -10,6 +10,10 @@ core** is S divided by the cores the servers used (their CPU seconds over the se
 replay), which is what one core would carry at that cost. The load generator shares the
 machine's cores, so a level is only counted when it met p95 ≤ 100 ms and ≥ 99.9 % delivered.
 
+Upload ingest: D desks, each with its own recordings of 30-minute sessions, upload at once
+(round-robin over the processes); printed as sessions per minute in all, and per server core
+(the sessions over the minutes of CPU the server processes used).
+
 ``python -m bench bench_tier`` (part of ``make bench``); ``FM_TIER_SECONDS`` (default 15)
 sets each level's length.
 """
@@ -25,12 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_storage import SESSION_S, _record
 from bench.private_pg import start_private_postgres
 from bench.private_redis import start_private_redis
-from finemotor.loadtest import LoadOptions, LoadResult, run_loadtest
+from finemotor.loadtest import LoadOptions, LoadResult, process_cpu_s, run_loadtest
 from finemotor.server.database import database_url
 from finemotor.server.store import Store
-from finemotor.sync.credential import enrol, save_credential
+from finemotor.sync.credential import DeskCredential, enrol, save_credential
+from finemotor.sync.uploader import Uploader
 
 SECONDS = float(os.environ.get("FM_TIER_SECONDS", "15"))
 LEVELS = ((1, 1, 40), (1, 2, 40), (2, 1, 40), (2, 2, 40), (4, 1, 40), (4, 2, 40))
@@ -92,6 +98,34 @@ async def _desk(url: str, base: str, folder: Path) -> Path:
     return save_credential(await enrol(base, code, "bench desk"), folder / "server.json")
 
 
+UPLOAD_DESKS, UPLOAD_SESSIONS = 4, 2
+"""Desks uploading at once, and 30-minute sessions each."""
+
+
+async def _upload(
+    database: str, urls: tuple[str, ...], folder: Path, pids: list[int]
+) -> tuple[int, float, float]:
+    """(sessions, wall seconds, server CPU seconds) of every desk uploading at once."""
+    store = await Store.open(database_url(None, database))
+    desks: list[tuple[DeskCredential, Path]] = []
+    try:
+        for d in range(UPLOAD_DESKS):
+            code, _ = await store.new_enrol_code("Oak Primary")
+            cred = await enrol(urls[d % len(urls)], code, f"upload desk {d}")
+            desks.append((cred, folder / f"desk-{d}.sqlite"))
+    finally:
+        await store.close()
+    before = sum(process_cpu_s(p) or 0.0 for p in pids)
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(Uploader(cred, db, deadline_s=900.0).sync() for cred, db in desks)
+    )
+    wall = time.perf_counter() - started
+    cpu = sum(process_cpu_s(p) or 0.0 for p in pids) - before
+    done = sum(1 for states in results for st in states if st.state == "complete")
+    return done, wall, cpu
+
+
 def _row(p: int, v: int, s: int, r: LoadResult) -> tuple[str, bool, float]:
     cpu = sum(x.cpu_s or 0.0 for x in r.server_cpu)
     cores = cpu / r.seconds if r.seconds else 0.0
@@ -141,6 +175,26 @@ def main() -> None:
                     except subprocess.TimeoutExpired:
                         proc.kill()
             time.sleep(1.0)
+
+        for d in range(UPLOAD_DESKS):  # each desk its own recordings
+            for k in range(UPLOAD_SESSIONS):
+                _record(folder / f"desk-{d}.sqlite", f"S-{k}", 100 * d + k)
+        procs = [_start(database, redis.url, env) for _ in range(2)]
+        try:
+            urls = tuple(u for _, u in procs)
+            done, wall, cpu = asyncio.run(
+                _upload(database, urls, folder, [proc.pid for proc, _ in procs])
+            )
+            print(
+                f"upload ingest: {UPLOAD_DESKS} desks at once, {done} sessions of "
+                f"{SESSION_S / 60:.0f} min over 2 processes in {wall:.1f} s: "
+                f"{done / (wall / 60):.1f} sessions/min in all (desks and servers sharing the "
+                f"cores), {done / (cpu / 60):.1f} sessions per minute of server CPU"
+            )
+        finally:
+            for proc, _ in procs:
+                proc.terminate()
+                proc.wait(15)
     finally:
         redis.stop()
         pg.stop()

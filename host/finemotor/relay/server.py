@@ -179,8 +179,13 @@ class _Viewer(_Peer):
         self.ready = asyncio.Event()
         self.dropped = 0
         self.reported = 0
+        self.held: list[str] | None = None
+        """While set, frames wait here (the viewer is joining: its first frames come first)."""
 
     def offer(self, msg: str) -> None:
+        if self.held is not None:
+            self.held.append(msg)
+            return
         self.queue.append(msg)
         self.queued_bytes += len(msg)
         while len(self.queue) > 1 and (
@@ -853,6 +858,10 @@ class Relay:
         if sess is None:
             return _forbidden()
         instance = request.query.get("i")
+        if self.bus is not None:
+            # subscribed before the viewer hears it is connected, so it misses nothing of what
+            # follows (the publisher may be on another process, or move to one)
+            await self.bus.subscribe(sess.sid)
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_viewer_msg_bytes, heartbeat=10.0)
         await ws.prepare(request)
         viewer = _Viewer(ws, request, self.limits)
@@ -871,11 +880,13 @@ class Relay:
             return ws
         kept: list[str] = list(sess.latest.values())
         if self.bus is not None and sess.publisher is None:  # published on another process
-            await self.bus.subscribe(sess.sid)
+            held: list[str] = []
+            sess.viewers[instance] = viewer
+            viewer.held = held  # what arrives meanwhile goes after the kept frames
             sess.remote_up = bool((await self.bus.publishers([sess.sid])).get(sess.sid))
             kept = await self.bus.kept(sess.sid)
-        elif self.bus is not None:
-            await self.bus.subscribe(sess.sid)  # the publisher may move to another process
+            viewer.held = None
+            kept += held
         viewer.offer(json.dumps({"k": PUB, "up": sess.publisher is not None or sess.remote_up}))
         for cached in kept:
             viewer.offer(cached)

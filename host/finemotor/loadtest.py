@@ -37,7 +37,7 @@ import socket
 import time
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -642,7 +642,7 @@ class _Tally:
     viewer_reconnects: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     connect_errors: int = 0
-    latencies: array[float] = field(default_factory=lambda: array("d"))
+    latencies: MutableSequence[float] = field(default_factory=lambda: array("d"))
     stopping: bool = False
 
 

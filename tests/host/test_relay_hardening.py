@@ -435,3 +435,33 @@ def test_a_trusted_balancers_forwarded_address_counts_and_anyone_elses_is_ignore
                 assert await register(http, relay, "10.0.0.2") == 429
 
     run(go())
+
+
+def test_a_viewer_that_stops_reading_is_cut_after_the_send_timeout() -> None:
+    limits = RelayLimits(publisher_rate=1e6, publisher_burst=1e6, send_timeout_s=1.0)
+
+    async def go() -> None:
+        async with Relay(limits=limits) as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-1")
+            pub = await publish(http, relay, s)
+            sock = await raw_viewer_that_never_reads(relay, s)
+            reader = await view(http, relay, s)
+            reading = asyncio.create_task(frames_until_close(reader))
+            sess = relay.sessions[s.session_id]
+            await eventually(lambda: len(sess.viewers) == 2)
+            big = json.dumps(
+                {"k": "d", "dev": "grip", "t": [0.0], "tr": {"force": [1.0]}, "pad": "x" * 60000}
+            )
+            started = time.monotonic()
+            while len(sess.viewers) == 2 and time.monotonic() - started < 10.0:
+                await pub.send_str(big)
+                await asyncio.sleep(0.01)
+            assert len(sess.viewers) == 1  # the stuck one is gone; the reading one stays
+            assert time.monotonic() - started < 1.0 + 0.5 + 2.0  # timeout, reaper, margin
+            assert not reader.closed
+            sock.close()
+            await pub.close()
+            await reader.close()
+            await reading
+
+    run(go())

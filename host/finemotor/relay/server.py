@@ -181,6 +181,7 @@ class _Viewer(_Peer):
         self.reported = 0
         self.held: list[str] | None = None
         """While set, frames wait here (the viewer is joining: its first frames come first)."""
+        self.sending_since: float | None = None
 
     def offer(self, msg: str) -> None:
         if self.held is not None:
@@ -197,7 +198,9 @@ class _Viewer(_Peer):
         self.ready.set()
 
     async def pump(self) -> None:
-        timeout = self.limits.send_timeout_s
+        """Hand the queued frames to the socket, oldest first. A send that does not finish
+        within ``send_timeout_s`` is cut by the relay's reaper (:meth:`stuck`), not by a timer
+        per frame: the common case, a socket that takes the frame at once, costs no timer."""
         while True:
             await self.ready.wait()
             self.ready.clear()
@@ -206,11 +209,28 @@ class _Viewer(_Peer):
                 self.queued_bytes -= len(msg)
                 if self.dropped != self.reported:
                     self.reported = self.dropped
-                    drops = json.dumps({"k": DROPS, "n": self.dropped})
-                    if not await self.send(drops, timeout):
+                    if not await self._send_now(json.dumps({"k": DROPS, "n": self.dropped})):
                         return
-                if not await self.send(msg, timeout):
+                if not await self._send_now(msg):
                     return
+
+    async def _send_now(self, msg: str) -> bool:
+        self.sending_since = time.monotonic()
+        try:
+            await self.ws.send_str(msg)
+        except (ConnectionError, RuntimeError):
+            return False
+        finally:
+            self.sending_since = None
+        return True
+
+    def stuck(self, now: float) -> bool:
+        """True (and the socket cut) if a send has waited longer than ``send_timeout_s``."""
+        since = self.sending_since
+        if since is not None and now - since > self.limits.send_timeout_s:
+            self.cut()
+            return True
+        return False
 
 
 @dataclass
@@ -575,6 +595,9 @@ class Relay:
                 continue
             for page in [p for p, until in sess.reserved.items() if until < now]:
                 del sess.reserved[page]
+            for viewer in list(sess.viewers.values()):
+                if viewer.stuck(now):
+                    logger.info("session %s: a viewer stopped reading: cut", sess.sid)
             if sess.publisher is not None or sess.viewers:
                 sess.idle_since = None
                 continue

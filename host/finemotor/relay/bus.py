@@ -129,8 +129,9 @@ def _safe(url: str) -> str:
 class FrameSink(Protocol):
     """What the bus delivers to: the relay."""
 
-    def on_frames(self, sid: str, data: str) -> None:
-        """A frame from another process for the viewers of session ``sid`` here."""
+    def on_frames(self, sid: str, data: bytes) -> None:
+        """A frame from another process (UTF-8 JSON) for the viewers of session ``sid``
+        here."""
 
     def on_control(self, sid: str, message: dict[str, Any]) -> None:
         """A control message for the publisher of session ``sid`` held here."""
@@ -156,6 +157,8 @@ class RedisBus:
         self.received = 0
         self.up = False
         self._client: Any = None
+        self._frames_client: Any = None
+        """Subscriptions, answering bytes: frames go on to viewers without decoding."""
         self._pubsub: Any = None
         self._sink: FrameSink | None = None
         self._channels: set[str] = set()
@@ -193,6 +196,13 @@ class RedisBus:
                 "or check --redis"
             ) from exc
         self._bucket = self._client.register_script(_BUCKET_LUA)
+        self._frames_client = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=_TIMEOUT_S,
+            socket_connect_timeout=_TIMEOUT_S,
+            decode_responses=False,
+            health_check_interval=10,
+        )
         self.up = True
         self._tasks = [
             asyncio.create_task(self._send_loop(), name="bus-send"),
@@ -215,9 +225,10 @@ class RedisBus:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
+        for client in (self._client, self._frames_client):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
     def _down(self, exc: BaseException) -> None:
         if self.up or not self._down_logged:
@@ -327,7 +338,7 @@ class RedisBus:
         while True:
             try:
                 async with self._sub_lock:
-                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                    self._pubsub = self._frames_client.pubsub(ignore_subscribe_messages=True)
                     # a placeholder keeps the connection subscribed (and readable) while this
                     # process holds no session
                     await self._pubsub.subscribe(f"{PREFIX}process:{self.process}")
@@ -355,25 +366,27 @@ class RedisBus:
     async def _read(self, pubsub: Any) -> None:
         sink = self._sink
         assert sink is not None
-        frames, control = len(PREFIX) + 2, f"{PREFIX}c:"
+        skip, control = len(PREFIX) + 2, f"{PREFIX}c:".encode()
+        own = f"{self.process} ".encode()
         while True:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if msg is None or msg.get("type") != "message":
+            if msg is None or msg.get("type") not in ("message", b"message"):
                 continue
-            channel, data = msg["channel"], msg["data"]
+            channel: bytes = msg["channel"]
+            data: bytes = msg["data"]
+            sid = channel[skip:].decode("ascii", "replace")
             if channel.startswith(control):
                 try:
                     obj = json.loads(data)
                 except ValueError:
                     continue
                 if isinstance(obj, dict):
-                    sink.on_control(channel[frames:], obj)
+                    sink.on_control(sid, obj)
                 continue
-            origin, _, frame = data.partition(" ")
-            if origin == self.process:
+            if data.startswith(own):
                 continue  # this process's own frame: its viewers had it already
             self.received += 1
-            sink.on_frames(channel[frames:], frame)
+            sink.on_frames(sid, data[len(own) :])
 
     # -- records, presence, kept frames -------------------------------------------------------
 

@@ -174,16 +174,19 @@ class _Viewer(_Peer):
     ) -> None:
         super().__init__(ws, request)
         self.limits = limits
-        self.queue: deque[str] = deque()
+        self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
         self.ready = asyncio.Event()
         self.dropped = 0
         self.reported = 0
-        self.held: list[str] | None = None
+        self.held: list[bytes] | None = None
         """While set, frames wait here (the viewer is joining: its first frames come first)."""
         self.sending_since: float | None = None
 
-    def offer(self, msg: str) -> None:
+    def offer(self, msg: str | bytes) -> None:
+        """Queue a frame (UTF-8 bytes, the same object for every viewer of a broadcast)."""
+        if isinstance(msg, str):
+            msg = msg.encode()
         if self.held is not None:
             self.held.append(msg)
             return
@@ -214,10 +217,11 @@ class _Viewer(_Peer):
                 if not await self._send_now(msg):
                     return
 
-    async def _send_now(self, msg: str) -> bool:
+    async def _send_now(self, msg: str | bytes) -> bool:
         self.sending_since = time.monotonic()
         try:
-            await self.ws.send_str(msg)
+            data = msg.encode() if isinstance(msg, str) else msg
+            await self.ws.send_frame(data, WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
             return False
         finally:
@@ -277,9 +281,13 @@ class _Session:
     def active(self) -> bool:
         return self.publisher is not None or bool(self.viewers)
 
-    def broadcast(self, msg: str) -> None:
+    def broadcast(self, msg: str | bytes) -> None:
+        """``msg`` to every viewer here, encoded once."""
+        if not self.viewers:
+            return
+        data = msg.encode() if isinstance(msg, str) else msg
         for v in self.viewers.values():
-            v.offer(msg)
+            v.offer(data)
 
     def peers(self) -> list[_Peer]:
         out: list[_Peer] = list(self.viewers.values())
@@ -662,12 +670,13 @@ class Relay:
             if r.sid not in self.sessions and r.expires_at > time.time()
         ]
 
-    def on_frames(self, sid: str, data: str) -> None:
-        """A frame published on another process, for the viewers of ``sid`` here."""
+    def on_frames(self, sid: str, data: bytes) -> None:
+        """A frame published on another process (its UTF-8 bytes, passed on as they came), for
+        the viewers of ``sid`` here."""
         sess = self.sessions.get(sid)
         if sess is None:
             return
-        if data.startswith('{"k":"pub"') or data.startswith('{"k": "pub"'):
+        if data.startswith((b'{"k":"pub"', b'{"k": "pub"')):
             with contextlib.suppress(ValueError):
                 sess.remote_up = bool(json.loads(data).get("up"))
         sess.broadcast(data)
@@ -901,13 +910,13 @@ class Relay:
         if not own and len(sess.viewers) + len(sess.reserved) >= self.limits.max_viewers:
             await viewer.close(TRY_AGAIN_LATER, "too many viewers on this session", timeout)
             return ws
-        kept: list[str] = list(sess.latest.values())
+        kept: list[str | bytes] = list(sess.latest.values())
         if self.bus is not None and sess.publisher is None:  # published on another process
-            held: list[str] = []
+            held: list[bytes] = []
             sess.viewers[instance] = viewer
             viewer.held = held  # what arrives meanwhile goes after the kept frames
             sess.remote_up = bool((await self.bus.publishers([sess.sid])).get(sess.sid))
-            kept = await self.bus.kept(sess.sid)
+            kept = list(await self.bus.kept(sess.sid))
             viewer.held = None
             kept += held
         viewer.offer(json.dumps({"k": PUB, "up": sess.publisher is not None or sess.remote_up}))

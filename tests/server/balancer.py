@@ -19,6 +19,7 @@ class Balancer:
         self.routed: list[int] = []
         """The backend port of each connection, in order."""
         self._next = 0
+        self._handlers: set[asyncio.Task[None]] = set()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
@@ -39,11 +40,23 @@ class Balancer:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
+            for task in list(self._handlers):
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._route(reader, writer)
+        finally:
+            self._handlers.discard(task)
+
+    async def _route(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream = None
         for _ in range(len(self.ports)):
             port = self.ports[self._next % len(self.ports)]

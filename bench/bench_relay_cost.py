@@ -27,6 +27,12 @@ frames are timed the same way: batching leaves their cadence as it was. A sessio
 over its frames of every kind, frames/s × (receive + limits + check + viewers × (wake-up +
 send)), and "sessions per core" is one second of CPU divided by it: the relay's frame path
 only (no TLS, no heartbeats, no cached frames for joining viewers).
+
+**End to end**, as a check on that sum: a standalone relay process (``finemotor relay``) takes
+:data:`E2E_SESSIONS` sessions of 1 or 2 viewers, each publisher replaying the forwarder's
+frames at the times it sent them (the sessions out of step), the clients in this process; the
+relay process's own CPU time (``/proc``) per session-second, everything included (aiohttp's
+heartbeats, the event loop, the rate limits, the cache of ``m`` and ``s`` frames).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +52,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import numpy as np
 from aiohttp import web
 
@@ -66,7 +75,13 @@ VIEWERS = (1, 2)
 """Viewers per session in the per-session figures (a real session has one or two)."""
 _KIT_PHASE_S = 0.007
 """The grip kit's blocks arrive this long after the stylus's (the kits are not in step)."""
+E2E_SESSIONS = 40
+"""Sessions on the standalone relay of the end-to-end check."""
+E2E_S = 5.0
+"""Seconds each end-to-end run measures the relay's CPU over."""
 _DEVICES = frozenset({"stylus", "grip"})
+_TIMELINES: dict[float, list[tuple[float, str]]] = {}
+"""Each forwarder setting's frames with the time (s) it sent them, made by kit_frames()."""
 _MAX_BYTES = RelayLimits().max_msg_bytes
 
 _CLIENT = r"""
@@ -120,6 +135,7 @@ def kit_frames(frame_hz: float, seconds: float = STREAM_S) -> dict[str, list[str
         "grip": GripEngine(cals["grip"], 320.0),
     }
     done = dict.fromkeys(kits, 0)
+    timeline: list[tuple[float, str]] = []
     for at, dev in arrivals:
         fs, channels, phase = kits[dev]
         end = round((at - phase + 0.020) * fs)
@@ -137,10 +153,13 @@ def kit_frames(frame_hz: float, seconds: float = STREAM_S) -> dict[str, list[str
             fwd.status(dev, True, 80, cals[dev])
         fwd.blocks(dev, [block], cals[dev], lambda t: t)
         done[dev] = end
+        timeline.extend((at, msg) for msg in list(fwd._queue)[len(timeline) :])
     fwd.flush()
+    timeline.extend((seconds, msg) for msg in list(fwd._queue)[len(timeline) :])
     out: dict[str, list[str]] = {"d": [], "m": [], "s": []}
-    for msg in fwd._queue:
+    for _at, msg in timeline:
         out[json.loads(msg)["k"]].append(msg)
+    _TIMELINES[frame_hz] = timeline
     return out
 
 
@@ -286,6 +305,89 @@ def wake_us(frames: list[str]) -> float:
     return _median(once)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time (s, user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _relay_load(
+    port: int, pid: int, timeline: list[tuple[float, str]], viewers: int
+) -> float:
+    """Run :data:`E2E_SESSIONS` sessions with ``viewers`` viewers each against the relay at
+    ``port``, each publisher sending ``timeline`` at its own times (the sessions out of step);
+    return the relay's CPU time (µs) per session-second."""
+    ws = f"ws://127.0.0.1:{port}"
+    rng = np.random.default_rng(2)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        pubs, views = [], []
+        for _ in range(E2E_SESSIONS):
+            s = PublishedSession.new("bench")
+            pub = await http.ws_connect(
+                f"{ws}/ws/publish/{s.session_id}", headers=s.publisher_headers()
+            )
+            hello = {"k": "hello", "student": s.student, "devs": sorted(_DEVICES)}
+            await pub.send_str(json.dumps(hello))
+            pubs.append(pub)
+            for _ in range(viewers):
+                views.append(
+                    await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
+                )
+
+        async def drain(v: aiohttp.ClientWebSocketResponse) -> None:
+            async for _msg in v:
+                pass
+
+        readers = [asyncio.create_task(drain(v)) for v in views]
+        period = timeline[-1][0]
+        events = sorted(
+            ((at + off) % period, i, msg)
+            for i, off in enumerate(rng.uniform(0, period, E2E_SESSIONS))
+            for at, msg in timeline
+            if (at + off) % period < E2E_S
+        )
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.5)  # the connections settle
+        cpu0, start = _cpu_s(pid), loop.time()
+        for at, i, msg in events:
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await pubs[i].send_str(msg)
+        elapsed, cpu = loop.time() - start, _cpu_s(pid) - cpu0
+        for t in readers:
+            t.cancel()
+        for w in pubs + views:
+            await w.close()
+    return cpu / (E2E_SESSIONS * elapsed) * 1e6
+
+
+def end_to_end(viewers: int, frame_hz: float) -> float:
+    """A standalone relay process (``finemotor relay``) under :data:`E2E_SESSIONS` sessions:
+    its CPU time (µs) per session-second, the median of :data:`RUNS` runs."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "finemotor", "relay", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "relay listening on ..."
+        timeline = _TIMELINES[frame_hz]
+        return _median(lambda: asyncio.run(_relay_load(port, proc.pid, timeline, viewers)))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _points(frame: str) -> int:
     """Points in a data frame (each device's ``t``; 0 for other frames)."""
     obj = json.loads(frame)
@@ -350,4 +452,13 @@ def main() -> None:
             f"{1e6 / cost['before']:.0f} sessions per core; after {msgs['after']:.0f} "
             f"messages/s, {cost['after']:.0f} µs CPU/s, {1e6 / cost['after']:.0f} sessions "
             f"per core (×{cost['before'] / cost['after']:.1f})"
+        )
+    for v in VIEWERS:
+        us = {hz: end_to_end(v, hz) for hz in (math.inf, FRAME_HZ)}
+        print(
+            f"  end to end, a relay process with {E2E_SESSIONS} sessions × {v} viewer"
+            f"{'s' * (v > 1)}: before {us[math.inf]:.0f} µs CPU per session-second "
+            f"({1e6 / us[math.inf]:.0f} sessions per core), after {us[FRAME_HZ]:.0f} "
+            f"({1e6 / us[FRAME_HZ]:.0f} sessions per core; ×{us[math.inf] / us[FRAME_HZ]:.1f})",
+            flush=True,
         )

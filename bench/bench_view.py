@@ -5,11 +5,15 @@ the demo's pipeline to an in-process relay; headless Chromium opens the viewer l
 measures, for each chart redraw, its own clock when uPlot has drawn minus the host time of the
 newest point's device tick (mapped through the kit's time sync). So it includes the kit's
 batching, the radio, decoding, the forwarder, the relay, the WebSocket, the page's frame
-scheduling (requestAnimationFrame) and uPlot's drawing.
+scheduling (requestAnimationFrame) and uPlot's drawing. It is measured twice in one run, the
+two settings alternating so both see the same machine: the forwarder sending a frame per
+device per kit block (``FRAME_HZ = inf``, as before batching) and batched (``FRAME_HZ``); the
+page also counts the data frames and all messages it receives per second.
 
 Fan-out: a standalone relay (``finemotor relay``, its own process) takes S publishers, each
-sending what a two-kit session sends (a stylus and a grip frame every 20 ms: 100 frames/s),
-and V viewers per session, all in this process; a viewer's latency is its receive time minus
+sending what a two-kit session sent before batching (a stylus and a grip frame every 20 ms:
+100 frames/s, a harder load than today's; bench_relay_cost has both shapes), and V viewers
+per session, all in this process; a viewer's latency is its receive time minus
 the frame's send time. The relay "keeps" S×V when p95 stays under 100 ms.
 """
 

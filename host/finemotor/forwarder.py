@@ -306,7 +306,7 @@ class Forwarder:
 
     async def close(self) -> None:
         """Stop publishing: send the points still waiting, let the connection take what is
-        queued (up to :data:`_CLOSE_DRAIN_S`), then stop."""
+        queued (up to 2 s), then stop."""
         self.flush()
         self._loop = None
         if self._task is not None and self.connected:

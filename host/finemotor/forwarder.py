@@ -6,12 +6,13 @@ over one WebSocket to the relay, reconnecting with backoff. Blocks are decimated
 (at most :data:`DISPLAY_HZ` points per second per trace); the metrics run on the full rate
 upstream. The decimated points of every device wait in the forwarder and go out together, in
 one data frame per flush, at most :data:`FRAME_HZ` flushes per second: a flush happens as a
-block arrives once a frame interval has passed since the last one (so the newest points leave
-as soon as they come), or from one timer per forwarder when no block comes to do it, and on
-:meth:`Forwarder.close`. While the relay is unreachable, display frames are dropped (the page
-shows the gap); the latest status and metrics are sent again on reconnection. Events the
-therapist marks come back through ``on_mark``. When the relay refuses the session (full, busy,
-or the link is not valid) :attr:`Forwarder.problem` says so in words for the facilitator.
+block arrives once a frame interval has passed since the last one and the other devices'
+newest points are fresh too (so the newest points leave as soon as they come), or from one
+timer per forwarder when no block comes to do it, and on :meth:`Forwarder.close`. While the
+relay is unreachable, display frames are dropped (the page shows the gap); the latest status
+and metrics are sent again on reconnection. Events the therapist marks come back through
+``on_mark``. When the relay refuses the session (full, busy, or the link is not valid)
+:attr:`Forwarder.problem` says so in words for the facilitator.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ FRAME_HZ = 20.0
 """Data frames per second per session at most (one frame carries every device's points).
 
 A kit delivers a block per device about every 20 ms; sending each as its own frame cost the
-relay 100 frames/s for a two-kit session, each parsed, checked and sent to every viewer. At
-20 frames/s a frame carries 50 ms of both devices (2-3 points per trace), the page still
-redraws 20 times a second, and since a flush is made by the arriving block, the newest points
-wait for nothing: only the other device's newest points wait (for less than a block). ``inf``
-sends every block's points at once (one frame per device per block, as before batching)."""
+relay 80-100 frames/s for a two-kit session, each received, parsed, checked and written to
+every viewer at about the same cost whatever it holds. At most 20 frames/s (about 16 in
+practice: a flush waits for a block to make it), a frame carries 50-60 ms of both devices (2-3
+points per trace) and the page redraws each chart about 16 times a second. The block that
+makes the flush has its newest points wait for nothing, the other device's wait about 10 ms
+at most (half a block): the page's p95 latency grows by 8-16 ms (docs/therapist-view.md).
+``inf`` sends every block's points at once (a frame per device per block, as before)."""
 MAX_FRAME_POINTS = 1000
 """Points (summed over the devices) in one data frame at most; a flush with more (a backfill
 after a dropout) is sent as several frames, in order, each well under the relay's 64 KiB."""
@@ -285,6 +288,8 @@ class Forwarder:
         self._wall_offset = time.time() - time.monotonic()
         self.frame_hz = FRAME_HZ if frame_hz is None else frame_hz
         """Data frames per second at most (:data:`FRAME_HZ` unless given)."""
+        if not self.frame_hz > 0:
+            raise FinemotorError(f"frame_hz must be more than 0 (not {self.frame_hz!r})")
         self._clock = clock
         self._pending: dict[str, _Points] = {}
         self._last_flush = -math.inf
@@ -396,9 +401,9 @@ class Forwarder:
 
     def _due(self, now: float) -> bool:
         """True if a block that arrives ``now`` makes the flush: a frame interval has passed
-        since the last one and every other device's waiting points came within
-        :data:`_ALIGN_S` (else the next block, a device's whose newest points are older,
-        makes it, or the timer does at the interval plus :data:`_FLUSH_GRACE_S`)."""
+        since the last one, and every device's waiting points came within :data:`_ALIGN_S`
+        (if not, a later block makes it, or, past the interval plus :data:`_FLUSH_GRACE_S`,
+        the first block to come or the timer)."""
         since = now - self._last_flush
         if since < 1.0 / self.frame_hz:
             return False

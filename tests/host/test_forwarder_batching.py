@@ -12,9 +12,11 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import pytest
 from aiotest import eventually, run
 
 from finemotor.calibration.model import DeviceCalibration
+from finemotor.errors import FinemotorError
 from finemotor.forwarder import FRAME_HZ, MAX_FRAME_POINTS, Forwarder
 from finemotor.relay import PublishedSession, Relay
 from finemotor.relay.frames import check_publisher
@@ -227,3 +229,8 @@ def test_close_sends_the_points_still_waiting() -> None:
             await v.close()
 
     run(main())
+
+
+def test_a_cadence_of_zero_is_refused() -> None:
+    with pytest.raises(FinemotorError, match="frame_hz"):
+        Forwarder("http://127.0.0.1:9", PublishedSession.new("S-1"), frame_hz=0.0)

@@ -5,11 +5,15 @@ the demo's pipeline to an in-process relay; headless Chromium opens the viewer l
 measures, for each chart redraw, its own clock when uPlot has drawn minus the host time of the
 newest point's device tick (mapped through the kit's time sync). So it includes the kit's
 batching, the radio, decoding, the forwarder, the relay, the WebSocket, the page's frame
-scheduling (requestAnimationFrame) and uPlot's drawing.
+scheduling (requestAnimationFrame) and uPlot's drawing. It is measured twice in one run, the
+two settings alternating so both see the same machine: the forwarder sending a frame per
+device per kit block (``FRAME_HZ = inf``, as before batching) and batched (``FRAME_HZ``); the
+page also counts the data frames and all messages it receives per second.
 
 Fan-out: a standalone relay (``finemotor relay``, its own process) takes S publishers, each
-sending what a two-kit session sends (a stylus and a grip frame every 20 ms: 100 frames/s),
-and V viewers per session, all in this process; a viewer's latency is its receive time minus
+sending what a two-kit session sent before batching (a stylus and a grip frame every 20 ms:
+100 frames/s, a harder load than today's; bench_relay_cost has both shapes), and V viewers
+per session, all in this process; a viewer's latency is its receive time minus
 the frame's send time. The relay "keeps" S×V when p95 stays under 100 ms.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import socket
 import subprocess
@@ -25,25 +30,49 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import aiohttp
 import numpy as np
 
 from bench.chromium import CHROMIUM, chromium_context
+from finemotor import forwarder
 from finemotor.demo import DemoOptions, run_demo
 from finemotor.relay import PublishedSession
 
 LATENCY_S = 20.0
 LEVELS = ((1, 1), (1, 10), (5, 5), (5, 10), (10, 10), (10, 20), (20, 20), (20, 40), (40, 40))
 LEVEL_S = 4.0
+LATENCY_RUNS = 2
+"""Page runs per forwarder setting, the settings alternating (same machine, same load)."""
 
 
-def page_latency(seconds: float = LATENCY_S) -> list[float]:
-    """Run the demo with the page open in Chromium; return the page's latencies (ms)."""
+@dataclass
+class PageRun:
+    """What the page measured in one run: latencies (ms) of its redraws, and the data frames
+    and all messages it received per second."""
+
+    lat: list[float]
+    frames_per_s: float
+    messages_per_s: float
+
+
+def page_latency(seconds: float = LATENCY_S, frame_hz: float | None = None) -> PageRun:
+    """Run the demo with the page open in Chromium; return the page's latencies (ms) and the
+    frames it received per second.
+
+    Args:
+        seconds: the demo's length (s); the page measures for 60 % of it, after a warm-up.
+        frame_hz: the forwarder's data frames per second (``math.inf``: a frame per device
+            per kit block, as before batching); default :data:`finemotor.forwarder.FRAME_HZ`.
+    """
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     url: Future[str] = Future()
     opts = DemoOptions(seconds=seconds, on_view=url.set_result)
+    default_hz = forwarder.FRAME_HZ
+    if frame_hz is not None:  # read by the Forwarder the demo makes
+        forwarder.FRAME_HZ = frame_hz
     report = asyncio.run_coroutine_threadsafe(run_demo(opts), loop)
     try:
         with chromium_context() as ctx:
@@ -51,9 +80,14 @@ def page_latency(seconds: float = LATENCY_S) -> list[float]:
             page.goto(url.result(60))
             page.wait_for_function("() => window.__fm.drawn > 50", timeout=60_000)
             page.evaluate("() => { window.__fm.lat.length = 0; }")  # drop the warm-up
-            deadline = time.monotonic() + seconds * 0.6
+            counts = "() => [window.__fm.frames, window.__fm.messages]"
+            frames0, messages0 = page.evaluate(counts)
+            t0 = time.monotonic()
+            deadline = t0 + seconds * 0.6
             while time.monotonic() < deadline and not report.done():
                 page.wait_for_timeout(500)
+            frames1, messages1 = page.evaluate(counts)
+            elapsed = time.monotonic() - t0
             lat: list[float] = page.evaluate("window.__fm.lat")
         try:
             report.result(120)
@@ -61,7 +95,8 @@ def page_latency(seconds: float = LATENCY_S) -> list[float]:
             print(f"(the demo itself ended with an error: {exc!r})")
     finally:
         loop.call_soon_threadsafe(loop.stop)
-    return lat
+        forwarder.FRAME_HZ = default_hz
+    return PageRun(lat, (frames1 - frames0) / elapsed, (messages1 - messages0) / elapsed)
 
 
 def _free_port() -> int:
@@ -164,12 +199,24 @@ def fan_out() -> list[tuple[int, int, float, float, float]]:
 def main() -> None:
     """Print the page's latency percentiles and the relay's fan-out levels."""
     if os.path.exists(CHROMIUM):
-        lat = np.asarray(page_latency())
-        print(
-            f"device tick to point drawn in the page (Chromium, uPlot): p50 "
-            f"{np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms "
-            f"({lat.size} redraws)"
-        )
+        settings = (("a frame per device per kit block", math.inf), ("batched", forwarder.FRAME_HZ))
+        runs: dict[str, list[PageRun]] = {name: [] for name, _ in settings}
+        for _ in range(LATENCY_RUNS):
+            for name, hz in settings:
+                runs[name].append(page_latency(frame_hz=hz))
+        for name, hz in settings:
+            lat = np.concatenate([np.asarray(r.lat) for r in runs[name]])
+            p50s = ", ".join(f"{np.percentile(r.lat, 50):.0f}" for r in runs[name])
+            p95s = ", ".join(f"{np.percentile(r.lat, 95):.0f}" for r in runs[name])
+            fps = np.median([r.frames_per_s for r in runs[name]])
+            mps = np.median([r.messages_per_s for r in runs[name]])
+            print(
+                f"device tick to point drawn in the page (Chromium, uPlot), {name} "
+                f"(FRAME_HZ {hz:g}): p50 {np.percentile(lat, 50):.0f} ms, "
+                f"p95 {np.percentile(lat, 95):.0f} ms ({lat.size} redraws in "
+                f"{len(runs[name])} runs; per run p50 {p50s}, p95 {p95s} ms); "
+                f"{fps:.0f} data frames/s, {mps:.0f} messages/s per viewer"
+            )
     else:
         print(f"page latency: skipped ({CHROMIUM} is missing)")
     kept = 0

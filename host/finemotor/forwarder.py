@@ -4,10 +4,15 @@ The :class:`Forwarder` takes what the pipeline already has (sample blocks with t
 calibration, metric snapshots, link status), turns it into compact JSON frames and sends them
 over one WebSocket to the relay, reconnecting with backoff. Blocks are decimated for display
 (at most :data:`DISPLAY_HZ` points per second per trace); the metrics run on the full rate
-upstream. While the relay is unreachable, display frames are dropped (the page shows the
-gap); the latest status and metrics are sent again on reconnection. Events the therapist marks
-come back through ``on_mark``. When the relay refuses the session (full, busy, or the link is
-not valid) :attr:`Forwarder.problem` says so in words for the facilitator.
+upstream. The decimated points of every device wait in the forwarder and go out together, in
+one data frame per flush, at most :data:`FRAME_HZ` flushes per second: a flush happens as a
+block arrives once a frame interval has passed since the last one and the other devices'
+newest points are fresh too (so the newest points leave as soon as they come), or from one
+timer per forwarder when no block comes to do it, and on :meth:`Forwarder.close`. While the
+relay is unreachable, display frames are dropped (the page shows the gap); the latest status
+and metrics are sent again on reconnection. Events the therapist marks come back through
+``on_mark``. When the relay refuses the session (full, busy, or the link is not valid)
+:attr:`Forwarder.problem` says so in words for the facilitator.
 """
 
 from __future__ import annotations
@@ -44,10 +49,35 @@ logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 50.0
 """Points per second per trace sent for display (the page draws at most 60)."""
+FRAME_HZ = 20.0
+"""Data frames per second per session at most (one frame carries every device's points).
+
+A kit delivers a block per device about every 20 ms; sending each as its own frame cost the
+relay 80-100 frames/s for a two-kit session, each received, parsed, checked and written to
+every viewer at about the same cost whatever it holds. At most 20 frames/s (about 16 in
+practice: a flush waits for a block to make it), a frame carries 50-60 ms of both devices (2-3
+points per trace) and the page redraws each chart about 16 times a second. The block that
+makes the flush has its newest points wait for nothing, the other device's wait about 10 ms
+at most (half a block): the page's p95 latency grows by 8-16 ms (docs/therapist-view.md).
+``inf`` sends every block's points at once (a frame per device per block, as before)."""
+MAX_FRAME_POINTS = 1000
+"""Points (summed over the devices) in one data frame at most; a flush with more (a backfill
+after a dropout) is sent as several frames, in order, each well under the relay's 64 KiB."""
+_ALIGN_S = 0.010
+"""A block makes the flush only if every other device's waiting points came within this
+(half a kit block): devices' blocks arrive out of phase, and the newest points of the device
+that did not make the flush wait from their arrival to it, so the flush waits for the device
+that follows the other closely (at most half a block behind) rather than any."""
+_FLUSH_GRACE_S = 0.025
+"""How long past its interval a flush waits for a block to make it (about one kit block)
+before the next block or the timer makes it anyway: a device that stops still has its last
+points shown."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
 _RETRY_AFTER_MAX_S = 60.0
 _SEND_TIMEOUT_S = 5.0
 """A relay that takes longer than this to accept one frame is treated as gone: reconnect."""
+_CLOSE_DRAIN_S = 2.0
+"""How long :meth:`Forwarder.close` lets the connection send what is queued."""
 _QUEUE = 512
 _REFUSALS = {
     403: "the relay refused this session (its link may have expired, or this desk may not "
@@ -274,6 +304,14 @@ def data_frame(
     }
 
 
+def batched_frame(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A data frame of one or several devices' points (each part: ``dev``, ``t``, ``tr``,
+    ``u``): a device's frame as it always was, or the parts together in ``ds``."""
+    if len(parts) == 1:
+        return {"k": DATA, **parts[0]}
+    return {"k": DATA, "ds": [dict(p) for p in parts]}
+
+
 def metrics_frame(dev: str, snapshot: LiveSnapshot) -> dict[str, Any]:
     """An ``m`` frame: the live tiles of a metric snapshot (:func:`tiles`)."""
     return {"k": METRICS, "dev": dev, "tiles": tiles(snapshot)}
@@ -320,6 +358,9 @@ class Forwarder:
             frames for no other).
         headers: more headers for the relay (an enrolled desk's credential, sent only to its
             own server).
+        frame_hz: data frames per second at most (default :data:`FRAME_HZ`; ``math.inf``:
+            a frame per device per block, unbatched).
+        clock: the monotonic clock (s) the cadence is kept by (a test's own clock).
     """
 
     def __init__(
@@ -329,6 +370,8 @@ class Forwarder:
         on_mark: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         devices: Sequence[str] = DEVICE_KINDS,
         headers: Mapping[str, str] | None = None,
+        frame_hz: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not relay_url.startswith(("http://", "https://")):
             raise FinemotorError(
@@ -352,6 +395,16 @@ class Forwarder:
         self._task: asyncio.Task[None] | None = None
         self._next_t: dict[str, float] = {}
         self._wall_offset = time.time() - time.monotonic()
+        self.frame_hz = FRAME_HZ if frame_hz is None else frame_hz
+        """Data frames per second at most (:data:`FRAME_HZ` unless given)."""
+        if not self.frame_hz > 0:
+            raise FinemotorError(f"frame_hz must be more than 0 (not {self.frame_hz!r})")
+        self._clock = clock
+        self._pending: dict[str, _Points] = {}
+        self._last_flush = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drained = asyncio.Event()
 
     @property
     def view_url(self) -> str:
@@ -360,11 +413,20 @@ class Forwarder:
 
     async def start(self) -> None:
         """Start publishing (returns at once; connects in the background)."""
+        self._loop = asyncio.get_running_loop()
         self._hello()
         self._task = asyncio.create_task(self._run())
+        self._arm()
 
     async def close(self) -> None:
-        """Stop publishing."""
+        """Stop publishing: send the points still waiting, let the connection take what is
+        queued (up to 2 s), then stop."""
+        self.flush()
+        self._loop = None
+        if self._task is not None and self.connected:
+            self._drained.clear()
+            self._wake.set()
+            await wait_event(self._drained, _CLOSE_DRAIN_S)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -380,7 +442,8 @@ class Forwarder:
         calibration: DeviceCalibration,
         to_host: Callable[[float], float | None] | None = None,
     ) -> None:
-        """Queue blocks for display, decimated to :data:`DISPLAY_HZ`.
+        """Add blocks' points for display, decimated to :data:`DISPLAY_HZ`; they go out with
+        the next flush (now, if a frame interval has passed since the last one).
 
         Args:
             dev: the device's kind (``stylus`` or ``grip``).
@@ -393,16 +456,94 @@ class Forwarder:
         points = display_points(blocks, calibration, self._next_t.get(dev, -math.inf))
         if points.next_t is not None:
             self._next_t[dev] = points.next_t
-        ts = points.t
-        if not ts:
+        if points.t:
+            self._add(dev, points.t, points.traces, points.units, to_host)
+        if not self._pending or not any(len(block) for block in blocks):
             return
+        now = self._clock()
+        if dev in self._pending:  # its newest points are as new as this block's can be
+            self._pending[dev].arrived = now
+        if self._due(now):
+            self.flush()
+        else:
+            self._arm()
+
+    def _add(
+        self,
+        dev: str,
+        ts: list[float],
+        traces: dict[str, list[float | None]],
+        units: dict[str, str],
+        to_host: Callable[[float], float | None] | None,
+    ) -> None:
+        """Add decimated points (device times ``ts`` in s) to the device's waiting points."""
         hosts = [to_host(t) for t in ts] if to_host is not None else []
         if hosts and None not in hosts:
             wall = [(h + self._wall_offset) * 1000.0 for h in hosts if h is not None]
         else:
             now = time.time() * 1000.0
             wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
-        self._send(dumps_frame(data_frame(dev, wall, points.traces, points.units)), keep=False)
+        pending = self._pending.get(dev)
+        if pending is not None and (pending.units != units or set(pending.traces) != set(traces)):
+            self.flush()  # a frame holds one unit per trace: what came before goes first
+            pending = None
+        if pending is None:
+            pending = self._pending[dev] = _Points(units, {name: [] for name in traces})
+        pending.t.extend(round(w, 1) for w in wall)
+        for name, values in traces.items():
+            pending.traces[name].extend(values)
+
+    def _due(self, now: float) -> bool:
+        """True if a block that arrives ``now`` makes the flush: a frame interval has passed
+        since the last one, and every device's waiting points came within :data:`_ALIGN_S`
+        (if not, a later block makes it, or, past the interval plus :data:`_FLUSH_GRACE_S`,
+        the first block to come or the timer)."""
+        since = now - self._last_flush
+        if since < 1.0 / self.frame_hz:
+            return False
+        if since >= 1.0 / self.frame_hz + _FLUSH_GRACE_S:
+            return True
+        return all(now - p.arrived <= _ALIGN_S for p in self._pending.values())
+
+    def flush(self) -> None:
+        """Send every device's waiting points now: one data frame (more only past
+        :data:`MAX_FRAME_POINTS`), each device's points in the order they were sampled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        self._last_flush = self._clock()
+        pending, self._pending = self._pending, {}
+        parts: list[dict[str, Any]] = []
+        room = MAX_FRAME_POINTS
+        for dev, points in pending.items():
+            start = 0
+            while start < len(points.t):
+                if room == 0:
+                    self._send_data(parts)
+                    parts, room = [], MAX_FRAME_POINTS
+                end = min(len(points.t), start + room)
+                parts.append(points.part(dev, start, end))
+                room -= end - start
+                start = end
+        self._send_data(parts)
+
+    def _send_data(self, parts: list[dict[str, Any]]) -> None:
+        self._send(dumps_frame(batched_frame(parts)), keep=False)
+
+    def _arm(self) -> None:
+        """Set the timer for the waiting points' flush, if it is not set (one per forwarder)."""
+        if self._timer is not None or self._loop is None or not self._pending:
+            return
+        deadline = self._last_flush + 1.0 / self.frame_hz + _FLUSH_GRACE_S
+        delay = min(max(deadline - self._clock(), 0.0), 1.0 / self.frame_hz + _FLUSH_GRACE_S)
+        self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """No block came to flush the waiting points in time: flush them."""
+        self._timer = None
+        self.flush()
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot."""
@@ -481,6 +622,7 @@ class Forwarder:
                     async with asyncio.timeout(_SEND_TIMEOUT_S):  # raises into _run: reconnect
                         await ws.send_str(self._queue.popleft())
                     self.sent += 1
+                self._drained.set()  # for close(): everything queued is sent
                 self._wake.clear()
                 await wait_event(self._wake, 1.0)
         finally:
@@ -506,6 +648,27 @@ class Forwarder:
             recorded = self.on_mark(mark) if self.on_mark is not None else {}
             ack = {"k": ACK, "id": mark["id"], "text": mark["text"], **recorded}
             self._send(dumps_frame(ack), keep=False)
+
+
+class _Points:
+    """One device's points waiting for a flush: host wall times (ms) and each trace's values,
+    with the traces' units."""
+
+    def __init__(self, units: dict[str, str], traces: dict[str, list[float | None]]) -> None:
+        self.units = units
+        self.traces = traces
+        self.t: list[float] = []
+        self.arrived = -math.inf
+        """When (the forwarder's clock, s) the newest of them arrived."""
+
+    def part(self, dev: str, start: int, end: int) -> dict[str, Any]:
+        """Points ``start:end`` as a data frame's fields (``dev``, ``t``, ``tr``, ``u``)."""
+        return {
+            "dev": dev,
+            "t": self.t[start:end],
+            "tr": {name: values[start:end] for name, values in self.traces.items()},
+            "u": self.units,
+        }
 
 
 def _retry_after(exc: aiohttp.WSServerHandshakeError) -> float:

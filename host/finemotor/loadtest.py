@@ -50,7 +50,8 @@ import platformdirs
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.errors import FinemotorError
 from finemotor.forwarder import (
-    data_frame,
+    FRAME_HZ,
+    batched_frame,
     display_points,
     dumps_frame,
     hello_frame,
@@ -82,7 +83,7 @@ _RETRY_AFTER_MAX_S = 60.0
 _SEND_TIMEOUT_S = 5.0
 _CLOSE_TIMEOUT_S = 2.0
 _DATA_PREFIX = '{"k":"' + DATA + '"'
-_PLANS: dict[tuple[str, int | None, int, float], ReplayPlan] = {}
+_PLANS: dict[tuple[str, int | None, int, float, float], ReplayPlan] = {}
 
 
 class LoadTestError(FinemotorError):
@@ -310,25 +311,31 @@ class ReplayFrame:
     Attributes:
         at_s: when the desk would send it (device time of its last sample, from the start).
         kind: the frame kind (``d``, ``m`` or ``s``).
-        dev: the device it is about.
-        text: the frame as sent (``m`` and ``s``); for ``d``, the part after the times.
-        head: for ``d``, the part before the times.
-        offsets_ms: for ``d``, each point's time relative to the last point (ms, <= 0).
+        dev: the device it is about (``d``: the first part's).
+        text: the frame as sent (``m`` and ``s``); for ``d``, what follows the last part's
+            times.
+        pieces: for ``d``, what comes before each part's times.
+        offsets_ms: for ``d``, each part's point times relative to the newest point of the
+            frame, which is the first part's last (ms, <= 0).
     """
 
     at_s: float
     kind: str
     dev: str
     text: str
-    head: str = ""
-    offsets_ms: tuple[float, ...] = ()
+    pieces: tuple[str, ...] = ()
+    offsets_ms: tuple[tuple[float, ...], ...] = ()
 
     def render(self, now_ms: float) -> str:
-        """The frame to send now: a ``d`` frame's last point stamped ``now_ms``."""
+        """The frame to send now: a ``d`` frame's newest point stamped ``now_ms``."""
         if self.kind != DATA:
             return self.text
-        times = ",".join(f"{now_ms + o:.1f}" for o in self.offsets_ms)
-        return f"{self.head}{times}{self.text}"
+        out: list[str] = []
+        for piece, offsets in zip(self.pieces, self.offsets_ms, strict=True):
+            out.append(piece)
+            out.append(",".join(f"{now_ms + o:.1f}" for o in offsets))
+        out.append(self.text)
+        return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -366,14 +373,66 @@ def _cut(block: SampleBlock, n: int) -> list[SampleBlock]:
     ]
 
 
-def _data(at_s: float, dev: str, frame: dict[str, Any], t_s: Sequence[float]) -> ReplayFrame:
-    text = dumps_frame({**frame, "t": [0]})
-    head, _, tail = text.partition('"t":[0]')
-    offsets = tuple(round((t - t_s[-1]) * 1000.0, 1) for t in t_s)
-    return ReplayFrame(at_s, DATA, dev, "]" + tail, head + '"t":[', offsets)
+@dataclass(frozen=True)
+class _Part:
+    """One device's display points of one kit block: when due, their recording times."""
+
+    at_s: float
+    dev: str
+    times_s: tuple[float, ...]
+    traces: dict[str, list[float | None]]
+    units: dict[str, str]
 
 
-def build_plan(path: Path, session: int | None = None, packet_s: float = PACKET_S) -> ReplayPlan:
+def _data(parts: Sequence[_Part]) -> ReplayFrame:
+    """One data frame of ``parts`` (the forwarder's :func:`batched_frame`), the part with the
+    newest point first."""
+    parts = sorted(parts, key=lambda p: -p.times_s[-1])
+    newest = parts[0].times_s[-1]
+    frame = batched_frame([{"dev": p.dev, "t": [0], "tr": p.traces, "u": p.units} for p in parts])
+    chunks = dumps_frame(frame).split('"t":[0]')
+    pieces = tuple(("]" if i else "") + c + '"t":[' for i, c in enumerate(chunks[:-1]))
+    offsets = tuple(tuple(round((t - newest) * 1000.0, 1) for t in p.times_s) for p in parts)
+    at = max(p.at_s for p in parts)
+    return ReplayFrame(at, DATA, parts[0].dev, "]" + chunks[-1], pieces, offsets)
+
+
+def _batched(parts: list[_Part], frame_hz: float) -> list[ReplayFrame]:
+    """The kit blocks' points in data frames as the forwarder sends them: every device's
+    waiting points together, with the block that arrives once ``1/frame_hz`` has passed
+    (``inf``: a frame per device per block)."""
+    out: list[ReplayFrame] = []
+    waiting: list[_Part] = []
+    last = -math.inf
+    for part in sorted(parts, key=lambda p: p.at_s):
+        waiting.append(part)
+        if part.at_s - last >= 1.0 / frame_hz:  # the arriving block takes what waits
+            out.append(_data(_merged(waiting)))
+            last, waiting = part.at_s, []
+    if waiting:
+        out.append(_data(_merged(waiting)))
+    return out
+
+
+def _merged(parts: list[_Part]) -> list[_Part]:
+    """One part per device (consecutive blocks of a device joined), in the order given."""
+    by: dict[str, _Part] = {}
+    for p in parts:
+        old = by.get(p.dev)
+        if old is None or old.units != p.units:
+            by[p.dev] = p
+            continue
+        traces = {k: [*old.traces[k], *p.traces.get(k, [])] for k in old.traces}
+        by[p.dev] = _Part(p.at_s, p.dev, old.times_s + p.times_s, traces, p.units)
+    return list(by.values())
+
+
+def build_plan(
+    path: Path,
+    session: int | None = None,
+    packet_s: float = PACKET_S,
+    frame_hz: float = FRAME_HZ,
+) -> ReplayPlan:
     """The frames the forwarder would send for a recorded session, with when each is due.
 
     Each device's blocks are cut to at most ``packet_s`` and fed, in turn, to the forwarder's
@@ -387,7 +446,7 @@ def build_plan(path: Path, session: int | None = None, packet_s: float = PACKET_
     """
     if not path.is_file():
         raise LoadTestError(f"{path}: no such recording (give a recording database)")
-    key = (str(path.resolve()), session, path.stat().st_mtime_ns, packet_s)
+    key = (str(path.resolve()), session, path.stat().st_mtime_ns, packet_s, frame_hz)
     if key in _PLANS:
         return _PLANS[key]
     with Recording(path) as rec:
@@ -397,6 +456,7 @@ def build_plan(path: Path, session: int | None = None, packet_s: float = PACKET_
         info = sessions[-1] if session is None else rec.session(session)
         devices = rec.devices(info.id)
     frames: list[ReplayFrame] = []
+    parts: list[_Part] = []
     statuses: list[str] = []
     duration = 0.0
     names: list[str] = []
@@ -427,8 +487,8 @@ def build_plan(path: Path, session: int | None = None, packet_s: float = PACKET_
                 points = display_points([block], cal, next_t)
                 next_t = points.next_t if points.next_t is not None else next_t
                 if points.t:
-                    frame = data_frame(dev.name, [0.0], points.traces, points.units)
-                    frames.append(_data(at, dev.name, frame, points.t))
+                    times = tuple(t - t0 for t in points.t)
+                    parts.append(_Part(at, dev.name, times, points.traces, points.units))
                 snap = engine.feed(block)
                 if snap is not None:
                     text = dumps_frame(metrics_frame(dev.name, snap))
@@ -438,6 +498,7 @@ def build_plan(path: Path, session: int | None = None, packet_s: float = PACKET_
         status = dumps_frame(status_frame(dev.name, True, None, recorded.calibration))
         statuses.append(status)
         frames.extend(ReplayFrame(float(s), "s", dev.name, status) for s in range(int(end) + 1))
+    frames.extend(_batched(parts, frame_hz))
     if not frames:
         raise LoadTestError(f"{path}: session {info.id} has no stylus or grip samples to replay")
     frames.sort(key=lambda f: f.at_s)

@@ -5,6 +5,7 @@ a server that is not on this computer and its error for one that is not there.""
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from finemotor.loadtest import (
     LoadOptions,
     LoadResult,
     LoadTestError,
+    ReplayPlan,
     build_plan,
     default_recording,
     format_result,
@@ -83,13 +85,30 @@ def test_the_replayed_frames_are_what_the_relay_accepts(recording: Path) -> None
     kinds = {f.kind for f in plan.frames}
     assert kinds == {"d", "m", "s"}
     data = [f for f in plan.frames if f.kind == "d"]
-    assert 90 * 10 < len(data) < 110 * 10  # ~50 frames a second per device
+    assert 14 * 10 < len(data) <= 20 * 10 + 1  # batched as the forwarder does: <= FRAME_HZ
     now = time.time() * 1000.0
     for frame in plan.frames[:400]:
         text = frame.render(now)
         check_publisher(text, frozenset(plan.devices), 64 * 1024)
         if frame.kind == "d":
-            assert json.loads(text)["t"][-1] == pytest.approx(now, abs=0.06)
+            obj = json.loads(text)
+            parts = obj.get("ds", [obj])
+            assert parts[0]["t"][-1] == pytest.approx(now, abs=0.06)  # the newest point first
+            assert all(t <= now + 0.06 for p in parts for t in p["t"])
+    # every decimated point of the recording is in exactly one frame, per device in order
+    per_block = build_plan(recording, frame_hz=math.inf)
+    assert sum(1 for f in per_block.frames if f.kind == "d") > 90 * 10  # a frame per block
+
+    def points(p: ReplayPlan) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for f in p.frames:
+            if f.kind == "d":
+                obj = json.loads(f.render(0.0))
+                for part in obj.get("ds", [obj]):
+                    out.setdefault(part["dev"], []).extend(part["tr"][next(iter(part["tr"]))])
+        return out
+
+    assert points(plan) == points(per_block)
 
 
 def test_one_relay_delivers_every_frame_with_its_latency(recording: Path) -> None:
@@ -101,7 +120,7 @@ def test_one_relay_delivers_every_frame_with_its_latency(recording: Path) -> Non
     r = run(main(), 30)
     consistent(r)
     assert (r.publishers_connected, r.viewers_connected) == (3, 6)
-    assert r.frames_sent > 3 * 3.0 * 80  # ~100 data frames a second per session
+    assert r.frames_sent > 3 * 3.0 * 14  # ~17 data frames a second per session, batched
     assert r.frames_expected == 2 * r.frames_sent
     assert r.delivery_pct is not None and r.delivery_pct >= 99.0
     assert r.refused == {} and r.connect_errors == 0

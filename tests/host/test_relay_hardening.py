@@ -178,6 +178,12 @@ def test_publisher_rate_is_per_session_and_per_address_and_survives_reconnects()
         '{"k": "d", "dev": "grip", "t": [1, 2], "tr": {"force": [1]}}',
         '{"k": "d", "dev": "grip", "t": [1], "tr": {"force": ["1"]}}',
         '{"k": "d", "dev": "grip", "t": [true], "tr": {"force": [1]}}',
+        '{"k": "d", "ds": {"dev": "grip", "t": [1], "tr": {"force": [1]}}}',
+        '{"k": "d", "ds": []}',
+        '{"k": "d", "ds": [1]}',
+        '{"k": "d", "ds": [{"dev": "pen", "t": [1], "tr": {"force": [1]}}]}',
+        '{"k": "d", "ds": [{"dev": "grip", "t": [1, 2], "tr": {"force": [1]}}]}',
+        json.dumps({"k": "d", "ds": [{"dev": "grip", "t": [], "tr": {}}] * 2}),  # a device twice
         '{"k": "m", "dev": "grip", "tiles": [1]}',
         '{"k": "s", "dev": "grip", "link": 3}',
         '{"k": "hello", "student": "S-1", "devs": "grip"}',

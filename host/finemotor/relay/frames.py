@@ -1,8 +1,9 @@
 """What the relay accepts from a publisher and from a viewer: every frame checked before use.
 
 The frame vocabulary is docs/therapist-view.md's table. A publisher frame is checked for its
-kind, its device (one the publisher declared in its ``hello``), its fields' types and its
-size; a frame that fails is a :class:`BadFrameError` and closes the socket that sent it (1008).
+kind, its device (one the publisher declared in its ``hello``; a data frame may carry several
+devices' points, each checked the same way), its fields' types and its size; a frame that
+fails is a :class:`BadFrameError` and closes the socket that sent it (1008).
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ class PublisherFrame:
 
     Attributes:
         kind: one of :data:`PUBLISHER_KINDS`.
-        dev: the device it is about (``""`` for ``hello`` and ``ack``).
-        devices: for ``hello``, the devices the publisher declares.
+        dev: the device it is about (``""`` for ``hello``, ``ack`` and a data frame of several
+            devices).
+        devices: for ``hello``, the devices the publisher declares; for a data frame of
+            several devices (``ds``), those devices in the frame's order.
     """
 
     kind: str
@@ -92,6 +95,33 @@ def _numbers(values: object, what: str, limit: int) -> int:
     return len(values)
 
 
+def _declared_device(obj: dict[str, Any], declared: frozenset[str]) -> str:
+    dev = obj.get("dev")
+    if not isinstance(dev, str) or dev not in declared:
+        raise BadFrameError("frame for a device the hello did not declare")
+    return dev
+
+
+def _check_points(part: object, declared: frozenset[str]) -> str:
+    """Check one device's points (``dev``, ``t``, ``tr``, ``u``); return the device."""
+    if not isinstance(part, dict):
+        raise BadFrameError("a device's points are not an object")
+    dev = _declared_device(part, declared)
+    n = _numbers(part.get("t"), "t", MAX_POINTS)
+    traces = part.get("tr")
+    if not isinstance(traces, dict) or len(traces) > MAX_TRACES:
+        raise BadFrameError(f"tr is not an object of at most {MAX_TRACES} traces")
+    for name, values in traces.items():
+        if not _TRACE.fullmatch(name) or _numbers(values, "a trace", MAX_POINTS) != n:
+            raise BadFrameError("a trace is not as long as t")
+    units = part.get("u", {})
+    if not isinstance(units, dict) or not all(
+        k in traces and isinstance(v, str) and len(v) <= 16 for k, v in units.items()
+    ):
+        raise BadFrameError("u is not the unit of each trace")
+    return dev
+
+
 def check_publisher(data: str, declared: frozenset[str], max_bytes: int) -> PublisherFrame:
     """Check one publisher message against the frame vocabulary.
 
@@ -126,23 +156,18 @@ def check_publisher(data: str, declared: frozenset[str], max_bytes: int) -> Publ
         if not isinstance(obj.get("id"), int) or not isinstance(obj.get("text"), str):
             raise BadFrameError("ack without id and text")
         return PublisherFrame(kind, "")
-    dev = obj.get("dev")
-    if not isinstance(dev, str) or dev not in declared:
-        raise BadFrameError("frame for a device the hello did not declare")
+    if kind == DATA and "ds" in obj:
+        parts = obj["ds"]
+        if not isinstance(parts, list) or not 1 <= len(parts) <= MAX_DEVICES:
+            raise BadFrameError(f"ds is not a list of 1-{MAX_DEVICES} devices' points")
+        devs = tuple(_check_points(part, declared) for part in parts)
+        if len(set(devs)) != len(devs):
+            raise BadFrameError("ds holds a device twice")
+        return PublisherFrame(kind, "", devs)
     if kind == DATA:
-        n = _numbers(obj.get("t"), "t", MAX_POINTS)
-        traces = obj.get("tr")
-        if not isinstance(traces, dict) or len(traces) > MAX_TRACES:
-            raise BadFrameError(f"tr is not an object of at most {MAX_TRACES} traces")
-        for name, values in traces.items():
-            if not _TRACE.fullmatch(name) or _numbers(values, "a trace", MAX_POINTS) != n:
-                raise BadFrameError("a trace is not as long as t")
-        units = obj.get("u", {})
-        if not isinstance(units, dict) or not all(
-            k in traces and isinstance(v, str) and len(v) <= 16 for k, v in units.items()
-        ):
-            raise BadFrameError("u is not the unit of each trace")
-    elif kind == METRICS:
+        return PublisherFrame(kind, _check_points(obj, declared))
+    dev = _declared_device(obj, declared)
+    if kind == METRICS:
         tiles = obj.get("tiles")
         if not isinstance(tiles, dict) or len(tiles) > MAX_TILES:
             raise BadFrameError(f"tiles is not an object of at most {MAX_TILES} tiles")

@@ -32,6 +32,7 @@
   // Everything the page knows; exposed read-only for tests and measurements.
   const st = {
     windowS: 20, relayUp: false, pubUp: false, ended: false, full: false, connects: 0, frames: 0,
+    messages: 0,
     lastData: 0, gapFrom: null, gapWhy: "", gaps: [], lat: [], drawn: 0, drops: 0, tileUpdates: 0,
     points: { tip: 0, barrel: 0, force: 0 }, devices: {}, marks: [], charts: false,
   };
@@ -265,6 +266,7 @@
       st.connects += 1;
     };
     ws.onmessage = (ev) => {
+      st.messages += 1;
       backoff = 500;
       st.full = false;
       let f;
@@ -283,18 +285,25 @@
 
   function onFrame(f) {
     switch (f.k) {
-      case "d":
+      case "d": {
+        // One device's points, or several devices' together (ds), each as sampled.
+        const parts = Array.isArray(f.ds) ? f.ds : [f];
         if (st.gapFrom !== null) {
-          st.gaps.push({ from: st.gapFrom, to: f.t[0], why: st.gapWhy });
+          const firsts = parts.filter((p) => p.t && p.t.length).map((p) => p.t[0]);
+          const to = firsts.length ? Math.min(...firsts) : now();
+          st.gaps.push({ from: st.gapFrom, to, why: st.gapWhy });
           st.gapFrom = null;
           gapInData();
           showGaps();
         }
         st.frames += 1;
         st.lastData = now();
-        showUnits(f.u);
-        addPoints(f);
+        for (const p of parts) {
+          showUnits(p.u);
+          addPoints(p);
+        }
         break;
+      }
       case "m": showTiles(f); break;
       case "s": showDevice(f); break;
       case "hello": $("student").textContent = "· student " + f.student; break;

@@ -1,0 +1,236 @@
+"""The forwarder batches display points: every decimated point goes out exactly once and in
+order, one frame carries every device's points, frames keep the configured cadence (on a
+test's own clock: nothing here is timed), a block that stops still has its last points sent by
+the timer, and close() sends what is waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from aiotest import eventually, run
+
+from finemotor.calibration.model import DeviceCalibration
+from finemotor.errors import FinemotorError
+from finemotor.forwarder import FRAME_HZ, MAX_FRAME_POINTS, Forwarder
+from finemotor.relay import PublishedSession, Relay
+from finemotor.relay.frames import check_publisher
+from finemotor.samples import SampleBlock
+
+STYLUS_HZ, GRIP_HZ = 200.0, 320.0
+CHANNELS = {"stylus": ("tip", "barrel_a", "barrel_b"), "grip": ("force",)}
+CAL = {dev: DeviceCalibration.uncalibrated(len(ch)) for dev, ch in CHANNELS.items()}
+
+
+class Clock:
+    """A monotonic clock (s) the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def kit_block(dev: str, start: int, n: int) -> SampleBlock:
+    """``n`` samples from sample ``start``; each count is its sample's number (uncalibrated,
+    so each displayed value names the sample it came from)."""
+    fs = STYLUS_HZ if dev == "stylus" else GRIP_HZ
+    seq = np.arange(start, start + n, dtype=np.int64)
+    counts = np.repeat(seq[:, None], len(CHANNELS[dev]), axis=1).astype(np.int32)
+    return SampleBlock(dev, CHANNELS[dev], seq, seq / fs, counts)
+
+
+def to_host(t: float) -> float:
+    """Device time (s) to host time (s): a fixed offset, so wall times are deterministic."""
+    return t + 50.0
+
+
+def published(fwd: Forwarder) -> list[dict[str, Any]]:
+    """The data frames queued for the relay (the forwarder taken as connected)."""
+    return [f for f in (json.loads(m) for m in fwd._queue) if f["k"] == "d"]
+
+
+def points(frames: list[dict[str, Any]]) -> dict[str, list[tuple[float, dict[str, Any]]]]:
+    """Each device's points across the frames, in order: (wall time, {trace: value})."""
+    out: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for f in frames:
+        for part in f.get("ds", [f]):
+            for i, t in enumerate(part["t"]):
+                values = {name: vs[i] for name, vs in part["tr"].items()}
+                out.setdefault(part["dev"], []).append((t, values))
+    return out
+
+
+KIT_PHASE_S = 0.006
+"""The grip's blocks arrive this long after the stylus's (the kits are not in step)."""
+
+
+def arrivals(seconds: float) -> list[tuple[float, str, int, int]]:
+    """Two kits' blocks as they come: (clock time, device, first sample, end), a 20 ms block
+    per device, the grip's :data:`KIT_PHASE_S` after the stylus's."""
+    out = []
+    for k in range(round(seconds / 0.020)):
+        for dev, fs, phase in (("stylus", STYLUS_HZ, 0.0), ("grip", GRIP_HZ, KIT_PHASE_S)):
+            start, end = round(k * 0.020 * fs), round((k + 1) * 0.020 * fs)
+            out.append((1000.0 + k * 0.020 + phase, dev, start, end))
+    return out
+
+
+def stream(fwd: Forwarder, clock: Clock, seconds: float) -> list[float]:
+    """Feed ``seconds`` of both kits, the clock moved to each block's arrival; return the
+    clock times at which a data frame was queued."""
+    sent_at = []
+    for at, dev, start, end in arrivals(seconds):
+        clock.now = at
+        queued = len(fwd._queue)
+        fwd.blocks(dev, [kit_block(dev, start, end - start)], CAL[dev], to_host)
+        if len(fwd._queue) > queued:
+            sent_at.append(at)
+    return sent_at
+
+
+def decimated(dev: str, blocks: list[SampleBlock]) -> list[Any]:
+    """The values a frame per block (unbatched, as before) shows of ``blocks``."""
+    ref = new_forwarder(math.inf, Clock())
+    for block in blocks:
+        ref.blocks(dev, [block], CAL[dev], to_host)
+    return [v for _t, vs in points(published(ref))[dev] for v in vs.values()]
+
+
+def new_forwarder(frame_hz: float | None, clock: Clock) -> Forwarder:
+    fwd = Forwarder(
+        "http://127.0.0.1:9", PublishedSession.new("S-1"), frame_hz=frame_hz, clock=clock
+    )
+    fwd.connected = True  # queue frames as if the relay were there (nothing sends them)
+    return fwd
+
+
+def test_batched_frames_carry_every_decimated_point_once_and_in_order() -> None:
+    clock = Clock()
+    unbatched = new_forwarder(math.inf, clock)  # a frame per device per block, as before
+    stream(unbatched, clock, 1.0)
+    clock = Clock()
+    batched = new_forwarder(None, clock)
+    batched._wall_offset = unbatched._wall_offset  # the same host clock
+    stream(batched, clock, 1.0)
+    batched.flush()
+    before, after = published(unbatched), published(batched)
+    # A frame per device per 20 ms block (but a grip block without a 50 Hz point), against
+    # at most FRAME_HZ a second.
+    assert len(before) >= 95 and len(after) <= FRAME_HZ * 1.0 + 1
+    # Every point, with its own time and values, exactly once and in order, per device.
+    assert points(after) == points(before)
+    stylus = [v["tip"] for _t, v in points(after)["stylus"]]
+    assert stylus == list(range(0, 200, 4))  # 50 Hz of 200 Hz: every 4th sample, no repeat
+    assert all("ds" in f and [p["dev"] for p in f["ds"]] for f in after[1:])
+    for f in after:
+        check_publisher(json.dumps(f), frozenset(CHANNELS), 64 * 1024)
+
+
+def test_frames_keep_the_cadence_and_leave_with_the_arriving_block() -> None:
+    clock = Clock()
+    fwd = new_forwarder(None, clock)
+    sent_at = stream(fwd, clock, 2.0)
+    gaps = np.diff(sent_at)
+    interval = 1.0 / FRAME_HZ
+    # Never sooner than the interval; then with the first block that finds the other kit's
+    # newest points fresh (here the grip's, 6 ms after the stylus's): within one kit block.
+    assert gaps.min() >= interval - 1e-9 and gaps.max() <= interval + 0.020 + 1e-9
+    assert len(sent_at) >= 2.0 * FRAME_HZ * 0.8
+    grip_arrivals = {at for at, dev, _s, _e in arrivals(2.0) if dev == "grip"}
+    assert set(sent_at[1:]) <= grip_arrivals
+
+
+def test_one_flush_of_a_long_backfill_is_split_in_order() -> None:
+    clock = Clock()
+    fwd = new_forwarder(1.0, clock)
+    fwd.blocks("grip", [kit_block("grip", 0, 320)], CAL["grip"], to_host)  # sent at once
+    fwd.blocks("grip", [kit_block("grip", 320, 320 * 60)], CAL["grip"], to_host)  # a minute
+    fwd.blocks("stylus", [kit_block("stylus", 0, 200)], CAL["stylus"], to_host)
+    fwd.flush()
+    frames = published(fwd)
+    parts = [p for f in frames[1:] for p in f.get("ds", [f])]
+    assert all(sum(len(p["t"]) for p in f.get("ds", [f])) <= MAX_FRAME_POINTS for f in frames)
+    grip = [v["force"] for _t, v in points(frames)["grip"]]
+    assert grip == decimated("grip", [kit_block("grip", 0, 320 * 61)])
+    assert [p["dev"] for p in parts][-1] == "stylus"
+    for f in frames:
+        check_publisher(json.dumps(f), frozenset(CHANNELS), 64 * 1024)
+
+
+async def _viewer_frames(
+    relay: Relay, s: PublishedSession, http: aiohttp.ClientSession
+) -> aiohttp.ClientWebSocketResponse:
+    ws = relay.url.replace("http", "ws")
+    return await http.ws_connect(f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}")
+
+
+def _collect(
+    got: list[dict[str, Any]], v: aiohttp.ClientWebSocketResponse
+) -> Any:  # the reading task's coroutine
+    async def read() -> None:
+        async for m in v:
+            f = json.loads(m.data)
+            if f["k"] == "d":
+                got.append(f)
+
+    return read()
+
+
+def test_the_timer_sends_the_last_points_of_a_stream_that_stops() -> None:
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-4")
+            fwd = Forwarder(relay.url, s, devices=["grip"])
+            await fwd.start()
+            await eventually(lambda: fwd.connected and s.session_id in relay.sessions)
+            v = await _viewer_frames(relay, s, http)
+            await eventually(lambda: len(relay.sessions[s.session_id].viewers) == 1)
+            got: list[dict[str, Any]] = []
+            reader = asyncio.create_task(_collect(got, v))
+            blocks = [kit_block("grip", 0, 32), kit_block("grip", 32, 32)]
+            fwd.blocks("grip", blocks[:1], CAL["grip"], to_host)  # sent now
+            fwd.blocks("grip", blocks[1:], CAL["grip"], to_host)  # waits for the interval
+            # No block comes after it: the timer sends it (within about 75 ms).
+            await eventually(lambda: len(got) == 2, 10.0)
+            assert [v["force"] for _t, v in points(got)["grip"]] == decimated("grip", blocks)
+            reader.cancel()
+            await v.close()
+            await fwd.close()
+
+    run(main())
+
+
+def test_close_sends_the_points_still_waiting() -> None:
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-5")
+            fwd = Forwarder(relay.url, s, devices=["grip"], frame_hz=0.001)  # no timer flush
+            await fwd.start()
+            await eventually(lambda: fwd.connected and s.session_id in relay.sessions)
+            v = await _viewer_frames(relay, s, http)
+            await eventually(lambda: len(relay.sessions[s.session_id].viewers) == 1)
+            got: list[dict[str, Any]] = []
+            reader = asyncio.create_task(_collect(got, v))
+            blocks = [kit_block("grip", 0, 32), kit_block("grip", 32, 320)]
+            fwd.blocks("grip", blocks[:1], CAL["grip"], to_host)  # sent now
+            await eventually(lambda: len(got) == 1)
+            fwd.blocks("grip", blocks[1:], CAL["grip"], to_host)  # waits (for 1000 s)
+            await fwd.close()
+            await eventually(lambda: len(got) == 2)
+            assert [v["force"] for _t, v in points(got)["grip"]] == decimated("grip", blocks)
+            reader.cancel()
+            await v.close()
+
+    run(main())
+
+
+def test_a_cadence_of_zero_is_refused() -> None:
+    with pytest.raises(FinemotorError, match="frame_hz"):
+        Forwarder("http://127.0.0.1:9", PublishedSession.new("S-1"), frame_hz=0.0)

@@ -19,7 +19,7 @@ from tests.host.aiotest import run
 from tests.host.relay_helpers import pub_headers, raw_viewer_that_never_reads
 
 from finemotor.relay import PublishedSession, Relay, RelayLimits
-from finemotor.relay.bus import BusError, RedisBus
+from finemotor.relay.bus import HEARTBEAT_S, BusError, RedisBus
 
 
 @asynccontextmanager
@@ -76,7 +76,7 @@ def test_a_viewer_on_one_process_watches_a_publisher_on_another(fresh_redis: Pri
             s = PublishedSession.new("S-1")
             pub = await _publisher(http, a, s)
             await pub.send_str(json.dumps({"k": "s", "dev": "grip", "link": "ok", "battery": 80}))
-            await asyncio.sleep(0.2)  # the kept frames reach Redis
+            await asyncio.sleep(HEARTBEAT_S + 0.5)  # the kept frames reach Redis
             view = await _viewer(http, b, s)
             assert (await _next(view, "pub"))["up"] is True
             assert (await _next(view, "hello"))["devs"] == ["grip"]  # kept, from Redis

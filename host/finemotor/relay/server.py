@@ -259,6 +259,8 @@ class _Session:
     owner: str | None = None
     remote_up: bool = False
     """With a bus: another process holds this session's publisher (last heard)."""
+    unshared: set[tuple[str, str]] = field(default_factory=set)
+    """With a bus: kept frames newer here than in Redis (written at the next heartbeat)."""
     rate: Bucket = field(init=False)
     marks: Bucket = field(init=False)
 
@@ -638,13 +640,13 @@ class Relay:
         idle = self.limits.idle_s
         held = [s for s in self.sessions.values() if s.active() and not s.expired()]
         publishing = [s.sid for s in held if s.publisher is not None]
-        latest = None
-        if rewrite:
-            latest = {
-                s.sid: {f"{k[0]}:{k[1]}": v for k, v in s.latest.items()}
-                for s in held
-                if s.publisher is not None
-            }
+        latest: dict[str, dict[str, str]] = {}
+        for sess in held:
+            if sess.publisher is None or not (rewrite or sess.unshared):
+                continue
+            keys = sess.latest.keys() if rewrite else sess.unshared
+            latest[sess.sid] = {f"{k[0]}:{k[1]}": sess.latest[k] for k in keys if k in sess.latest}
+            sess.unshared = set()
         await bus.renew([(s.record(), s.ttl_s(idle)) for s in held], publishing, latest)
         records = await bus.live()
         where = await bus.publishers(
@@ -689,9 +691,14 @@ class Relay:
         op = message.get("op")
         if op == "taken" and message.get("from") != self.bus.process:
             old, sess.publisher = sess.publisher, None  # it reconnected to another process
-            self._in_background(
-                old.close(WSCloseCode.GOING_AWAY, "replaced", self.limits.close_timeout_s)
-            )
+            bus, viewers = self.bus, bool(sess.viewers)
+
+            async def moved() -> None:
+                if viewers:  # from now on its frames come through Redis
+                    await bus.subscribe(sid)
+                await old.close(WSCloseCode.GOING_AWAY, "replaced", self.limits.close_timeout_s)
+
+            self._in_background(moved())
         elif op == "mark" and isinstance(message.get("mark"), dict):
             publisher = sess.publisher
             out = json.dumps(message["mark"])
@@ -760,6 +767,7 @@ class Relay:
         if self.bus is not None:
             await self.bus.present(sid)
             await self.bus.subscribe(sid, frames=False)
+            await self.bus.unsubscribe(sid)  # its frames are here: none from Redis
             self.bus.control(sid, {"op": "taken"})
         self._broadcast(sess, json.dumps({"k": PUB, "up": True}))
         logger.info("session %s: publisher connected", sid)
@@ -789,6 +797,8 @@ class Relay:
                 logger.info("session %s: publisher disconnected", sid)
                 if self.bus is not None:
                     self._in_background(self.bus.absent(sid))
+                    if sess.viewers:  # it may come back through another process
+                        self._in_background(self.bus.subscribe(sid))
         return ws
 
     async def _refuse(self, sess: _Session, peer: _Peer, why: str) -> None:
@@ -880,8 +890,12 @@ class Relay:
         sess.latest[key] = data
         sess.cache_bytes += len(data)
         self.cache_bytes += len(data)
-        if self.bus is not None:
+        if self.bus is None:
+            return
+        if key[0] == HELLO:  # a joining viewer on another process needs it at once
             self.bus.keep(sess.sid, f"{key[0]}:{key[1]}", data)
+        else:  # tiles and status change often: Redis gets the latest at each heartbeat
+            sess.unshared.add(key)
 
     # -- viewers -------------------------------------------------------------------------------
 
@@ -890,9 +904,9 @@ class Relay:
         if sess is None:
             return _forbidden()
         instance = request.query.get("i")
-        if self.bus is not None:
+        if self.bus is not None and sess.publisher is None:
             # subscribed before the viewer hears it is connected, so it misses nothing of what
-            # follows (the publisher may be on another process, or move to one)
+            # the publisher's process sends (while the publisher is here, its frames are)
             await self.bus.subscribe(sess.sid)
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_viewer_msg_bytes, heartbeat=10.0)
         await ws.prepare(request)

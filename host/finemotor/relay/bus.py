@@ -202,6 +202,7 @@ class RedisBus:
             socket_connect_timeout=_TIMEOUT_S,
             decode_responses=False,
             health_check_interval=10,
+            socket_keepalive=True,  # a subscription waits on its socket without a timer
         )
         self.up = True
         self._tasks = [
@@ -368,8 +369,7 @@ class RedisBus:
         assert sink is not None
         skip, control = len(PREFIX) + 2, f"{PREFIX}c:".encode()
         own = f"{self.process} ".encode()
-        while True:
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        async for msg in pubsub.listen():  # blocks on the socket: no timer per message
             if msg is None or msg.get("type") not in ("message", b"message"):
                 continue
             channel: bytes = msg["channel"]

@@ -40,6 +40,17 @@ def register(sub: Any) -> None:
 REDIS_ENV = "FINEMOTOR_REDIS"
 
 
+def serve_forever(main: Any) -> None:
+    """Run a service's coroutine on uvloop where it is installed (Linux, macOS: a faster event
+    loop for many sockets), on asyncio's own loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # Windows, or not installed
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def tier_args(p: argparse.ArgumentParser) -> None:
     """The options of a relay among several processes, and of its capacity."""
     p.add_argument(
@@ -138,5 +149,5 @@ def run(args: argparse.Namespace) -> int:
         bus=bus,
         trusted_proxies=frozenset(args.trusted_proxy),
     )
-    asyncio.run(_serve(relay))
+    serve_forever(_serve(relay))
     return 0

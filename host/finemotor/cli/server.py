@@ -174,7 +174,7 @@ def _read_password(confirm: bool) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from finemotor.cli.relay import _ssl, tier_options
+    from finemotor.cli.relay import _ssl, serve_forever, tier_options
     from finemotor.server.app import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             await server.stop()
 
-    asyncio.run(serve())
+    serve_forever(serve())
     return 0
 
 

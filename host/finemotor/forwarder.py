@@ -48,6 +48,10 @@ from finemotor.units import KGF_N
 logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 50.0
+TILES_HZ = 2.0
+"""Live-tile frames per second per device at most (the engines make about 5 snapshots a
+second; a number a person reads changes at most twice a second, and each frame is a message the
+relay carries). The latest snapshot always goes out, at the next flush or on close."""
 """Points per second per trace sent for display (the page draws at most 60)."""
 FRAME_HZ = 20.0
 """Data frames per second per session at most (one frame carries every device's points).
@@ -405,6 +409,9 @@ class Forwarder:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained = asyncio.Event()
+        self._tiles_sent: dict[str, float] = {}
+        self._tiles_due: dict[str, str] = {}
+        self._tiles_timer: asyncio.TimerHandle | None = None
 
     @property
     def view_url(self) -> str:
@@ -419,9 +426,13 @@ class Forwarder:
         self._arm()
 
     async def close(self) -> None:
-        """Stop publishing: send the points still waiting, let the connection take what is
-        queued (up to 2 s), then stop."""
+        """Stop publishing: send the points and tiles still waiting, let the connection take
+        what is queued (up to 2 s), then stop."""
         self.flush()
+        if self._tiles_timer is not None:
+            self._tiles_timer.cancel()
+            self._tiles_timer = None
+        self._send_tiles(force=True)
         self._loop = None
         if self._task is not None and self.connected:
             self._drained.clear()
@@ -507,10 +518,12 @@ class Forwarder:
 
     def flush(self) -> None:
         """Send every device's waiting points now: one data frame (more only past
-        :data:`MAX_FRAME_POINTS`), each device's points in the order they were sampled."""
+        :data:`MAX_FRAME_POINTS`), each device's points in the order they were sampled; and
+        the live tiles that are due."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._send_tiles(force=False)
         if not self._pending:
             return
         self._last_flush = self._clock()
@@ -546,8 +559,33 @@ class Forwarder:
         self.flush()
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
-        """Queue the live tiles of a metric snapshot."""
-        self._send(dumps_frame(metrics_frame(dev, snapshot)), keep=True, key=f"m:{dev}")
+        """Queue the live tiles of a metric snapshot: at most :data:`TILES_HZ` a second per
+        device (a newer snapshot replaces one still waiting; it goes with a later flush)."""
+        msg = dumps_frame(metrics_frame(dev, snapshot))
+        self._tiles_due[dev] = msg
+        self._latest[f"m:{dev}"] = msg  # what a reconnection sends first
+        self._send_tiles(force=False)
+
+    def _send_tiles(self, force: bool) -> None:
+        """Send the waiting tiles whose interval has passed (all of them if ``force``)."""
+        if not self._tiles_due:
+            return
+        now = self._clock()
+        wait = math.inf
+        for dev in list(self._tiles_due):
+            left = self._tiles_sent.get(dev, -math.inf) + 1.0 / TILES_HZ - now
+            if force or left <= 0:
+                self._tiles_sent[dev] = now
+                self._send(self._tiles_due.pop(dev), keep=True, key=f"m:{dev}")
+            else:
+                wait = min(wait, left)
+        if self._tiles_due and self._tiles_timer is None and self._loop is not None:
+            self._tiles_timer = self._loop.call_later(wait, self._on_tiles_timer)
+
+    def _on_tiles_timer(self) -> None:
+        """Tiles waited their interval and no flush came to send them: send them."""
+        self._tiles_timer = None
+        self._send_tiles(force=False)
 
     def status(
         self,

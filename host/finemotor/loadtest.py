@@ -51,6 +51,7 @@ from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.errors import FinemotorError
 from finemotor.forwarder import (
     FRAME_HZ,
+    TILES_HZ,
     batched_frame,
     display_points,
     dumps_frame,
@@ -481,6 +482,7 @@ def build_plan(
         per = max(1, round(packet_s * rate))
         t0 = float(blocks[0].t[0])
         next_t = -math.inf
+        tiles_at = -math.inf
         for whole in blocks:
             for block in _cut(whole, per):
                 at = float(block.t[-1]) - t0
@@ -490,7 +492,8 @@ def build_plan(
                     times = tuple(t - t0 for t in points.t)
                     parts.append(_Part(at, dev.name, times, points.traces, points.units))
                 snap = engine.feed(block)
-                if snap is not None:
+                if snap is not None and at - tiles_at >= 1.0 / TILES_HZ:  # as the forwarder
+                    tiles_at = at
                     text = dumps_frame(metrics_frame(dev.name, snap))
                     frames.append(ReplayFrame(at, "m", dev.name, text))
         end = float(blocks[-1].t[-1]) - t0

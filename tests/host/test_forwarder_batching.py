@@ -6,6 +6,7 @@ the timer, and close() sends what is waiting."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from typing import Any
@@ -17,7 +18,8 @@ from aiotest import eventually, run
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
-from finemotor.forwarder import FRAME_HZ, MAX_FRAME_POINTS, Forwarder
+from finemotor.forwarder import FRAME_HZ, MAX_FRAME_POINTS, TILES_HZ, Forwarder, tiles
+from finemotor.metrics.live import GripEngine
 from finemotor.relay import PublishedSession, Relay
 from finemotor.relay.frames import check_publisher
 from finemotor.samples import SampleBlock
@@ -234,3 +236,27 @@ def test_close_sends_the_points_still_waiting() -> None:
 def test_a_cadence_of_zero_is_refused() -> None:
     with pytest.raises(FinemotorError, match="frame_hz"):
         Forwarder("http://127.0.0.1:9", PublishedSession.new("S-1"), frame_hz=0.0)
+
+
+def test_live_tiles_go_out_at_most_twice_a_second_per_device_and_the_latest_always() -> None:
+    clock = Clock()
+    fwd = new_forwarder(None, clock)
+    engine = GripEngine(CAL["grip"], GRIP_HZ, channels=CHANNELS["grip"])
+    sent_at: list[float] = []
+    snapshots = []
+    for k in range(25):  # five snapshots a second for 5 s, as the live engines make them
+        clock.now += 0.2
+        engine.feed(kit_block("grip", k * 64, 64))
+        snap = engine.snapshot()
+        snapshots.append(json.dumps(tiles(snap), sort_keys=True))
+        before = len(fwd._queue)
+        fwd.metrics("grip", snap)
+        fwd.flush()
+        if len(fwd._queue) > before:
+            sent_at.append(clock.now)
+    assert 9 <= len(sent_at) <= 13  # about 2 a second, not 5
+    assert all(b - a >= 1.0 / TILES_HZ - 1e-9 for a, b in itertools.pairwise(sent_at))
+    run(fwd.close())  # the newest snapshot is never lost: close sends what waits
+    frames = [json.loads(m) for m in fwd._queue]
+    last = [f for f in frames if f["k"] == "m"][-1]
+    assert json.dumps(last["tiles"], sort_keys=True) == snapshots[-1]

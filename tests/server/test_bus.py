@@ -254,3 +254,26 @@ def test_a_redis_that_does_not_answer_at_start_is_one_sentence() -> None:
         assert "secret-password" not in text
 
     run(go(), 20)
+
+
+def test_a_burst_of_new_sessions_all_reach_redis(fresh_redis: PrivateRedis) -> None:
+    """Many desks starting at once (a school's first period): every session's record reaches
+    Redis (its commands wait for a connection rather than fail), so every viewer on the other
+    process is admitted."""
+    limits = RelayLimits(registrations_per_min=1e5, registration_burst=1e5, max_sessions=1000)
+
+    async def go() -> None:
+        async with (
+            relays(fresh_redis.url, 2, limits) as (a, b),
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+        ):
+            sessions = [PublishedSession.new(f"S-{k}") for k in range(200)]
+            pubs = await asyncio.gather(*(_publisher(http, a, s) for s in sessions))
+            views = await asyncio.gather(
+                *(_viewer(http, b, s, f"page-{k:04d}") for k, s in enumerate(sessions))
+            )
+            assert len(views) == 200  # none refused
+            for ws in (*pubs, *views):
+                await ws.close()
+
+    run(go(), 60)

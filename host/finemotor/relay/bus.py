@@ -48,6 +48,8 @@ OUTBOX_FRAMES = 20_000
 """Frames waiting to go out to Redis; beyond, the oldest are dropped (and counted)."""
 BATCH = 512
 """Frames sent to Redis in one pipelined round trip at most."""
+MAX_CONNECTIONS = 16
+"""Connections to Redis for commands per process (the subscription has its own)."""
 _BACKOFF_S = (0.1, 0.25, 0.5, 1.0)
 _TIMEOUT_S = 2.0
 
@@ -180,13 +182,18 @@ class RedisBus:
         from redis import asyncio as aioredis  # noqa: PLC0415 (only with --redis)
 
         self._sink = sink
-        self._client = aioredis.Redis.from_url(
+        # commands wait their turn for one of a few connections (a burst of new sessions
+        # must queue, not fail for want of a connection)
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=_TIMEOUT_S,
             socket_timeout=_TIMEOUT_S,
             socket_connect_timeout=_TIMEOUT_S,
             decode_responses=True,
             health_check_interval=10,
         )
+        self._client = aioredis.Redis(connection_pool=pool)
         try:
             await self._client.ping()
         except Exception as exc:

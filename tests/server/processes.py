@@ -4,12 +4,14 @@ people, schools, a caseload and an enrolment code."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from server_helpers import PASSWORD, Db
 
@@ -117,3 +119,18 @@ def _people(db: Db, env: dict[str, str]) -> str:
     code = _cli("server", "enrol-code", "--school", "Oak Primary", *db.args, env=env).strip()
     assert len(code) == 14 and code.count("-") == 2
     return code
+
+
+def sync_json(env: dict[str, str], timeout: float = 180.0) -> dict[str, Any]:
+    """``finemotor sync --json`` on the desk of ``env``: its one session's upload state."""
+    synced = subprocess.run(
+        [*FM, "sync", "--json"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert synced.returncode == 0, synced.stderr
+    (state,) = json.loads(synced.stdout)
+    return dict(state)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import FM, ServerProcess, _cli, _free_port, _people
+from processes import FM, ServerProcess, _cli, _free_port, _people, sync_json
 from server_helpers import Db, browser, record, sign_in
 from tests.host.aiotest import run
 
@@ -75,16 +75,7 @@ def test_a_desk_session_reaches_the_therapist_through_a_server_restart(
         assert "Server: saved on this computer, not yet on the server" in rest
         assert "Traceback" not in err
         server.start()
-        synced = subprocess.run(
-            [*FM, "sync", "--json"],
-            check=False,
-            env=desk_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert synced.returncode == 0, synced.stderr
-        (state,) = json.loads(synced.stdout)
+        state = sync_json(desk_env)
         assert state["state"] == "complete" and state["student"] == "S-1"
         listed = _cli("sessions", env=desk_env)
         assert "on the server" in listed

@@ -8,7 +8,6 @@ the desk's recording loses nothing, and the session reaches the server complete,
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from balancer import Balancer
 from bench.private_pg import PrivatePostgres
 from bench.private_redis import PrivateRedis
-from processes import FM, ServerProcess, _cli, _free_port, _people
+from processes import FM, ServerProcess, _cli, _free_port, _people, sync_json
 from server_helpers import Db, browser, sign_in
 from tests.host.aiotest import run
 
@@ -154,16 +153,7 @@ def test_the_tier_survives_a_killed_process_a_redis_restart_and_a_database_resta
         _out, err = session.communicate(timeout=180)
         assert session.returncode == 0, err
         assert "Traceback" not in err
-        synced = subprocess.run(
-            [*FM, "sync", "--json"],
-            check=False,
-            env=desk_env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert synced.returncode == 0, synced.stderr
-        (state,) = json.loads(synced.stdout)
+        state = sync_json(desk_env)
         assert state["state"] == "complete", state
         with Recording(tmp_path / "desk" / "recordings.sqlite") as rec:
             (recorded,) = rec.list_sessions()

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from finemotor.errors import FinemotorError
 from finemotor.redact import redact
+from finemotor.relay.limits import KeyedBuckets
 
 logger = logging.getLogger(__name__)
 
@@ -547,8 +548,6 @@ class SharedBuckets:
     """
 
     def __init__(self, name: str, rate: float, burst: float, bus: RedisBus | None = None) -> None:
-        from finemotor.relay.limits import KeyedBuckets  # noqa: PLC0415 (no import cycle)
-
         self.name, self.rate, self.burst, self.bus = name, rate, burst, bus
         self._local = KeyedBuckets(rate, burst)
 

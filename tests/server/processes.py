@@ -134,3 +134,23 @@ def sync_json(env: dict[str, str], timeout: float = 180.0) -> dict[str, Any]:
     assert synced.returncode == 0, synced.stderr
     (state,) = json.loads(synced.stdout)
     return dict(state)
+
+
+def start_session(env: dict[str, str], seconds: float) -> tuple[subprocess.Popen[str], list[str]]:
+    """``finemotor session --sim`` on the desk of ``env`` for ``seconds``, once it runs: the
+    process and what it printed up to "Press Ctrl-C"."""
+    session = subprocess.Popen(
+        [*FM, "session", "--student", "S-1", "--sim", "--seconds", str(int(seconds))],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert session.stdout is not None
+    seen = []
+    for line in session.stdout:
+        seen.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    return session, seen

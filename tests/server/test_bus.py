@@ -241,6 +241,7 @@ def test_redis_restarting_empty_is_refilled_and_the_view_resumes(
         run(go(), 60)
     text = caplog.text
     assert "Redis does not answer" in text and "Redis answers again" in text
+    assert "for viewers on other processes were lost meanwhile" in text
     assert "redis://" not in text.replace("Redis at redis://127.0.0.1", "")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import FM, ServerProcess, _cli, _free_port, _people, sync_json
+from processes import FM, ServerProcess, _cli, _free_port, _people, start_session, sync_json
 from server_helpers import Db, browser, record, sign_in
 from tests.host.aiotest import run
 
@@ -53,20 +53,7 @@ def test_a_desk_session_reaches_the_therapist_through_a_server_restart(
             "enrol", "--server", server.url, "--code", code, "--name", "Room 4", env=desk_env
         )
         assert "enrolled at Oak Primary" in out
-        session = subprocess.Popen(
-            [*FM, "session", "--student", "S-1", "--sim", "--seconds", "20"],
-            env=desk_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        assert session.stdout is not None
-        seen = []
-        for line in session.stdout:
-            seen.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
+        session, seen = start_session(desk_env, 20.0)
         assert any("live in her workspace" in line for line in seen), seen
         time.sleep(5.0)
         server.kill()  # mid-session: the live view and the upload lose their server

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from balancer import Balancer
 from bench.private_pg import PrivatePostgres
 from bench.private_redis import PrivateRedis
-from processes import FM, ServerProcess, _cli, _free_port, _people, sync_json
+from processes import ServerProcess, _cli, _free_port, _people, start_session, sync_json
 from server_helpers import Db, browser, sign_in
 from tests.host.aiotest import run
 
@@ -94,18 +93,7 @@ def test_the_tier_survives_a_killed_process_a_redis_restart_and_a_database_resta
     try:
         code = _people(db, server_env)
         _cli("enrol", "--server", lb.url, "--code", code, "--name", "Room 4", env=desk_env)
-        session = subprocess.Popen(
-            [*FM, "session", "--student", "S-1", "--sim", "--seconds", str(int(SESSION_S))],
-            env=desk_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        assert session.stdout is not None
-        for line in session.stdout:
-            if line.startswith("Press Ctrl-C"):
-                break
+        session, _seen = start_session(desk_env, SESSION_S)
 
         async def watch_through_faults() -> dict[str, float]:
             loop = asyncio.get_running_loop()

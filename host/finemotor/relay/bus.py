@@ -154,10 +154,10 @@ class RedisBus:
         self.url = url
         self.process = secrets.token_hex(8)
         """This process's id on the bus (frames it sent come back tagged with it)."""
-        self.sent = 0
         self.dropped = 0
-        """Frames not given to Redis (outbox full, or Redis down)."""
-        self.received = 0
+        """Frames other processes never got (outbox full, or Redis down); said when Redis
+        answers again."""
+        self._dropped_said = 0
         self.up = False
         self._client: Any = None
         self._frames_client: Any = None
@@ -251,7 +251,12 @@ class RedisBus:
 
     def _back(self) -> None:
         if not self.up:
-            logger.info("Redis answers again: live sessions are shared again")
+            lost, self._dropped_said = self.dropped - self._dropped_said, self.dropped
+            logger.info(
+                "Redis answers again: live sessions are shared again (%d frame(s) for viewers "
+                "on other processes were lost meanwhile)",
+                lost,
+            )
         self.up = True
         self._down_logged = False
 
@@ -316,7 +321,6 @@ class RedisBus:
                 attempt += 1
                 continue
             attempt = 0
-            self.sent += len(batch)
             if not self.up:
                 self._back()
 
@@ -393,7 +397,6 @@ class RedisBus:
                 continue
             if data.startswith(own):
                 continue  # this process's own frame: its viewers had it already
-            self.received += 1
             sink.on_frames(sid, data[len(own) :])
 
     # -- records, presence, kept frames -------------------------------------------------------

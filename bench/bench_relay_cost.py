@@ -41,7 +41,6 @@ import asyncio
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
+from bench.services import finemotor_service
 from finemotor.calibration.model import ChannelCalibration, DeviceCalibration
 from finemotor.forwarder import FRAME_HZ, Forwarder
 from finemotor.metrics import GripEngine, PenEngine
@@ -380,28 +380,10 @@ def end_to_end(viewers: int, frame_hz: float) -> float:
     timeline = _TIMELINES[frame_hz]
 
     def once() -> float:
-        port = _free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "finemotor", "relay", "--port", str(port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            assert proc.stdout is not None
-            proc.stdout.readline()  # "relay listening on ..."
+        with finemotor_service(["relay"]) as (proc, port):
             return asyncio.run(_relay_load(port, proc.pid, timeline, viewers))
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
     return _median(once)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _points(frame: str) -> int:

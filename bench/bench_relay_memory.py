@@ -12,24 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import aiohttp
 
+from bench.services import finemotor_service
 from finemotor.relay import PublishedSession
 
 FRAMES = 20_000
 PUBLISHERS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -87,16 +78,7 @@ async def _flood(base: str) -> dict[str, int]:
 
 
 def _once() -> tuple[float, float, float, dict[str, int], float]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "finemotor", "relay", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        proc.stdout.readline()  # listening
+    with finemotor_service(["relay"]) as (proc, port):
         time.sleep(1.0)
         before = _rss_mb(proc.pid)
         t0 = time.monotonic()
@@ -105,9 +87,6 @@ def _once() -> tuple[float, float, float, dict[str, int], float]:
         during = _rss_mb(proc.pid)
         time.sleep(2.0)
         after = _rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
     return before, during, after, counts, took
 
 

@@ -23,10 +23,9 @@ sets each level's length.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 from bench.bench_storage import SESSION_S, _record
 from bench.private_pg import start_private_postgres
 from bench.private_redis import start_private_redis
+from bench.services import finemotor_service
 from finemotor.loadtest import LoadOptions, LoadResult, process_cpu_s, run_loadtest
 from finemotor.server.database import database_url
 from finemotor.server.store import Store
@@ -55,31 +55,13 @@ CAPACITY_FLAGS = (
 )
 
 
-_FM = (sys.executable, "-m", "finemotor", "server", "run")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(database: str, redis: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*_FM, "--database", database, "--redis", redis, "--port", str(port), *CAPACITY_FLAGS],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def _server(
+    database: str, redis: str, env: dict[str, str]
+) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], int]]:
+    """A ``finemotor server run`` process of the tier (sharing the database and Redis)."""
+    return finemotor_service(
+        ["server", "run", "--database", database, "--redis", redis, *CAPACITY_FLAGS], env
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "server listening on" in line:
-            break
-    else:
-        raise RuntimeError("the server did not start")
-    return proc, f"http://127.0.0.1:{port}"
 
 
 async def _people(url: str) -> None:
@@ -165,23 +147,17 @@ def main() -> None:
         for p, v in SHAPES:
             kept = 0.0
             for n in SESSIONS:
-                procs = [_start(database, redis.url, env) for _ in range(p)]
-                try:
-                    urls = tuple(u for _, u in procs)
+                with contextlib.ExitStack() as stack:
+                    procs = [
+                        stack.enter_context(_server(database, redis.url, env)) for _ in range(p)
+                    ]
+                    urls = tuple(f"http://127.0.0.1:{port}" for _, port in procs)
                     if desk is None:
                         desk = asyncio.run(_desk(database, urls[0], folder))
                     opts = LoadOptions(urls, n, v, SECONDS, desk=desk)
                     result = asyncio.run(run_loadtest(opts))
                     line, ok, per_core = _row(p, v, n, result)
                     print(line, flush=True)
-                finally:
-                    for proc, _ in procs:
-                        proc.terminate()
-                    for proc, _ in procs:
-                        try:
-                            proc.wait(15)
-                        except subprocess.TimeoutExpired:
-                            proc.kill()
                 time.sleep(1.0)
                 if not ok:
                     break
@@ -192,9 +168,9 @@ def main() -> None:
         for d in range(UPLOAD_DESKS):  # each desk its own recordings
             for k in range(UPLOAD_SESSIONS):
                 _record(folder / f"desk-{d}.sqlite", f"S-{k}", 100 * d + k)
-        procs = [_start(database, redis.url, env) for _ in range(2)]
-        try:
-            urls = tuple(u for _, u in procs)
+        with contextlib.ExitStack() as stack:
+            procs = [stack.enter_context(_server(database, redis.url, env)) for _ in range(2)]
+            urls = tuple(f"http://127.0.0.1:{port}" for _, port in procs)
             done, wall, cpu = asyncio.run(
                 _upload(database, urls, folder, [proc.pid for proc, _ in procs])
             )
@@ -204,10 +180,6 @@ def main() -> None:
                 f"{done / (wall / 60):.1f} sessions/min in all (desks and servers sharing the "
                 f"cores), {done / (cpu / 60):.1f} sessions per minute of server CPU"
             )
-        finally:
-            for proc, _ in procs:
-                proc.terminate()
-                proc.wait(15)
     finally:
         redis.stop()
         pg.stop()

@@ -40,7 +40,7 @@ from finemotor.metrics.live import LiveSnapshot
 from finemotor.metrics.pen import PenSummary
 from finemotor.metrics.results import Metric
 from finemotor.preflight import CALIBRATION_VALID_DAYS
-from finemotor.relay.frames import ACK, DATA, HELLO, MARK, METRICS, STATUS
+from finemotor.relay.frames import ACK, DATA, HELLO, MARK, METRICS, STATUS, WATCH
 from finemotor.relay.tokens import PublishedSession
 from finemotor.samples import DEVICE_KINDS, SampleBlock
 from finemotor.units import KGF_N
@@ -390,6 +390,9 @@ class Forwarder:
         self.connected = False
         self.problem: str | None = None
         """Why the therapist cannot watch right now (None while publishing)."""
+        self.watching = 0
+        """Viewers watching this session now, as the relay last said (0 while not
+        connected)."""
         self.connects = 0
         self.sent = 0
         self.dropped = 0
@@ -644,6 +647,7 @@ class Forwarder:
                     self._set_problem("the relay cannot be reached: retrying")
                 finally:
                     self.connected = False
+                    self.watching = 0
                 await asyncio.sleep(wait)
                 attempt += 1
 
@@ -676,7 +680,13 @@ class Forwarder:
                 obj = json.loads(msg.data)
             except ValueError:
                 continue
-            if not isinstance(obj, dict) or obj.get("k") != MARK:
+            if not isinstance(obj, dict):
+                continue
+            if obj.get("k") == WATCH:
+                n = obj.get("n")
+                self.watching = n if isinstance(n, int) and n > 0 else 0
+                continue
+            if obj.get("k") != MARK:
                 continue
             mark = {
                 "id": obj.get("id"),

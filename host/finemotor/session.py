@@ -133,6 +133,8 @@ class SessionStatus:
     marks: int
     view_problem: str | None = None
     """Why the therapist cannot watch right now (the relay is full, unreachable...)."""
+    watching: int = 0
+    """Viewers on the therapist view now (0 without a view)."""
 
 
 @dataclass(frozen=True)
@@ -419,6 +421,7 @@ class SessionRunner:
             recording_problem=problem,
             marks=len(self.marks),
             view_problem=self.forwarder.problem if self.forwarder is not None else None,
+            watching=self.forwarder.watching if self.forwarder is not None else 0,
         )
 
     # -- finishing --------------------------------------------------------------------------

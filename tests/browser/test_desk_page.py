@@ -196,8 +196,14 @@ def test_pair_start_watch_mark_and_stop_from_the_page(
     expect(page.locator("#task-now")).to_have_text(
         "Task 1 of 3: Right hand: squeeze the grip as hard as you can, 3 times"
     )
+    expect(page.locator("#view")).to_contain_text("The therapist is not watching yet")
     expect(page.locator("#view")).to_contain_text("works on this computer only")
     expect(page.locator("#view-url")).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/view/"))
+    # The therapist opens her link: the desk says she is watching, and when she leaves.
+    therapist = open_page(browser, page.locator("#view-url").input_value())
+    expect(page.locator("#view")).to_have_text("The therapist is watching.", timeout=10_000)
+    therapist.close()
+    expect(page.locator("#view")).to_contain_text("not watching yet", timeout=10_000)
     time.sleep(2.5)
     assert samples_of(page, "grip") > first  # the panel updates
     assert page.locator("#clock").inner_text() != "00:00"

@@ -1,5 +1,6 @@
 """Helpers shared by the relay's tests: a publisher's handshake headers, a publisher that
-has said hello, and a viewer that never reads."""
+has said hello, what a publisher receives besides the viewer counts, and a viewer that never
+reads."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ async def publish(
     pub = await http.ws_connect(f"{ws}/ws/publish/{s.session_id}", headers=pub_headers(s))
     await pub.send_str(json.dumps({"k": "hello", "student": s.student, "devs": list(devs)}))
     return pub
+
+
+async def to_publisher(pub: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    """The publisher's next message other than a count of viewers (``watch``)."""
+    while True:
+        msg = await pub.receive()
+        if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("k") != "watch":
+            return msg
 
 
 async def raw_viewer_that_never_reads(relay: Relay, s: PublishedSession) -> socket.socket:

@@ -169,3 +169,33 @@ def test_the_forwarder_republishes_after_a_relay_restart_and_delivers_marks() ->
         await relay.stop()
 
     run(main())
+
+
+def test_the_publisher_hears_how_many_viewers_watch() -> None:
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-4")
+            fwd = Forwarder(relay.url, s)
+            await fwd.start()
+            await eventually(lambda: fwd.connected)
+            ws = relay.url.replace("http", "ws")
+            view = f"{ws}/ws/view/{s.session_id}?t={s.viewer_token}"
+            assert fwd.watching == 0
+            first = await http.ws_connect(view)
+            await eventually(lambda: fwd.watching == 1)
+            second = await http.ws_connect(view)
+            await eventually(lambda: fwd.watching == 2)
+            await first.close()
+            await eventually(lambda: fwd.watching == 1)
+            await second.close()
+            await eventually(lambda: fwd.watching == 0)
+            # a publisher that connects while a viewer is there hears it at once
+            third = await http.ws_connect(view)
+            await fwd.close()
+            again = Forwarder(relay.url, s)
+            await again.start()
+            await eventually(lambda: again.watching == 1)
+            await third.close()
+            await again.close()
+
+    run(main())

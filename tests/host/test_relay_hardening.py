@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiotest import eventually, run
-from relay_helpers import pub_headers, publish, raw_viewer_that_never_reads
+from relay_helpers import pub_headers, publish, raw_viewer_that_never_reads, to_publisher
 
 from finemotor.forwarder import Forwarder
 from finemotor.relay import PublishedSession, Relay, RelayLimits
@@ -104,7 +104,7 @@ def test_the_cache_holds_only_declared_devices_and_a_flood_of_keys_is_refused(
                 await pub.send_str(json.dumps({"k": "m", "dev": "grip", "tiles": {}}))
                 tile = {"x": {"label": "y" * 100}}
                 await pub.send_str(json.dumps({"k": "m", "dev": f"dev{n}", "tiles": tile}))
-                msg = await pub.receive()
+                msg = await to_publisher(pub)
                 assert msg.type == aiohttp.WSMsgType.CLOSE
                 assert pub.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
             sess = relay.sessions[s.session_id]
@@ -114,7 +114,7 @@ def test_the_cache_holds_only_declared_devices_and_a_flood_of_keys_is_refused(
             pub = await publish(http, relay, s, devs=("grip",))
             huge = {"k": "m", "dev": "grip", "tiles": {"x": {"label": "y" * 40000}}}
             await pub.send_str(json.dumps(huge))
-            assert (await pub.receive()).type == aiohttp.WSMsgType.CLOSE
+            assert (await to_publisher(pub)).type == aiohttp.WSMsgType.CLOSE
             assert relay.cache_bytes < 1000
 
     with caplog.at_level(logging.INFO):
@@ -203,7 +203,7 @@ def test_a_malformed_publisher_frame_closes_that_socket_with_one_log_line(
             pub = await publish(http, relay, s)
             v = await view(http, relay, s)
             await pub.send_str(bad)
-            msg = await pub.receive()
+            msg = await to_publisher(pub)
             assert msg.type == aiohttp.WSMsgType.CLOSE
             assert pub.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
             # The viewer saw nothing of it, and the session goes on with a new connection.
@@ -387,7 +387,7 @@ def test_marks_are_limited_per_session_cut_to_length_and_expiry_caps_at_the_maxi
             assert results == ["marksent"] * 3 + ["markerr"] * 2
             got = []
             while len(got) < 3:
-                f = json.loads((await pub.receive()).data)
+                f = json.loads((await to_publisher(pub)).data)
                 got.append(f["text"])
             assert got == ["x" * 10] * 3
             for ws in (a, b, pub):
@@ -405,7 +405,7 @@ def test_messages_over_the_size_limits_close_their_sockets() -> None:
             v = await view(http, relay, s)
             big = {"k": "d", "dev": "grip", "t": [1.0], "tr": {"force": [1.0]}, "pad": "x" * 5000}
             await pub.send_str(json.dumps(big))
-            assert (await pub.receive()).type == aiohttp.WSMsgType.CLOSE
+            assert (await to_publisher(pub)).type == aiohttp.WSMsgType.CLOSE
             assert pub.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
             await v.send_str(json.dumps({"k": "mark", "text": "x" * 300, "cid": 1}))
             await frames_until_close(v)

@@ -19,7 +19,7 @@ from tests.host.aiotest import run
 from tests.host.relay_helpers import pub_headers, raw_viewer_that_never_reads
 
 from finemotor.relay import PublishedSession, Relay, RelayLimits
-from finemotor.relay.bus import HEARTBEAT_S, BusError, RedisBus
+from finemotor.relay.bus import HEARTBEAT_S, PRESENCE_S, BusError, RedisBus
 
 
 @asynccontextmanager
@@ -107,6 +107,35 @@ def test_a_viewer_on_one_process_watches_a_publisher_on_another(fresh_redis: Pri
             await view.close()
 
     run(go(), 40)
+
+
+def test_the_publisher_hears_the_viewers_on_every_process(fresh_redis: PrivateRedis) -> None:
+    async def go() -> None:
+        async with relays(fresh_redis.url) as (a, b), aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-1")
+            pub = await _publisher(http, a, s)
+            here = await _viewer(http, a, s, "page-0001")
+            assert (await _next(pub, "watch"))["n"] == 1
+            there = await _viewer(http, b, s, "page-0002")
+            assert (await _next(pub, "watch"))["n"] == 2  # B's viewer, through Redis
+            await here.close()
+            assert (await _next(pub, "watch"))["n"] == 1
+            # the publisher moves to B: it hears B's viewer there at once and A's none
+            await pub.close()
+            moved = await _publisher(http, b, s)
+            assert (await _next(moved, "watch"))["n"] == 1
+            await there.close()
+            assert (await _next(moved, "watch"))["n"] == 0
+            # a viewer's process that dies without a word stops counting within a lease
+            gone = await _viewer(http, a, s, "page-0003")
+            assert (await _next(moved, "watch"))["n"] == 1
+            assert a.bus is not None
+            a.bus.control = lambda sid, message: None  # A's word stops reaching Redis
+            await gone.close()
+            assert (await _next(moved, "watch", PRESENCE_S + 2 * HEARTBEAT_S + 2))["n"] == 0
+            await moved.close()
+
+    run(go(), 60)
 
 
 def test_a_publisher_that_moves_takes_its_session_along(fresh_redis: PrivateRedis) -> None:

@@ -102,3 +102,62 @@ def test_progress_note_report_and_clocks_only_on_the_caseload(db: Db, tmp_path: 
             await w.server.stop()
 
     run(go(), seconds=120)
+
+
+def test_the_therapist_plans_tasks_and_the_desk_of_that_school_gets_them(db: Db) -> None:
+    async def go() -> None:
+        w = await world(db.url)
+        try:
+            async with browser() as ot, browser() as other, browser() as desk:
+                csrf = await sign_in(ot, w.base, THERAPIST)
+                other_csrf = await sign_in(other, w.base, OTHER)
+                url = f"{w.base}/api/students/S-1/tasks"
+                async with ot.get(url) as r:
+                    assert (await r.json())["tasks"] == []  # nothing planned yet
+                plan = {"tasks": ["Right hand: squeeze 3 times", " Copy the sentence\n"]}
+                async with ot.put(url, json=plan) as r:
+                    assert r.status == 403  # no CSRF token
+                h = {"X-CSRF-Token": csrf}
+                for bad, why in (
+                    ({"tasks": "squeeze"}, "a list of tasks"),
+                    ({"tasks": ["squeeze", "  "]}, "task 2 is empty"),
+                    ({"tasks": ["x" * 161]}, "longer than 160"),
+                    ({"tasks": ["x"] * 21}, "at most 20"),
+                ):
+                    async with ot.put(url, json=bad, headers=h) as r:
+                        assert r.status == 400 and why in (await r.json())["error"], bad
+                async with ot.put(url, json=plan, headers=h) as r:
+                    assert r.status == 200
+                    got = await r.json()
+                assert got["tasks"] == ["Right hand: squeeze 3 times", "Copy the sentence"]
+                assert got["set_by"] == THERAPIST
+                async with ot.put(url, json={"tasks": ["Copy the sentence"]}, headers=h) as r:
+                    assert r.status == 200
+                async with ot.get(url + "?history=1") as r:
+                    history = await r.json()
+                assert [p["tasks"] for p in history] == [
+                    ["Right hand: squeeze 3 times", "Copy the sentence"],
+                    ["Copy the sentence"],
+                ]
+                assert history[0]["replaced_at"] is not None
+                # the desk at S-1's school gets the plan in force with its caseload
+                hd = w.desk.headers()
+                async with desk.get(f"{w.base}/api/desk", headers=hd) as r:
+                    me = await r.json()
+                assert me["students"] == ["S-1"]
+                assert me["plans"] == {"S-1": ["Copy the sentence"]}
+                # another therapist's student: 404, to read and to write
+                oh = {"X-CSRF-Token": other_csrf}
+                async with other.get(url) as r:
+                    assert r.status == 404
+                async with other.put(url, json={"tasks": ["x"]}, headers=oh) as r:
+                    assert r.status == 404
+                # no plan any more: the desk offers its usual tasks
+                async with ot.put(url, json={"tasks": []}, headers=h) as r:
+                    assert r.status == 200
+                async with desk.get(f"{w.base}/api/desk", headers=hd) as r:
+                    assert (await r.json())["plans"] == {}
+        finally:
+            await w.server.stop()
+
+    run(go(), seconds=60)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,6 +39,7 @@ from finemotor.errors import (
     TransportError,
 )
 from finemotor.kitlink import KitLink
+from finemotor.marks import PLAN_TASKS, TASK_CHARS, clean_mark_text
 from finemotor.metrics.results import to_jsonable
 from finemotor.pairing import pair_at_desk
 from finemotor.preflight import Flag, check_kit
@@ -78,6 +80,8 @@ DEFAULT_TASKS = (
     "Right hand: squeeze the grip again, 3 times",
 )
 """The tasks offered when the therapist gave no plan (``--tasks``)."""
+STUDENTS_EVERY_S = 30.0
+"""How often the page asks the server again for the caseload and the therapists' plans."""
 ANSWER_WAIT_S = 120.0
 """How long the pairing question waits for the facilitator before nothing is kept."""
 FLOWING_S = 2.5
@@ -235,6 +239,9 @@ class DeskApp:
         self.session = SessionView()
         self.students: list[str] | None = None
         self.students_problem: str | None = None
+        self.plans: dict[str, list[str]] = {}
+        """The tasks each student's therapist planned (from this desk's server)."""
+        self._students_at = -math.inf
         self.runner: SessionRunner | None = None
         self.links: dict[str, KitLink] = {}
         self.url: str | None = None
@@ -339,6 +346,7 @@ class DeskApp:
         raise web.HTTPFound(f"/{self.secret}/")
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
+        self._refresh_students(force=True)
         return web.Response(
             body=(STATIC_DIR / "index.html").read_bytes(), content_type="text/html", charset="utf-8"
         )
@@ -354,7 +362,18 @@ class DeskApp:
         )
 
     async def _get_state(self, _request: web.Request) -> web.StreamResponse:
+        self._refresh_students()
         return web.json_response(self.state())
+
+    def _refresh_students(self, force: bool = False) -> None:
+        """Ask the server again for the caseload and the plans (the page opened, or
+        :data:`STUDENTS_EVERY_S` passed) while no session is starting or running."""
+        if self.opts.credential is None or self.session.state not in ("idle", "blocked"):
+            return
+        if self._students_task is not None and not self._students_task.done():
+            return
+        if force or time.monotonic() - self._students_at > STUDENTS_EVERY_S:
+            self._students_task = asyncio.create_task(self._load_students())
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
@@ -426,7 +445,8 @@ class DeskApp:
     async def _post_start(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         student = str(body.get("student", "")).strip()
-        tasks = [str(t)[:200] for t in body.get("tasks", []) if str(t).strip()][:20]
+        tasks = [clean_mark_text(str(t), TASK_CHARS) for t in body.get("tasks", [])]
+        tasks = [t for t in tasks if t][:PLAN_TASKS]
         anyway = bool(body.get("anyway"))
         problem = self.student_problem(student)
         if problem is None:
@@ -777,6 +797,7 @@ class DeskApp:
     async def _load_students(self) -> None:
         cred = self.opts.credential
         assert cred is not None
+        self._students_at = time.monotonic()
         try:
             async with (
                 aiohttp.ClientSession(
@@ -789,6 +810,8 @@ class DeskApp:
                     raise ValueError(f"answer {resp.status}")
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             logger.warning("desk app: the caseload list: %s", exc)
+            if self.students is not None:  # the list already shown stays
+                return
             self.students = None
             self.students_problem = (
                 "The school's server cannot give the list of students right now. Type the "
@@ -796,6 +819,12 @@ class DeskApp:
             )
             return
         self.students = [str(s) for s in body["students"]]
+        plans = body.get("plans")
+        self.plans = {
+            str(code): [str(t) for t in tasks][:PLAN_TASKS]
+            for code, tasks in (plans.items() if isinstance(plans, dict) else ())
+            if isinstance(tasks, list)
+        }
         self.students_problem = None
 
     # -- what the page shows ----------------------------------------------------------------
@@ -822,6 +851,7 @@ class DeskApp:
             "pairing": self._pairing_json(),
             "students": {
                 "list": self.students,
+                "plans": self.plans,
                 "problem": self.students_problem,
                 "school": self.opts.credential.school if self.opts.credential else None,
             },
@@ -881,6 +911,7 @@ class DeskApp:
                 marks=st.marks,
                 view_on=runner.view_url is not None and st.view_problem is None,
                 view_problem=st.view_problem,
+                watching=st.watching,
                 view_url=runner.view_url if self.opts.credential is None else None,
                 server=self.opts.credential is not None,
                 view_here_only=self.opts.relay_url is None and self.opts.credential is None,

@@ -26,6 +26,11 @@ RELAY_KINDS = frozenset({PUB, DROPS, END, MARKSENT, MARKERR})
 lost, the session's end, and the fate of a viewer's mark."""
 MARK = "mark"
 """What a viewer sends (an event to mark), and what the relay then sends the publisher."""
+WATCH = "watch"
+"""What the relay sends the publisher when the number of viewers watching changes
+(``{"k": "watch", "n": 2}``), so the desk can say whether the therapist is watching."""
+TO_PUBLISHER_KINDS = frozenset({MARK, WATCH})
+"""Frames the relay sends a publisher."""
 VIEWER_KINDS = frozenset({PUB, DROPS, END, MARKSENT, MARKERR} | PUBLISHER_KINDS)
 """Every frame a viewer's page receives (a test checks the page handles exactly these)."""
 CACHED_KINDS = frozenset({HELLO, METRICS, STATUS})

@@ -34,7 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web, web_response
 
 from finemotor.errors import FinemotorError
 from finemotor.redact import redact
-from finemotor.relay.bus import HEARTBEAT_S, RedisBus, SessionRecord, SharedBuckets
+from finemotor.relay.bus import HEARTBEAT_S, PRESENCE_S, RedisBus, SessionRecord, SharedBuckets
 from finemotor.relay.frames import (
     CACHED_KINDS,
     DATA,
@@ -45,6 +45,7 @@ from finemotor.relay.frames import (
     MARKERR,
     MARKSENT,
     PUB,
+    WATCH,
     BadFrameError,
     PublisherFrame,
     check_publisher,
@@ -261,6 +262,11 @@ class _Session:
     """With a bus: another process holds this session's publisher (last heard)."""
     unshared: set[tuple[str, str]] = field(default_factory=set)
     """With a bus: kept frames newer here than in Redis (written at the next heartbeat)."""
+    watching_elsewhere: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """With a bus, where the publisher is here: viewers on other processes (process id ->
+    count and when it was heard, monotonic s)."""
+    told_watching: int = 0
+    """The viewer count the publisher was last told (a new connection starts at 0)."""
     rate: Bucket = field(init=False)
     marks: Bucket = field(init=False)
 
@@ -290,6 +296,13 @@ class _Session:
         data = msg.encode() if isinstance(msg, str) else msg
         for v in self.viewers.values():
             v.offer(data)
+
+    def watching(self, now: float) -> int:
+        """Viewers watching now, here and (with a bus) on processes heard from lately."""
+        stale = [p for p, (_, at) in self.watching_elsewhere.items() if now - at > PRESENCE_S]
+        for process in stale:
+            del self.watching_elsewhere[process]
+        return len(self.viewers) + sum(n for n, _ in self.watching_elsewhere.values())
 
     def peers(self) -> list[_Peer]:
         out: list[_Peer] = list(self.viewers.values())
@@ -517,6 +530,19 @@ class Relay:
         if self.bus is not None:
             self.bus.publish(sess.sid, msg)
 
+    def _watch_changed(self, sess: _Session) -> None:
+        """Tell the session's publisher how many viewers watch, when that changed: directly
+        when it is here, else (with a bus) through the control channel to its process."""
+        publisher = sess.publisher
+        if publisher is not None:
+            n = sess.watching(time.monotonic())
+            if n != sess.told_watching:
+                sess.told_watching = n
+                out = json.dumps({"k": WATCH, "n": n})
+                self._in_background(publisher.send(out, self.limits.send_timeout_s))
+        elif self.bus is not None:
+            self.bus.control(sess.sid, {"op": "watch", "n": len(sess.viewers)})
+
     async def _viewer_session(self, request: web.Request) -> _Session | None:
         sess = await self._find(request.match_info["sid"])
         if sess is None or sess.expired():
@@ -654,6 +680,8 @@ class Relay:
             + [s.sid for s in held if s.publisher is None and s.sid not in publishing]
         )
         for sess in held:
+            if sess.viewers or sess.watching_elsewhere:  # counts heard lately, renewed
+                self._watch_changed(sess)
             if sess.publisher is not None:
                 continue
             up = bool(where.get(sess.sid))
@@ -699,6 +727,15 @@ class Relay:
                 await old.close(WSCloseCode.GOING_AWAY, "replaced", self.limits.close_timeout_s)
 
             self._in_background(moved())
+            sess.watching_elsewhere.clear()
+            if viewers:  # the publisher's new process counts the viewers here too
+                self._watch_changed(sess)
+        elif op == "watch" and isinstance(message.get("n"), int):
+            sess.watching_elsewhere[str(message.get("from"))] = (
+                max(0, message["n"]),
+                time.monotonic(),
+            )
+            self._watch_changed(sess)
         elif op == "mark" and isinstance(message.get("mark"), dict):
             publisher = sess.publisher
             out = json.dumps(message["mark"])
@@ -764,12 +801,14 @@ class Relay:
         peer = _Peer(ws, request)
         sess.publisher = peer
         sess.remote_up = False
+        sess.told_watching = 0  # a new publisher counts none until told otherwise
         if self.bus is not None:
             await self.bus.present(sid)
             await self.bus.subscribe(sid, frames=False)
             await self.bus.unsubscribe(sid)  # its frames are here: none from Redis
             self.bus.control(sid, {"op": "taken"})
         self._broadcast(sess, json.dumps({"k": PUB, "up": True}))
+        self._watch_changed(sess)
         logger.info("session %s: publisher connected", sid)
         address = request.remote or "?"
         try:
@@ -937,6 +976,7 @@ class Relay:
         for cached in kept:
             viewer.offer(cached)
         sess.viewers[instance] = viewer
+        self._watch_changed(sess)
         pump = asyncio.create_task(viewer.pump())
         try:
             async for msg in ws:
@@ -948,6 +988,7 @@ class Relay:
         finally:
             if sess.viewers.get(instance) is viewer:
                 del sess.viewers[instance]
+                self._watch_changed(sess)
                 if page and self.sessions.get(sess.sid) is sess:  # its place, kept a while
                     sess.reserved[instance] = time.monotonic() + self.limits.viewer_grace_s
             pump.cancel()

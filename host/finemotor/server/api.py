@@ -120,6 +120,8 @@ class Api:
         r.add_get("/api/students/{student}/sessions", self.student_sessions)
         r.add_get("/api/students/{student}/goals", self.goals)
         r.add_post("/api/students/{student}/goals", self.set_goal)
+        r.add_get("/api/students/{student}/tasks", self.task_plan)
+        r.add_put("/api/students/{student}/tasks", self.set_task_plan)
         r.add_get("/api/students/{student}/progress", self.progress)
         r.add_get("/api/students/{student}/export", self.export)
         r.add_delete("/api/students/{student}", self.delete_student)
@@ -256,6 +258,26 @@ class Api:
             _field(body, "note", optional=True) or "",
         )
         return web.json_response(goal, status=201)
+
+    async def task_plan(self, request: web.Request) -> web.Response:
+        """``GET /api/students/{id}/tasks[?history=1]``: the plan in force (``{"tasks": [],
+        ...}`` when none), or every plan with ``history``."""
+        _user, student = await self._student(request)
+        history = request.query.get("history") in ("1", "true")
+        plans = await self.store.task_plans(student, history)
+        if history:
+            return web.json_response(plans)
+        none: dict[str, Any] = {"tasks": [], "set_at": None, "set_by": None, "replaced_at": None}
+        return web.json_response(plans[-1] if plans else none)
+
+    async def set_task_plan(self, request: web.Request) -> web.Response:
+        """``PUT /api/students/{id}/tasks {"tasks": [...]}``: the tasks the desk offers for
+        this student's next sessions (``[]``: none planned)."""
+        user, student = await self._student(request, "set_tasks")
+        body = await read_json(request)
+        if not isinstance(body, dict) or "tasks" not in body:
+            raise RefusedError(400, "bad_plan", 'send {"tasks": ["...", ...]}')
+        return web.json_response(await self.store.set_task_plan(user, student, body["tasks"]))
 
     async def progress(self, request: web.Request) -> web.Response:
         """``GET /api/students/{id}/progress``: the goal metrics per complete session and,

@@ -95,14 +95,18 @@ class DeskApi:
         )
 
     async def whoami(self, request: web.Request) -> web.Response:
-        """``GET /api/desk``: this desk, its school, and the students it may record."""
+        """``GET /api/desk``: this desk, its school, the students it may record, and the
+        tasks their therapists planned (``plans``: student -> tasks, for those with a plan)."""
         desk = await self.desk(request)
+        students = await self.store.desk_students(desk)
+        plans = await self.store.desk_plans(desk)
         return web.json_response(
             {
                 "desk_id": desk.id,
                 "name": desk.name,
                 "school": desk.school,
-                "students": await self.store.desk_students(desk),
+                "students": students,
+                "plans": {code: plans[code] for code in students if code in plans},
             }
         )
 

@@ -223,6 +223,20 @@ goals = Table(
     Column("replaced_at", Float, nullable=True),
 )
 
+task_plans = Table(
+    "task_plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("student_id", Integer, ForeignKey("students.id", ondelete="CASCADE"), nullable=False),
+    Column("tasks", Text, nullable=False),
+    Column("set_at", Float, nullable=False),
+    Column("set_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("replaced_at", Float, nullable=True),
+)
+"""The tasks a therapist planned for a student's sessions (a JSON list of texts); a plan
+replaced stays as history."""
+Index("ix_task_plans_student", task_plans.c.student_id, task_plans.c.set_at)
+
 audit = Table(
     "audit",
     metadata,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import re
 import time
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from finemotor.errors import NotFoundError, RefusedError
+from finemotor.marks import clean_mark_text, task_plan_problem
 from finemotor.report.goals import DIRECTIONS, GOAL_METRICS
 from finemotor.server import schema as s
 from finemotor.server.database import describe, open_engine, unreachable
@@ -672,6 +674,78 @@ class Store:
             )
         return (await self.goals(student))[-1]
 
+    # task plans -------------------------------------------------------------------------
+
+    async def task_plans(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
+        """The student's plan in force (a list of one, or none), or every plan ever set,
+        oldest first, with ``history``."""
+        p = s.task_plans
+        q = (
+            select(p, s.users.c.email)
+            .outerjoin(s.users, s.users.c.id == p.c.set_by)
+            .where(p.c.student_id == student.id)
+        )
+        if not history:
+            q = q.where(p.c.replaced_at.is_(None))
+        async with self.tx() as c:
+            rows = (await c.execute(q.order_by(p.c.set_at, p.c.id))).all()
+        return [
+            {
+                "tasks": json.loads(r.tasks),
+                "set_at": r.set_at,
+                "set_by": r.email,
+                "replaced_at": r.replaced_at,
+            }
+            for r in rows
+        ]
+
+    async def set_task_plan(self, user: User, student: Student, tasks: object) -> dict[str, Any]:
+        """Plan ``tasks`` for the student's next sessions (an empty list: no plan, the desk
+        offers its usual tasks); the plan it replaces stays in the history.
+
+        Raises:
+            RefusedError: not a list of texts, more than :data:`~finemotor.marks.PLAN_TASKS`
+                tasks, an empty one or one over :data:`~finemotor.marks.TASK_CHARS` characters.
+        """
+        if tasks != []:
+            problem = task_plan_problem(tasks)
+            if problem is not None:
+                raise RefusedError(400, "bad_plan", problem)
+        assert isinstance(tasks, list)
+        cleaned = [clean_mark_text(t) for t in tasks]
+        now = time.time()
+        p = s.task_plans
+        async with self.tx() as c:
+            await c.execute(
+                update(p)
+                .where(and_(p.c.student_id == student.id, p.c.replaced_at.is_(None)))
+                .values(replaced_at=now)
+            )
+            await c.execute(
+                insert(p).values(
+                    student_id=student.id,
+                    tasks=json.dumps(cleaned),
+                    set_at=now,
+                    set_by=user.id,
+                )
+            )
+        return (await self.task_plans(student))[-1]
+
+    async def desk_plans(self, desk: Desk) -> dict[str, list[str]]:
+        """The plan in force for each student at the desk's school who has one."""
+        p, st = s.task_plans, s.students
+        async with self.tx() as c:
+            rows = (
+                await c.execute(
+                    select(st.c.code, p.c.tasks)
+                    .join(p, p.c.student_id == st.c.id)
+                    .where(and_(st.c.school_id == desk.school_id, p.c.replaced_at.is_(None)))
+                    .order_by(st.c.code)
+                )
+            ).all()
+        plans = {r.code: json.loads(r.tasks) for r in rows}
+        return {code: tasks for code, tasks in plans.items() if tasks}
+
     # audit ------------------------------------------------------------------------------
 
     async def log(
@@ -709,12 +783,13 @@ class Store:
         return [AuditEntry(r.at, r.actor, r.action, r.student, r.detail, r.reason) for r in rows]
 
     async def forget_student(self, student: Student) -> str:
-        """Remove the student itself (caseload entries, goals) and pseudonymise the access
-        log's entries about it; the pseudonym the log now uses. Sessions are removed first by
+        """Remove the student itself (caseload entries, goals, task plans) and pseudonymise the
+        access log's entries about it; the pseudonym the log now uses. Sessions are removed by
         :meth:`finemotor.server.records.Records.delete_sessions`."""
         pseudonym = f"deleted-{new_token()[:12]}"
         async with self.tx() as c:
             await c.execute(delete(s.goals).where(s.goals.c.student_id == student.id))
+            await c.execute(delete(s.task_plans).where(s.task_plans.c.student_id == student.id))
             await c.execute(delete(s.caseloads).where(s.caseloads.c.student_id == student.id))
             await c.execute(delete(s.students).where(s.students.c.id == student.id))
             await c.execute(

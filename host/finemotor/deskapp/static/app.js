@@ -17,6 +17,7 @@
   let studentsKey = "";
   let devsKey = "";
   let lastDown = {};
+  let lastWatching;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -176,10 +177,19 @@
   }
 
   function renderTasks(s) {
-    const key = JSON.stringify(s.tasks);
+    const who = student();
+    const planned = s.students.plans ? s.students.plans[who] : undefined;
+    const tasks = planned || s.tasks;
+    const key = JSON.stringify([who, tasks]);
     if (key === tasksKey) return;
     tasksKey = key;
-    const rows = s.tasks.map((t, i) => {
+    let from = "";
+    if (planned) from = "The therapist planned these tasks for " + who + ".";
+    else if (s.students.list && who) from = "The therapist planned no tasks for " + who +
+      ": these are the usual ones.";
+    $("tasks-from").textContent = from;
+    $("tasks-from").hidden = !from;
+    const rows = tasks.map((t, i) => {
       const label = el("label", { class: "task" });
       const box = el("input", { type: "checkbox", checked: true, value: t, id: "task-" + i });
       label.append(box, document.createTextNode(t));
@@ -319,12 +329,20 @@
     if (!ss.view_on && !ss.view_problem) view = "The therapist's live view is off.";
     else if (ss.view_problem) view = "The therapist cannot watch right now (" + ss.view_problem +
       "). Everything is still recorded here.";
-    else if (ss.server) view = "The therapist is watching in her workspace on the school's server.";
-    else if (ss.view_here_only) view = "The therapist's link below works on this computer " +
-      "only. For a therapist elsewhere, ask whoever set up finemotor for your school's address.";
-    else view = "The therapist can watch live with the link below.";
+    else if (ss.watching > 0) view = "The therapist is watching.";
+    else if (ss.server) view = "The therapist is not watching yet. She can open this session " +
+      "in her workspace at any time.";
+    else if (ss.view_here_only) view = "The therapist is not watching yet. The link below " +
+      "works on this computer only. For a therapist elsewhere, ask whoever set up finemotor " +
+      "for your school's address.";
+    else view = "The therapist is not watching yet. Send her the link below.";
+    if (lastWatching !== undefined && (lastWatching > 0) !== (ss.watching > 0)) {
+      say(ss.watching > 0 ? "The therapist is watching." : "The therapist stopped watching.");
+    }
+    lastWatching = ss.watching;
     $("view").textContent = view;
-    $("view").className = "say " + (ss.view_problem ? "warn" : "ok");
+    $("view").className = "say " + (ss.view_problem ? "warn" : "ok") +
+      (ss.watching > 0 ? " watching" : "");
     $("view-link").hidden = !ss.view_url;
     if (ss.view_url && $("view-url").value !== ss.view_url) $("view-url").value = ss.view_url;
     $("saving").hidden = !ss.recording_problem;
@@ -393,7 +411,10 @@
 
   $("check").addEventListener("click", () => post("check"));
   $("student").addEventListener("input", () => checkStudent(false));
-  $("student-list").addEventListener("change", () => checkStudent(false));
+  $("student-list").addEventListener("change", () => {
+    checkStudent(false);
+    if (state) renderTasks(state);
+  });
   $("start").addEventListener("click", () => start(false));
   $("anyway").addEventListener("click", () => start(true));
   $("back").addEventListener("click", () => post("new"));

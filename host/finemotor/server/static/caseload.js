@@ -5,16 +5,26 @@
 
 (async () => {
   const { el } = FM;
+  const LIVE_EVERY_MS = 10000;
   try { await FM.start("therapist"); } catch (err) { FM.fail(err); return; }
   let students;
   try {
     students = await FM.api("/api/students");
   } catch (err) { FM.fail(err); return; }
   const body = document.querySelector("#students tbody");
-  const live = students.filter((s) => s.live).length;
-  document.getElementById("summary").textContent =
-    `${students.length} student${students.length === 1 ? "" : "s"}` +
-    (live ? `, ${live} in a session now` : "");
+  const liveCells = new Map();
+  function liveLink(s) {
+    return s.live
+      ? el("a", { class: "live", href: s.live.watch, "aria-label": "watch " + s.id + " live" }, "● watch live")
+      : el("span", { class: "muted", text: "–" });
+  }
+  function summarise(list) {
+    const live = list.filter((s) => s.live).length;
+    document.getElementById("summary").textContent =
+      `${list.length} student${list.length === 1 ? "" : "s"}` +
+      (live ? `, ${live} in a session now` : "");
+  }
+  summarise(students);
   if (!students.length) {
     body.append(el("tr", {}, el("td", { colspan: 6, text: "No students on your caseload yet: your admin adds them." })));
   }
@@ -25,17 +35,29 @@
     if (!s.goals.length) goals.append(el("span", { class: "muted", text: "no goals set" }));
     else goals.append(el("span", { class: "muted", text: s.goals.length + " goal(s)…" }));
     goalCells.set(s.id, goals);
+    const liveCell = el("td", {}, liveLink(s));
+    liveCells.set(s.id, liveCell);
     body.append(el("tr", { "data-student": s.id },
       el("th", { scope: "row" }, el("a", { href, text: s.id })),
       el("td", { class: "wide", text: s.school }),
       el("td", { text: s.last_session ? FM.date(s.last_session) : "none yet" }),
       el("td", { class: "num", text: s.sessions_this_month }),
-      el("td", {}, s.live
-        ? el("a", { class: "live", href: s.live.watch, "aria-label": "watch " + s.id + " live" }, "● watch live")
-        : el("span", { class: "muted", text: "–" })),
+      liveCell,
       goals,
     ));
   }
+  // Who is in a session changes while the page is open: the live column follows it.
+  window.setInterval(async () => {
+    let now;
+    try { now = await FM.api("/api/students"); } catch (err) { return; }
+    summarise(now);
+    for (const s of now) {
+      const cell = liveCells.get(s.id);
+      const href = s.live ? s.live.watch : null;
+      const link = cell && cell.querySelector("a");
+      if (cell && (link ? link.getAttribute("href") : null) !== href) cell.replaceChildren(liveLink(s));
+    }
+  }, LIVE_EVERY_MS);
   const filter = document.getElementById("filter");
   filter.addEventListener("input", () => {
     const f = filter.value.trim().toLowerCase();

@@ -84,10 +84,11 @@
   }
 
   async function load() {
-    const [sessions, p, history, caseload] = await Promise.all([
+    const [sessions, p, history, caseload, plan] = await Promise.all([
       FM.api(base + "/sessions"), FM.api(base + "/progress"),
-      FM.api(base + "/goals?history=1"), FM.api("/api/students"),
+      FM.api(base + "/goals?history=1"), FM.api("/api/students"), FM.api(base + "/tasks"),
     ]);
+    showPlan(plan);
     const me = caseload.find((s) => s.id === code);
     const liveBox = document.getElementById("live");
     liveBox.replaceChildren(me && me.live
@@ -131,6 +132,27 @@
     if (!sessions.length) body.append(el("tr", {}, el("td", { colspan: 5, text: "No sessions uploaded yet." })));
     document.body.dataset.ready = "1";
   }
+
+  function showPlan(plan) {
+    document.getElementById("plan-state").textContent = plan.tasks.length
+      ? `Set by ${plan.set_by || "–"} on ${FM.dateTime(plan.set_at)}. The desk offers these tasks, in this order.`
+      : "No tasks planned: the desk offers its usual tasks (both hands' squeezes and copying text).";
+    document.getElementById("plan-list").replaceChildren(...plan.tasks.map((t) => el("li", { text: t })));
+    const text = document.getElementById("plan-text");
+    if (document.activeElement !== text) text.value = plan.tasks.join("\n");
+  }
+
+  document.getElementById("plan-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const tasks = document.getElementById("plan-text").value.split("\n")
+      .map((t) => t.trim()).filter((t) => t);
+    try {
+      const plan = await FM.api(base + "/tasks", { method: "PUT", body: { tasks } });
+      showPlan(plan);
+      FM.say(tasks.length ? `Tasks saved: ${tasks.length} for the next sessions.`
+        : "Tasks cleared: the desk offers its usual tasks.", "ok");
+    } catch (err) { FM.fail(err); }
+  });
 
   document.getElementById("goal-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -18,9 +18,11 @@ a :class:`KitBridge` over a TCP socket on 127.0.0.1. The bridge puts a bumble pe
   address the stand-in renews; the bumble device's identity stays its static address);
 - security: pairing as ``config(bond=, le_secure=, mitm=, io=)`` says; bonds live in the
   firmware's store, through ``_IRQ_GET_SECRET``/``_IRQ_SET_SECRET``, so the firmware decides
-  which bond is kept. As on NimBLE, ``_IRQ_ENCRYPTION_UPDATE`` for a pairing comes after its
-  keys were offered to the store. The kit's IRK (loaded by the stand-in from the firmware's
-  store) is the bumble device's ``irk``: SMP hands it and the identity address to the central.
+  which bond is kept (:mod:`finemotor.transport.virtual.security`, records in
+  :mod:`finemotor.transport.virtual.bond`). As on NimBLE, ``_IRQ_ENCRYPTION_UPDATE`` for a
+  pairing comes after its keys were offered to the store. The kit's IRK (loaded by the
+  stand-in from the firmware's store) is the bumble device's ``irk``: SMP hands it and the
+  identity address to the central.
 
 The wire (frames of ``u8 type | u16 length | payload``, little-endian) is in
 docs/virtual-radio.md, "The kit's side". :class:`finemotor.transport.virtual.simkit.SimKit`
@@ -43,11 +45,12 @@ from bumble.att import ATT_Error, Attribute, ErrorCode
 from bumble.core import UUID
 from bumble.device import AdvertisingType, Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Descriptor, Service
-from bumble.keys import KeyStore, PairingKeys
-from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.keys import PairingKeys
+from bumble.pairing import PairingConfig
 
 from finemotor.errors import TransportError
 from finemotor.transport.virtual.radio import VirtualRadio
+from finemotor.transport.virtual.security import FirmwareKeyStore, FirmwarePairingDelegate
 
 __all__ = ["DEFAULT_BUFFER", "KitBridge"]
 
@@ -58,9 +61,6 @@ DEFAULT_BUFFER = 20
 
 _DEFAULT_MTU = 256  # MicroPython's NimBLE preferred ATT MTU until config(mtu=...)
 _MAX_FRAME = 600  # largest payload the bridge sends (the firmware's receive buffer is 1 KB)
-_SEC_OURS = 1  # NimBLE's BLE_STORE_OBJ_TYPE_OUR_SEC: the keys the kit gave the peer
-_SEC_PEER = 2  # NimBLE's BLE_STORE_OBJ_TYPE_PEER_SEC: the keys the peer gave the kit
-_MAX_BONDS_LISTED = 64
 
 # Characteristic/descriptor flags of MicroPython's bluetooth module.
 _F_READ = 0x0002
@@ -72,11 +72,6 @@ _F_READ_AUTHOR = 0x0800
 _F_WRITE_ENC = 0x1000
 _F_WRITE_AUTHEN = 0x2000
 _F_WRITE_AUTHOR = 0x4000
-
-# _IRQ_PASSKEY_ACTION actions.
-_PASSKEY_INPUT = 2
-_PASSKEY_DISPLAY = 3
-_PASSKEY_NUMERIC_COMPARISON = 4
 
 _Perm = Attribute.Permissions
 
@@ -100,133 +95,6 @@ def _permissions(flags: int) -> Attribute.Permissions:
 def _address_bytes(address: hci.Address) -> bytes:
     """``addr_type`` byte + the address, most significant byte first (as MicroPython shows it)."""
     return bytes((1 if address.is_random else 0,)) + bytes(reversed(bytes(address)))
-
-
-def _secret_key(name: str) -> bytes:
-    """The store key of a peer: NimBLE's ``ble_addr_t`` (type byte, address little-endian)."""
-    address = hci.Address(name)
-    return bytes((1 if address.is_random else 0,)) + bytes(address)
-
-
-_KEY_FIELDS = ("ltk", "ltk_central", "ltk_peripheral", "irk", "csrk", "link_key")
-
-
-def encode_bond(name: str, keys: PairingKeys) -> bytes:
-    """A bond as the firmware stores it: its store key, then the keys (at most 144 bytes).
-
-    ``key(7) | present bits(1) | per present key: flags(1: authenticated, has ediv/rand),
-    value(16)[, ediv(2), rand(8)]``.
-    """
-    out = bytearray(_secret_key(name))
-    present = 0
-    body = bytearray()
-    for i, attr in enumerate(_KEY_FIELDS):
-        key: PairingKeys.Key | None = getattr(keys, attr)
-        if key is None:
-            continue
-        present |= 1 << i
-        extra = key.ediv is not None and key.rand is not None
-        body.append((1 if key.authenticated else 0) | (2 if extra else 0))
-        body += key.value[:16].ljust(16, b"\0")
-        if extra:
-            body += struct.pack("<H", key.ediv) + bytes(key.rand or b"")[:8].ljust(8, b"\0")
-    out.append(present)
-    return bytes(out + body)
-
-
-def decode_bond(blob: bytes) -> tuple[str, PairingKeys]:
-    """The peer's name (as bumble's keystore names it) and its keys, from :func:`encode_bond`.
-
-    Raises:
-        ValueError: the blob is not a bond in that format.
-    """
-    if len(blob) < 8:
-        raise ValueError("bond record too short")
-    kind = hci.Address.RANDOM_DEVICE_ADDRESS if blob[0] else hci.Address.PUBLIC_DEVICE_ADDRESS
-    address = hci.Address(bytes(blob[1:7]), kind)
-    keys = PairingKeys(address_type=hci.AddressType(kind))
-    present, i = blob[7], 8
-    for bit, attr in enumerate(_KEY_FIELDS):
-        if not present & (1 << bit):
-            continue
-        if i + 17 > len(blob):
-            raise ValueError("bond record cut short")
-        flags, value = blob[i], bytes(blob[i + 1 : i + 17])
-        i += 17
-        ediv: int | None = None
-        rand: bytes | None = None
-        if flags & 2:
-            if i + 10 > len(blob):
-                raise ValueError("bond record cut short")
-            ediv = struct.unpack_from("<H", blob, i)[0]
-            rand = bytes(blob[i + 2 : i + 10])
-            i += 10
-        setattr(keys, attr, PairingKeys.Key(value, bool(flags & 1), ediv, rand))
-    return str(address), keys
-
-
-class _FirmwareKeyStore(KeyStore):
-    """bumble's key store on the firmware's bond store (``_IRQ_GET_SECRET``/``_SET_SECRET``)."""
-
-    def __init__(self, bridge: KitBridge) -> None:
-        self._bridge = bridge
-
-    async def get(self, name: str) -> PairingKeys | None:
-        blob = await self._bridge.get_secret(_SEC_PEER, 0, _secret_key(name))
-        if blob is None:
-            return None
-        try:
-            return decode_bond(blob)[1]
-        except ValueError as error:
-            logger.warning("kit's bond for %s is unreadable (%s): ignored", name, error)
-            return None
-
-    async def update(self, name: str, keys: PairingKeys) -> None:
-        # Two entries per bond, in NimBLE's order (nimble/host/src/ble_sm.c
-        # ble_sm_persist_keys: OUR_SEC, then PEER_SEC); both hold this bridge's encoding.
-        key, blob = _secret_key(name), encode_bond(name, keys)
-        ours = await self._bridge.set_secret(_SEC_OURS, key, blob)
-        theirs = await self._bridge.set_secret(_SEC_PEER, key, blob)
-        self._bridge.bond_offered(name, ours and theirs)
-
-    async def delete(self, name: str) -> None:
-        # nimble/host/src/ble_store_util.c ble_store_util_delete_peer: both entry types (the
-        # firmware's stand-in repeats each delete until the store answers False).
-        await self._bridge.set_secret(_SEC_OURS, _secret_key(name), None)
-        await self._bridge.set_secret(_SEC_PEER, _secret_key(name), None)
-
-    async def get_all(self) -> list[tuple[str, PairingKeys]]:
-        out: list[tuple[str, PairingKeys]] = []
-        for index in range(_MAX_BONDS_LISTED):
-            blob = await self._bridge.get_secret(_SEC_PEER, index, None)
-            if blob is None:
-                break
-            with contextlib.suppress(ValueError):
-                out.append(decode_bond(blob))
-        return out
-
-
-class _Delegate(PairingDelegate):
-    """Pairing questions go to the firmware as ``_IRQ_PASSKEY_ACTION``; it answers with
-    ``gap_passkey``. Just Works needs no question."""
-
-    def __init__(self, bridge: KitBridge, connection: Connection, io: int) -> None:
-        super().__init__(io_capability=PairingDelegate.IoCapability(io))
-        self._bridge = bridge
-        self._connection = connection
-
-    async def compare_numbers(self, number: int, digits: int) -> bool:
-        answer = await self._bridge.passkey_action(
-            self._connection, _PASSKEY_NUMERIC_COMPARISON, number
-        )
-        return bool(answer)
-
-    async def get_number(self) -> int | None:
-        return await self._bridge.passkey_action(self._connection, _PASSKEY_INPUT, 0)
-
-    async def generate_passkey(self) -> int:
-        answer = await self._bridge.passkey_action(self._connection, _PASSKEY_DISPLAY, 0)
-        return await super().generate_passkey() if answer is None else answer % 1_000_000
 
 
 @dataclass
@@ -538,7 +406,7 @@ class KitBridge:
             self._wanted_address, name=self.name, power_on=False
         )
         self.device = device
-        device.keystore = _FirmwareKeyStore(self)
+        device.keystore = FirmwareKeyStore(self)
         device.pairing_config_factory = self._pairing_config
         device.gatt_server.max_mtu = _DEFAULT_MTU
         device.on(Device.EVENT_CONNECTION, self._on_connection)
@@ -777,7 +645,7 @@ class KitBridge:
             sc=c["le_secure"],
             mitm=c["mitm"],
             bonding=c["bond"],
-            delegate=_Delegate(self, connection, c["io"]),
+            delegate=FirmwarePairingDelegate(self, connection, c["io"]),
         )
 
     def _on_connection(self, connection: Connection) -> None:

@@ -24,7 +24,7 @@ a :class:`KitBridge` over a TCP socket on 127.0.0.1. The bridge puts a bumble pe
   stand-in from the firmware's store) is the bumble device's ``irk``: SMP hands it and the
   identity address to the central.
 
-The wire (frames of ``u8 type | u16 length | payload``, little-endian) is in
+The frames and their opcodes are in :mod:`finemotor.transport.virtual.wire`, the payloads in
 docs/virtual-radio.md, "The kit's side". :class:`finemotor.transport.virtual.simkit.SimKit`
 starts a bridge and the firmware process together.
 """
@@ -51,6 +51,13 @@ from bumble.pairing import PairingConfig
 from finemotor.errors import TransportError
 from finemotor.transport.virtual.radio import VirtualRadio
 from finemotor.transport.virtual.security import FirmwareKeyStore, FirmwarePairingDelegate
+from finemotor.transport.virtual.wire import (
+    CALL_ANSWERS,
+    Opcode,
+    address_bytes,
+    frame,
+    read_frame,
+)
 
 __all__ = ["DEFAULT_BUFFER", "KitBridge"]
 
@@ -60,7 +67,6 @@ DEFAULT_BUFFER = 20
 """Bytes a characteristic's value takes from a central until the firmware sets or writes more."""
 
 _DEFAULT_MTU = 256  # MicroPython's NimBLE preferred ATT MTU until config(mtu=...)
-_MAX_FRAME = 600  # largest payload the bridge sends (the firmware's receive buffer is 1 KB)
 
 # Characteristic/descriptor flags of MicroPython's bluetooth module.
 _F_READ = 0x0002
@@ -90,11 +96,6 @@ def _permissions(flags: int) -> Attribute.Permissions:
         if flags & bit:
             perm |= p
     return perm
-
-
-def _address_bytes(address: hci.Address) -> bytes:
-    """``addr_type`` byte + the address, most significant byte first (as MicroPython shows it)."""
-    return bytes((1 if address.is_random else 0,)) + bytes(reversed(bytes(address)))
 
 
 @dataclass
@@ -252,37 +253,37 @@ class KitBridge:
 
     def press_button(self, ms: int) -> None:
         """Presses the kit's button for ``ms`` milliseconds (60 s pairing window if short)."""
-        self._send(ord("b"), struct.pack("<I", ms))
+        self._send(Opcode.BUTTON, struct.pack("<I", ms))
 
     def set_battery_mv(self, mv: int) -> None:
         """Sets the kit's cell voltage in millivolts."""
-        self._send(ord("v"), struct.pack("<I", mv))
+        self._send(Opcode.BATTERY, struct.pack("<I", mv))
 
     def apply_load(self, newtons: float | None) -> None:
         """Sets the simulated load rig's force on the sensor (None hands it back to the
         student)."""
         mn = 0xFFFFFFFF if newtons is None else max(0, min(0xFFFFFFFE, round(newtons * 1000)))
-        self._send(ord("l"), struct.pack("<I", mn))
+        self._send(Opcode.LOAD, struct.pack("<I", mn))
 
     def dump_truth(self) -> None:
         """Asks the firmware to write its world's hidden truth to ``truth.json``."""
-        self._send(ord("t"), struct.pack("<I", 0))
+        self._send(Opcode.TRUTH, struct.pack("<I", 0))
 
     def renew_address(self) -> None:
         """Makes the kit's stack renew its resolvable private address now (what its controller
         does every 15 minutes)."""
-        self._send(ord("n"), b"")
+        self._send(Opcode.RENEW_ADDRESS, b"")
 
     def quit(self) -> None:
         """Asks the firmware process to exit (it raises ``SystemExit(0)``)."""
-        self._send(ord("q"), b"")
+        self._send(Opcode.QUIT, b"")
 
     # Requests to the firmware (answered from its irq handler)
 
     async def get_secret(self, sec_type: int, index: int, key: bytes | None) -> bytes | None:
         """``_IRQ_GET_SECRET``: the firmware's stored value, or None."""
         payload = bytes((sec_type, index & 0xFF, 0 if key is None else 1)) + (key or b"")
-        answer = await self._request(ord("g"), payload)
+        answer = await self._request(Opcode.GET_SECRET, payload)
         if answer is None or not answer or not answer[0]:
             return None
         return answer[1:]
@@ -291,14 +292,14 @@ class KitBridge:
         """``_IRQ_SET_SECRET`` (value None deletes): True if the firmware stored it."""
         payload = bytes((sec_type, len(key))) + key
         payload += b"\0" if value is None else b"\1" + value
-        answer = await self._request(ord("s"), payload)
+        answer = await self._request(Opcode.SET_SECRET, payload)
         return bool(answer and answer[0])
 
     async def passkey_action(self, connection: Connection, action: int, passkey: int) -> int | None:
         """``_IRQ_PASSKEY_ACTION``: the firmware's ``gap_passkey`` answer, or None."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._passkeys[connection.handle] = future
-        self._send(ord("k"), struct.pack("<HBI", connection.handle, action, passkey))
+        self._send(Opcode.PASSKEY_ACTION, struct.pack("<HBI", connection.handle, action, passkey))
         try:
             async with asyncio.timeout(30.0):
                 return await future
@@ -315,7 +316,7 @@ class KitBridge:
         if not accepted:
             logger.info("the kit refused the bond with %s", name)
 
-    async def _request(self, typ: int, payload: bytes) -> bytes | None:
+    async def _request(self, typ: Opcode, payload: bytes) -> bytes | None:
         if not self.connected:
             return None
         request = self._next_request
@@ -332,15 +333,14 @@ class KitBridge:
         finally:
             self._replies.pop(request, None)
 
-    def _send(self, typ: int, payload: bytes) -> None:
-        if len(payload) > _MAX_FRAME:
-            raise TransportError(f"bridge frame of {len(payload)} bytes is too long for the kit")
+    def _send(self, opcode: Opcode, payload: bytes) -> None:
+        data = frame(opcode, payload)
         if self._writer is None or self._session_over.is_set():
             raise TransportError(
                 "The kit's firmware is not connected to its bridge (it has exited or not "
                 "started): start the simulated kit again."
             )
-        self._writer.write(struct.pack("<BH", typ, len(payload)) + payload)
+        self._writer.write(data)
 
     # The firmware's connection
 
@@ -356,14 +356,12 @@ class KitBridge:
         worker = asyncio.create_task(self._work())
         try:
             while True:
-                header = await reader.readexactly(3)
-                typ, length = header[0], header[1] | header[2] << 8
-                payload = await reader.readexactly(length)
-                if typ == ord("S"):  # a secret answered: request id, result
+                typ, payload = await read_frame(reader)
+                if typ == Opcode.SECRET_ANSWER:  # a secret answered: request id, result
                     future = self._replies.get(payload[0]) if payload else None
                     if future is not None and not future.done():
                         future.set_result(payload[1:])
-                elif typ == ord("P"):  # gap_passkey(conn, action, passkey)
+                elif typ == Opcode.PASSKEY:  # gap_passkey(conn, action, passkey)
                     conn, _action, passkey = struct.unpack("<HBI", payload)
                     pending = self._passkeys.get(conn)
                     if pending is not None and not pending.done():
@@ -391,8 +389,9 @@ class KitBridge:
                 await self._call(typ, payload)
             except Exception:
                 logger.exception("kit bridge: the firmware's call %r failed", chr(typ))
-                if typ in (ord("H"), ord("A"), ord("R")):
-                    self._send(typ | 0x20, b"")  # an empty answer: the call raises OSError
+                answer = CALL_ANSWERS.get(typ)
+                if answer is not None:  # an empty answer: the call raises OSError
+                    self._send(answer, b"")
 
     async def _call(self, typ: int, p: bytes) -> None:
         handler = self._calls.get(typ)
@@ -410,7 +409,7 @@ class KitBridge:
         device.pairing_config_factory = self._pairing_config
         device.gatt_server.max_mtu = _DEFAULT_MTU
         device.on(Device.EVENT_CONNECTION, self._on_connection)
-        self._send(ord("h"), _address_bytes(device.static_address))
+        self._send(Opcode.HELLO_ANSWER, address_bytes(device.static_address))
 
     async def _active(self, p: bytes) -> None:
         device = self._device()
@@ -421,7 +420,7 @@ class KitBridge:
             await device.stop_advertising()
             for link in list(self._links.values()):
                 self._spawn(link.connection.disconnect())
-        self._send(ord("a"), b"\1")
+        self._send(Opcode.ACTIVE_ANSWER, b"\1")
 
     async def _configure(self, p: bytes) -> None:
         mtu, bond, le_secure, mitm, io = struct.unpack_from("<HBBBB", p)
@@ -487,7 +486,7 @@ class KitBridge:
                     self._values[v.attribute.handle] = v
             reply.append(len(handles))
             reply += struct.pack(f"<{len(handles)}H", *handles)
-        self._send(ord("r"), bytes(reply))
+        self._send(Opcode.REGISTER_ANSWER, bytes(reply))
 
     async def _write_local(self, p: bytes) -> None:
         handle, send_update = struct.unpack_from("<HB", p)
@@ -527,7 +526,7 @@ class KitBridge:
             logger.debug("indication on 0x%04X: %r", handle, error)
             status = 1
         if self.connected:
-            self._send(ord("i"), struct.pack("<HHB", connection.handle, handle, status))
+            self._send(Opcode.INDICATE_DONE, struct.pack("<HHB", connection.handle, handle, status))
 
     async def _advertise(self, p: bytes) -> None:
         device = self._device()
@@ -599,18 +598,18 @@ class KitBridge:
             self._device().request_pairing(link.connection)
 
     _calls: ClassVar[dict[int, Callable[[KitBridge, bytes], Awaitable[None]]]] = {
-        ord("H"): _hello,
-        ord("A"): _active,
-        ord("C"): _configure,
-        ord("R"): _register,
-        ord("W"): _write_local,
-        ord("B"): _set_buffer,
-        ord("N"): _notify,
-        ord("V"): _advertise,
-        ord("D"): _disconnect,
-        ord("X"): _pair,
-        ord("O"): _own_address,
-        ord("K"): _set_irk,
+        Opcode.HELLO: _hello,
+        Opcode.ACTIVE: _active,
+        Opcode.CONFIG: _configure,
+        Opcode.REGISTER: _register,
+        Opcode.LOCAL_WRITE: _write_local,
+        Opcode.SET_BUFFER: _set_buffer,
+        Opcode.NOTIFY: _notify,
+        Opcode.ADVERTISE: _advertise,
+        Opcode.DISCONNECT: _disconnect,
+        Opcode.PAIR: _pair,
+        Opcode.OWN_ADDRESS: _own_address,
+        Opcode.IRK: _set_irk,
     }
 
     # Values, as a central sees them
@@ -633,7 +632,9 @@ class KitBridge:
             v.value = (v.value + value if v.append else bytes(value))[: v.size]
             if self.connected and v.attribute is not None:
                 handle = v.attribute.handle
-                self._send(ord("w"), struct.pack("<HH", connection.handle, handle) + v.value)
+                self._send(
+                    Opcode.CENTRAL_WRITE, struct.pack("<HH", connection.handle, handle) + v.value
+                )
 
         return CharacteristicValue(read=read, write=write)
 
@@ -668,10 +669,13 @@ class KitBridge:
         connection.on(Connection.EVENT_PAIRING_FAILURE, lambda _r: self._on_pairing_end(link))
         connection.on(
             Connection.EVENT_CONNECTION_ATT_MTU_UPDATE,
-            lambda: self._event(ord("m"), struct.pack("<HH", link.connection.handle, mtu())),
+            lambda: self._event(
+                Opcode.MTU_EXCHANGED, struct.pack("<HH", link.connection.handle, mtu())
+            ),
         )
         self._event(
-            ord("c"), struct.pack("<H", connection.handle) + _address_bytes(connection.peer_address)
+            Opcode.CENTRAL_CONNECT,
+            struct.pack("<H", connection.handle) + address_bytes(connection.peer_address),
         )
 
     def _on_disconnection(self, link: _Link) -> None:
@@ -679,7 +683,8 @@ class KitBridge:
         self._links.pop(connection.handle, None)
         link.settled.set()
         self._event(
-            ord("d"), struct.pack("<H", connection.handle) + _address_bytes(connection.peer_address)
+            Opcode.CENTRAL_DISCONNECT,
+            struct.pack("<H", connection.handle) + address_bytes(connection.peer_address),
         )
 
     def _on_pairing_start(self, link: _Link) -> None:
@@ -707,7 +712,7 @@ class KitBridge:
         c = link.connection
         encrypted = c.is_encrypted
         self._event(
-            ord("e"),
+            Opcode.ENCRYPTION_UPDATE,
             struct.pack(
                 "<HBBBB",
                 c.handle,
@@ -718,7 +723,7 @@ class KitBridge:
             ),
         )
 
-    def _event(self, typ: int, payload: bytes) -> None:
+    def _event(self, typ: Opcode, payload: bytes) -> None:
         if self.connected:
             self._send(typ, payload)
 

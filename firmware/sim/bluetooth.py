@@ -4,7 +4,7 @@
 #
 #   import bluetooth
 #   bluetooth.connect_bridge("127.0.0.1", port)   # once, before the firmware calls BLE()
-#   bluetooth.on_sim(fn)                           # fn(op, value): button, battery, rig, truth
+#   bluetooth.on_sim(fn)                           # fn(op, value), op one of SIM_* below
 #
 # As strict as the ESP32 port (MicroPython with NimBLE), each rule citing the source it models
 # (docs/simulation.md lists them): an exception unregisters the handler; the handler runs with
@@ -17,11 +17,12 @@
 # active(True)) and renewed every _RPA_TIMEOUT_S.
 #
 # Two backends: one TCP socket to the bridge (realtime), or vcentral.Central (virtual time, in
-# this process). To the bridge, frames `u8 type | u16 length (LE) | payload` both ways
-# (docs/virtual-radio.md, "The kit's side"). Events from the bridge reach the irq handler from an asyncio task this
-# module starts (it wakes when the socket has data, and at least every second). Calls that need
-# an answer (active, gatts_register_services) block for it with a timeout, answering the
-# bridge's secret requests meanwhile, as the stack's store callbacks can run at any time.
+# this process). To the bridge, frames `u8 opcode | u16 length (LE) | payload` both ways, the
+# opcodes named _OP_* below (docs/virtual-radio.md, "The kit's side"). Events from the bridge
+# reach the irq handler from an asyncio task this module starts (it wakes when the socket has
+# data, and at least every second). Calls that need an answer (active,
+# gatts_register_services) block for it with a timeout, answering the bridge's secret requests
+# meanwhile, as the stack's store callbacks can run at any time.
 import errno
 import os
 import select
@@ -48,6 +49,48 @@ _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
 _IRQ_PASSKEY_ACTION = const(31)
+
+# The wire's opcodes (finemotor.transport.virtual.wire.Opcode has the same names, without _OP_;
+# docs/virtual-radio.md, "The wire", their payloads). Calls to the bridge:
+_OP_HELLO = const(0x48)  # 'H' connect_bridge(), answered by _OP_HELLO_ANSWER
+_OP_ACTIVE = const(0x41)  # 'A' active(on), answered by _OP_ACTIVE_ANSWER
+_OP_CONFIG = const(0x43)  # 'C' config(): mtu, bond, le_secure, mitm, io, gap_name
+_OP_REGISTER = const(0x52)  # 'R' gatts_register_services(), answered by _OP_REGISTER_ANSWER
+_OP_LOCAL_WRITE = const(0x57)  # 'W' gatts_write(): handle, send_update, value
+_OP_SET_BUFFER = const(0x42)  # 'B' gatts_set_buffer(): handle, size, append
+_OP_NOTIFY = const(0x4E)  # 'N' gatts_notify/indicate(): conn, handle, kind, data
+_OP_ADVERTISE = const(0x56)  # 'V' gap_advertise(): interval, flags, adv length, adv, resp
+_OP_DISCONNECT = const(0x44)  # 'D' gap_disconnect(): conn
+_OP_PAIR = const(0x58)  # 'X' gap_pair(): conn
+_OP_PASSKEY = const(0x50)  # 'P' gap_passkey(): conn, action, passkey
+_OP_OWN_ADDRESS = const(0x4F)  # 'O' the stack's own address from now: addr_type, addr
+_OP_IRK = const(0x4B)  # 'K' the stack's own IRK, least significant byte first
+_OP_SECRET_ANSWER = const(0x53)  # 'S' the store's answer to _OP_GET/SET_SECRET: req, result
+# From the bridge: answers, the stack's events, the simulation's controls.
+_OP_HELLO_ANSWER = const(0x68)  # 'h' the kit's identity: addr_type, addr
+_OP_ACTIVE_ANSWER = const(0x61)  # 'a' ok (empty: failed)
+_OP_REGISTER_ANSWER = const(0x72)  # 'r' value handles per service (empty: failed)
+_OP_CENTRAL_CONNECT = const(0x63)  # 'c' conn, addr_type, addr
+_OP_CENTRAL_DISCONNECT = const(0x64)  # 'd' conn, addr_type, addr
+_OP_CENTRAL_WRITE = const(0x77)  # 'w' conn, handle, the new local value
+_OP_MTU_EXCHANGED = const(0x6D)  # 'm' conn, mtu
+_OP_ENCRYPTION_UPDATE = const(0x65)  # 'e' conn, encrypted, authenticated, bonded, key size
+_OP_GET_SECRET = const(0x67)  # 'g' req, sec_type, index, has_key, key
+_OP_SET_SECRET = const(0x73)  # 's' req, sec_type, key_len, key, has_value, value
+_OP_PASSKEY_ACTION = const(0x6B)  # 'k' conn, action, passkey
+_OP_INDICATE_DONE = const(0x69)  # 'i' conn, handle, status
+_OP_BUTTON = const(0x62)  # 'b' press the button: ms (the on_sim hook's SIM_BUTTON)
+_OP_BATTERY = const(0x76)  # 'v' set the battery: mV (SIM_BATTERY)
+_OP_LOAD = const(0x6C)  # 'l' the load rig's force: mN (SIM_LOAD)
+_OP_TRUTH = const(0x74)  # 't' write the world's truth to truth.json (SIM_TRUTH)
+_OP_RENEW_ADDRESS = const(0x6E)  # 'n' the controller's RPA timer fires now
+_OP_QUIT = const(0x71)  # 'q' the process ends
+
+# The on_sim hook's ops (run_kit.py's _sim), one per simulation control of the bridge.
+SIM_BUTTON = const(0)  # press the button for value ms
+SIM_BATTERY = const(1)  # set the battery to value mV
+SIM_LOAD = const(2)  # the load rig's force in mN (0xFFFFFFFF: none)
+SIM_TRUTH = const(3)  # write the world's truth to truth.json
 
 _RX = const(1024)  # the bridge sends frames of at most 3 + 600 bytes
 _TX = const(608)
@@ -141,9 +184,8 @@ def attach(backend):
 
 
 def on_sim(fn):
-    # fn(op, value) runs in the pump task for the bridge's simulation controls:
-    # op 0 = press the button for value ms, op 1 = set the battery to value mV, op 2 = the load
-    # rig's force in mN (0xFFFFFFFF: none), op 3 = write the world's truth to truth.json.
+    # fn(op, value) runs in the pump task for the bridge's simulation controls: op is one of
+    # SIM_BUTTON, SIM_BATTERY, SIM_LOAD, SIM_TRUTH (above).
     _b().sim = fn
 
 
@@ -169,7 +211,7 @@ class _Bridge:
         self.txv = memoryview(self.tx)
         self.later = []  # events that came while a call waited for its answer
         self.sim = None
-        r = self.request(0x48, 0x68)  # 'H' -> 'h'
+        r = self.request(_OP_HELLO, _OP_HELLO_ANSWER)
         self.mac = (r[0], bytes(r[1:7]))
 
     # --- sending ------------------------------------------------------------------------
@@ -233,7 +275,7 @@ class _Bridge:
             if f is None:
                 return None
             typ, p = f
-            if want is None or typ in (0x67, 0x73):  # 'g', 's': secrets
+            if want is None or typ == _OP_GET_SECRET or typ == _OP_SET_SECRET:
                 self.dispatch(typ, memoryview(p))
             elif typ == want:
                 return p
@@ -302,38 +344,38 @@ class _Bridge:
 
     def dispatch(self, typ, p):
         ble = _ble
-        if typ == 0x63 or typ == 0x64:  # 'c' connect, 'd' disconnect: conn, addr_type, addr
+        if typ == _OP_CENTRAL_CONNECT or typ == _OP_CENTRAL_DISCONNECT:
             conn = p[0] | p[1] << 8
             if ble is None:
                 return
-            if typ == 0x63:
+            if typ == _OP_CENTRAL_CONNECT:
                 ble._conns.append(conn)
                 ble._irq(_IRQ_CENTRAL_CONNECT, (conn, p[2], ble._view(p[3:9])))
             elif conn in ble._conns:
                 ble._conns.remove(conn)
                 ble._irq(_IRQ_CENTRAL_DISCONNECT, (conn, p[2], ble._view(p[3:9])))
-        elif typ == 0x77:  # 'w' a central wrote: conn, handle, the new local value
+        elif typ == _OP_CENTRAL_WRITE:
             if ble is not None:
                 h = p[2] | p[3] << 8
                 ble._vals[h] = bytes(p[4 : 4 + ble._bufs.get(h, (_RX,))[0]])
                 ble._irq(_IRQ_GATTS_WRITE, (p[0] | p[1] << 8, h))
-        elif typ == 0x6D:  # 'm' MTU exchanged: conn, mtu
+        elif typ == _OP_MTU_EXCHANGED:
             if ble is not None:
                 ble._irq(_IRQ_MTU_EXCHANGED, struct.unpack("<HH", p))
-        elif typ == 0x65:  # 'e' encryption: conn, encrypted, authenticated, bonded, key size
+        elif typ == _OP_ENCRYPTION_UPDATE:
             if ble is not None:
                 c, e, a, b, k = struct.unpack("<HBBBB", p)
                 ble._irq(_IRQ_ENCRYPTION_UPDATE, (c, bool(e), bool(a), bool(b), k))
-        elif typ == 0x67:  # 'g' get secret: req, sec_type, index, has_key, key
+        elif typ == _OP_GET_SECRET:
             v = None
             if ble is not None:
                 key = ble._view(p[4:]) if p[3] else None
                 v = ble._irq(_IRQ_GET_SECRET, (p[1], p[2], key))
             if v is None:
-                self.send(0x53, "<BB", p[0], 0)  # 'S'
+                self.send(_OP_SECRET_ANSWER, "<BB", p[0], 0)
             else:
-                self.send(0x53, "<BB", p[0], 1, v)
-        elif typ == 0x73:  # 's' set secret: req, sec_type, key_len, key, has_value, value
+                self.send(_OP_SECRET_ANSWER, "<BB", p[0], 1, v)
+        elif typ == _OP_SET_SECRET:
             kl = p[2]
             ok = False
             if ble is not None and p[3 + kl]:
@@ -341,23 +383,24 @@ class _Bridge:
                 ok = ble._irq(_IRQ_SET_SECRET, (p[1], key, ble._view(p[4 + kl :])))
             elif ble is not None:
                 ok = ble._delete_all(p[1], bytes(p[3 : 3 + kl]))
-            self.send(0x53, "<BB", p[0], 1 if ok else 0)
-        elif typ == 0x6B:  # 'k' passkey action: conn, action, passkey
+            self.send(_OP_SECRET_ANSWER, "<BB", p[0], 1 if ok else 0)
+        elif typ == _OP_PASSKEY_ACTION:
             if ble is not None:
                 ble._irq(_IRQ_PASSKEY_ACTION, struct.unpack("<HBI", p))
-        elif typ == 0x69:  # 'i' indication done: conn, handle, status
+        elif typ == _OP_INDICATE_DONE:
             if ble is not None:
                 ble._irq(_IRQ_GATTS_INDICATE_DONE, struct.unpack("<HHB", p))
-        elif typ == 0x62 or typ == 0x76:  # 'b' button ms, 'v' battery mV
+        elif typ == _OP_BUTTON or typ == _OP_BATTERY:
             if self.sim is not None:
-                self.sim(0 if typ == 0x62 else 1, struct.unpack("<I", p)[0])
-        elif typ == 0x6C or typ == 0x74:  # 'l' rig load mN, 't' dump the truth
+                op = SIM_BUTTON if typ == _OP_BUTTON else SIM_BATTERY
+                self.sim(op, struct.unpack("<I", p)[0])
+        elif typ == _OP_LOAD or typ == _OP_TRUTH:
             if self.sim is not None:
-                self.sim(2 if typ == 0x6C else 3, struct.unpack("<I", p)[0])
-        elif typ == 0x6E:  # 'n' the controller's RPA timer fires now (a simulation control)
+                self.sim(SIM_LOAD if typ == _OP_LOAD else SIM_TRUTH, struct.unpack("<I", p)[0])
+        elif typ == _OP_RENEW_ADDRESS:  # a simulation control
             if ble is not None:
                 ble._rotate()
-        elif typ == 0x71:  # 'q' quit
+        elif typ == _OP_QUIT:
             raise SystemExit(0)
 
 
@@ -516,7 +559,7 @@ class _BLE:
     # --- configuration ------------------------------------------------------------------
     def active(self, *args):
         if args and bool(args[0]) != self._active:
-            r = _b().request(0x41, 0x61, "<B", 1 if args[0] else 0)  # 'A' -> 'a'
+            r = _b().request(_OP_ACTIVE, _OP_ACTIVE_ANSWER, "<B", 1 if args[0] else 0)
             if not r[0]:
                 raise OSError(errno.EIO)
             self._active = bool(args[0])
@@ -542,11 +585,11 @@ class _BLE:
             if not self._irq(_IRQ_SET_SECRET, (_SECRET_OUR_IRK, self._view(key), self._view(irk))):
                 irk = _DEFAULT_IRK
         self.irk = irk
-        _b().send(0x4B, "<", irk)  # 'K': the IRK the stack hands out when it pairs
+        _b().send(_OP_IRK, "<", irk)  # the IRK the stack hands out when it pairs
 
     def _set_own(self, addr_type, addr):
         self.own = (addr_type, bytes(addr))
-        _b().send(0x4F, "<B", addr_type, self.own[1])  # 'O'
+        _b().send(_OP_OWN_ADDRESS, "<B", addr_type, self.own[1])
 
     def _set_addr_mode(self, mode):
         # extmod/nimble/modbluetooth_nimble.c mp_bluetooth_set_address_mode: needs an active
@@ -619,7 +662,7 @@ class _BLE:
                 raise ValueError("unknown config param")
             cfg[k] = v
         _b().send(
-            0x43,  # 'C'
+            _OP_CONFIG,
             "<HBBBB",
             cfg["mtu"],
             1 if cfg["bond"] else 0,
@@ -650,24 +693,24 @@ class _BLE:
         if self._rpa_due < 0 and self.addr_mode == _ADDR_RPA and _world() is None:
             if utime.ticks_diff(utime.ticks_ms(), self._rpa_ms) >= self.rpa_timeout_us // 1000:
                 self._rotate()
-        _b().send(0x56, "<IBB", iv, flags, len(adv), adv + resp)  # 'V'
+        _b().send(_OP_ADVERTISE, "<IBB", iv, flags, len(adv), adv + resp)
 
     def gap_disconnect(self, conn_handle):
         self._need_active()
         if conn_handle not in self._conns:
             return False
-        _b().send(0x44, "<H", conn_handle)  # 'D'
+        _b().send(_OP_DISCONNECT, "<H", conn_handle)
         return True
 
     def gap_pair(self, conn_handle):
         self._need_active()
         if conn_handle not in self._conns:
             raise OSError(errno.ENOTCONN)
-        _b().send(0x58, "<H", conn_handle)  # 'X'
+        _b().send(_OP_PAIR, "<H", conn_handle)
 
     def gap_passkey(self, conn_handle, action, passkey):
         self._need_active()
-        _b().send(0x50, "<HBI", conn_handle, action, passkey)  # 'P'
+        _b().send(_OP_PASSKEY, "<HBI", conn_handle, action, passkey)
 
     # --- GATT server --------------------------------------------------------------------
     def gatts_register_services(self, services):
@@ -687,7 +730,7 @@ class _BLE:
                 for d in descs:
                     out += self._uuid_field(d[0])
                     out += struct.pack("<H", d[1])
-        r = _b().request(0x52, 0x72, "<", out)  # 'R' -> 'r'
+        r = _b().request(_OP_REGISTER, _OP_REGISTER_ANSWER, "<", out)
         result = []
         i = 1
         for _ in range(r[0]):
@@ -709,7 +752,7 @@ class _BLE:
         v = self._value(value_handle)
         if self._bufs[value_handle][1]:  # append mode: reading consumes the value
             self._vals[value_handle] = b""
-            _b().send(0x57, "<HB", value_handle, 0, b"")  # 'W'
+            _b().send(_OP_LOCAL_WRITE, "<HB", value_handle, 0, b"")
         return v
 
     def gatts_write(self, value_handle, data, send_update=False):
@@ -719,12 +762,12 @@ class _BLE:
         buf = self._bufs[value_handle]
         if len(v) > buf[0]:
             buf[0] = len(v)  # a local write grows the buffer
-        _b().send(0x57, "<HB", value_handle, 1 if send_update else 0, v)  # 'W'
+        _b().send(_OP_LOCAL_WRITE, "<HB", value_handle, 1 if send_update else 0, v)
 
     def gatts_set_buffer(self, value_handle, length, append=False):
         self._value(value_handle)
         self._bufs[value_handle] = [length, bool(append)]
-        _b().send(0x42, "<HHB", value_handle, length, 1 if append else 0)  # 'B'
+        _b().send(_OP_SET_BUFFER, "<HHB", value_handle, length, 1 if append else 0)
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
         self._send_value(0, conn_handle, value_handle, data)
@@ -740,7 +783,7 @@ class _BLE:
         if data is None:
             data = self._vals[h]
         self._take_buffer()
-        _b().send(0x4E, "<HHB", conn, h, kind, data)  # 'N'
+        _b().send(_OP_NOTIFY, "<HHB", conn, h, kind, data)
 
     def _value(self, h):
         self._need_active()

@@ -78,13 +78,14 @@ import bluetooth  # noqa: E402
 
 
 def _sim(op, value):
-    if op == 0:
+    # The bridge's simulation controls (bluetooth.on_sim; op one of bluetooth.SIM_*).
+    if op == bluetooth.SIM_BUTTON:
         world.press_button(value)
-    elif op == 1:
+    elif op == bluetooth.SIM_BATTERY:
         world.set_battery_mv(value)
-    elif op == 2:  # the rig: value in mN, 0xFFFFFFFF hands back to the student
+    elif op == bluetooth.SIM_LOAD:  # the rig: value in mN, 0xFFFFFFFF hands back to the student
         rig.set(None if value == 0xFFFFFFFF else value / 1000.0, world.now() / 1_000_000)
-    elif op == 3:  # the hidden truth, at the gain the firmware set, to truth.json
+    elif op == bluetooth.SIM_TRUTH:  # the hidden truth, at the gain the firmware set, to truth.json
         with open("truth.json.tmp", "w") as f:
             json.dump(world.truth, f)
         import os

@@ -33,7 +33,8 @@ from finemotor.protocol import DecodedFrames, decode_frames
 from finemotor.protocol import control as cp
 from finemotor.protocol.status import decode_status
 from finemotor.transport.virtual import VirtualRadio
-from finemotor.transport.virtual.bridge import KitBridge, decode_bond, encode_bond
+from finemotor.transport.virtual.bond import decode_bond, encode_bond
+from finemotor.transport.virtual.bridge import KitBridge
 from finemotor.transport.virtual.simkit import SimKit, firmware_dir
 
 SERVICE = "4d2f0001-b1a6-4c1e-9f3a-6e6b5f1a7c20"

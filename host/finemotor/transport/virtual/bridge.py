@@ -18,11 +18,13 @@ a :class:`KitBridge` over a TCP socket on 127.0.0.1. The bridge puts a bumble pe
   address the stand-in renews; the bumble device's identity stays its static address);
 - security: pairing as ``config(bond=, le_secure=, mitm=, io=)`` says; bonds live in the
   firmware's store, through ``_IRQ_GET_SECRET``/``_IRQ_SET_SECRET``, so the firmware decides
-  which bond is kept. As on NimBLE, ``_IRQ_ENCRYPTION_UPDATE`` for a pairing comes after its
-  keys were offered to the store. The kit's IRK (loaded by the stand-in from the firmware's
-  store) is the bumble device's ``irk``: SMP hands it and the identity address to the central.
+  which bond is kept (:mod:`finemotor.transport.virtual.security`, records in
+  :mod:`finemotor.transport.virtual.bond`). As on NimBLE, ``_IRQ_ENCRYPTION_UPDATE`` for a
+  pairing comes after its keys were offered to the store. The kit's IRK (loaded by the
+  stand-in from the firmware's store) is the bumble device's ``irk``: SMP hands it and the
+  identity address to the central.
 
-The wire (frames of ``u8 type | u16 length | payload``, little-endian) is in
+The frames and their opcodes are in :mod:`finemotor.transport.virtual.wire`, the payloads in
 docs/virtual-radio.md, "The kit's side". :class:`finemotor.transport.virtual.simkit.SimKit`
 starts a bridge and the firmware process together.
 """
@@ -43,11 +45,19 @@ from bumble.att import ATT_Error, Attribute, ErrorCode
 from bumble.core import UUID
 from bumble.device import AdvertisingType, Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Descriptor, Service
-from bumble.keys import KeyStore, PairingKeys
-from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.keys import PairingKeys
+from bumble.pairing import PairingConfig
 
 from finemotor.errors import TransportError
 from finemotor.transport.virtual.radio import VirtualRadio
+from finemotor.transport.virtual.security import FirmwareKeyStore, FirmwarePairingDelegate
+from finemotor.transport.virtual.wire import (
+    CALL_ANSWERS,
+    Opcode,
+    address_bytes,
+    frame,
+    read_frame,
+)
 
 __all__ = ["DEFAULT_BUFFER", "KitBridge"]
 
@@ -57,10 +67,6 @@ DEFAULT_BUFFER = 20
 """Bytes a characteristic's value takes from a central until the firmware sets or writes more."""
 
 _DEFAULT_MTU = 256  # MicroPython's NimBLE preferred ATT MTU until config(mtu=...)
-_MAX_FRAME = 600  # largest payload the bridge sends (the firmware's receive buffer is 1 KB)
-_SEC_OURS = 1  # NimBLE's BLE_STORE_OBJ_TYPE_OUR_SEC: the keys the kit gave the peer
-_SEC_PEER = 2  # NimBLE's BLE_STORE_OBJ_TYPE_PEER_SEC: the keys the peer gave the kit
-_MAX_BONDS_LISTED = 64
 
 # Characteristic/descriptor flags of MicroPython's bluetooth module.
 _F_READ = 0x0002
@@ -72,11 +78,6 @@ _F_READ_AUTHOR = 0x0800
 _F_WRITE_ENC = 0x1000
 _F_WRITE_AUTHEN = 0x2000
 _F_WRITE_AUTHOR = 0x4000
-
-# _IRQ_PASSKEY_ACTION actions.
-_PASSKEY_INPUT = 2
-_PASSKEY_DISPLAY = 3
-_PASSKEY_NUMERIC_COMPARISON = 4
 
 _Perm = Attribute.Permissions
 
@@ -95,138 +96,6 @@ def _permissions(flags: int) -> Attribute.Permissions:
         if flags & bit:
             perm |= p
     return perm
-
-
-def _address_bytes(address: hci.Address) -> bytes:
-    """``addr_type`` byte + the address, most significant byte first (as MicroPython shows it)."""
-    return bytes((1 if address.is_random else 0,)) + bytes(reversed(bytes(address)))
-
-
-def _secret_key(name: str) -> bytes:
-    """The store key of a peer: NimBLE's ``ble_addr_t`` (type byte, address little-endian)."""
-    address = hci.Address(name)
-    return bytes((1 if address.is_random else 0,)) + bytes(address)
-
-
-_KEY_FIELDS = ("ltk", "ltk_central", "ltk_peripheral", "irk", "csrk", "link_key")
-
-
-def encode_bond(name: str, keys: PairingKeys) -> bytes:
-    """A bond as the firmware stores it: its store key, then the keys (at most 144 bytes).
-
-    ``key(7) | present bits(1) | per present key: flags(1: authenticated, has ediv/rand),
-    value(16)[, ediv(2), rand(8)]``.
-    """
-    out = bytearray(_secret_key(name))
-    present = 0
-    body = bytearray()
-    for i, attr in enumerate(_KEY_FIELDS):
-        key: PairingKeys.Key | None = getattr(keys, attr)
-        if key is None:
-            continue
-        present |= 1 << i
-        extra = key.ediv is not None and key.rand is not None
-        body.append((1 if key.authenticated else 0) | (2 if extra else 0))
-        body += key.value[:16].ljust(16, b"\0")
-        if extra:
-            body += struct.pack("<H", key.ediv) + bytes(key.rand or b"")[:8].ljust(8, b"\0")
-    out.append(present)
-    return bytes(out + body)
-
-
-def decode_bond(blob: bytes) -> tuple[str, PairingKeys]:
-    """The peer's name (as bumble's keystore names it) and its keys, from :func:`encode_bond`.
-
-    Raises:
-        ValueError: the blob is not a bond in that format.
-    """
-    if len(blob) < 8:
-        raise ValueError("bond record too short")
-    kind = hci.Address.RANDOM_DEVICE_ADDRESS if blob[0] else hci.Address.PUBLIC_DEVICE_ADDRESS
-    address = hci.Address(bytes(blob[1:7]), kind)
-    keys = PairingKeys(address_type=hci.AddressType(kind))
-    present, i = blob[7], 8
-    for bit, attr in enumerate(_KEY_FIELDS):
-        if not present & (1 << bit):
-            continue
-        if i + 17 > len(blob):
-            raise ValueError("bond record cut short")
-        flags, value = blob[i], bytes(blob[i + 1 : i + 17])
-        i += 17
-        ediv: int | None = None
-        rand: bytes | None = None
-        if flags & 2:
-            if i + 10 > len(blob):
-                raise ValueError("bond record cut short")
-            ediv = struct.unpack_from("<H", blob, i)[0]
-            rand = bytes(blob[i + 2 : i + 10])
-            i += 10
-        setattr(keys, attr, PairingKeys.Key(value, bool(flags & 1), ediv, rand))
-    return str(address), keys
-
-
-class _FirmwareKeyStore(KeyStore):
-    """bumble's key store on the firmware's bond store (``_IRQ_GET_SECRET``/``_SET_SECRET``)."""
-
-    def __init__(self, bridge: KitBridge) -> None:
-        self._bridge = bridge
-
-    async def get(self, name: str) -> PairingKeys | None:
-        blob = await self._bridge.get_secret(_SEC_PEER, 0, _secret_key(name))
-        if blob is None:
-            return None
-        try:
-            return decode_bond(blob)[1]
-        except ValueError as error:
-            logger.warning("kit's bond for %s is unreadable (%s): ignored", name, error)
-            return None
-
-    async def update(self, name: str, keys: PairingKeys) -> None:
-        # Two entries per bond, in NimBLE's order (nimble/host/src/ble_sm.c
-        # ble_sm_persist_keys: OUR_SEC, then PEER_SEC); both hold this bridge's encoding.
-        key, blob = _secret_key(name), encode_bond(name, keys)
-        ours = await self._bridge.set_secret(_SEC_OURS, key, blob)
-        theirs = await self._bridge.set_secret(_SEC_PEER, key, blob)
-        self._bridge.bond_offered(name, ours and theirs)
-
-    async def delete(self, name: str) -> None:
-        # nimble/host/src/ble_store_util.c ble_store_util_delete_peer: both entry types (the
-        # firmware's stand-in repeats each delete until the store answers False).
-        await self._bridge.set_secret(_SEC_OURS, _secret_key(name), None)
-        await self._bridge.set_secret(_SEC_PEER, _secret_key(name), None)
-
-    async def get_all(self) -> list[tuple[str, PairingKeys]]:
-        out: list[tuple[str, PairingKeys]] = []
-        for index in range(_MAX_BONDS_LISTED):
-            blob = await self._bridge.get_secret(_SEC_PEER, index, None)
-            if blob is None:
-                break
-            with contextlib.suppress(ValueError):
-                out.append(decode_bond(blob))
-        return out
-
-
-class _Delegate(PairingDelegate):
-    """Pairing questions go to the firmware as ``_IRQ_PASSKEY_ACTION``; it answers with
-    ``gap_passkey``. Just Works needs no question."""
-
-    def __init__(self, bridge: KitBridge, connection: Connection, io: int) -> None:
-        super().__init__(io_capability=PairingDelegate.IoCapability(io))
-        self._bridge = bridge
-        self._connection = connection
-
-    async def compare_numbers(self, number: int, digits: int) -> bool:
-        answer = await self._bridge.passkey_action(
-            self._connection, _PASSKEY_NUMERIC_COMPARISON, number
-        )
-        return bool(answer)
-
-    async def get_number(self) -> int | None:
-        return await self._bridge.passkey_action(self._connection, _PASSKEY_INPUT, 0)
-
-    async def generate_passkey(self) -> int:
-        answer = await self._bridge.passkey_action(self._connection, _PASSKEY_DISPLAY, 0)
-        return await super().generate_passkey() if answer is None else answer % 1_000_000
 
 
 @dataclass
@@ -384,37 +253,37 @@ class KitBridge:
 
     def press_button(self, ms: int) -> None:
         """Presses the kit's button for ``ms`` milliseconds (60 s pairing window if short)."""
-        self._send(ord("b"), struct.pack("<I", ms))
+        self._send(Opcode.BUTTON, struct.pack("<I", ms))
 
     def set_battery_mv(self, mv: int) -> None:
         """Sets the kit's cell voltage in millivolts."""
-        self._send(ord("v"), struct.pack("<I", mv))
+        self._send(Opcode.BATTERY, struct.pack("<I", mv))
 
     def apply_load(self, newtons: float | None) -> None:
         """Sets the simulated load rig's force on the sensor (None hands it back to the
         student)."""
         mn = 0xFFFFFFFF if newtons is None else max(0, min(0xFFFFFFFE, round(newtons * 1000)))
-        self._send(ord("l"), struct.pack("<I", mn))
+        self._send(Opcode.LOAD, struct.pack("<I", mn))
 
     def dump_truth(self) -> None:
         """Asks the firmware to write its world's hidden truth to ``truth.json``."""
-        self._send(ord("t"), struct.pack("<I", 0))
+        self._send(Opcode.TRUTH, struct.pack("<I", 0))
 
     def renew_address(self) -> None:
         """Makes the kit's stack renew its resolvable private address now (what its controller
         does every 15 minutes)."""
-        self._send(ord("n"), b"")
+        self._send(Opcode.RENEW_ADDRESS, b"")
 
     def quit(self) -> None:
         """Asks the firmware process to exit (it raises ``SystemExit(0)``)."""
-        self._send(ord("q"), b"")
+        self._send(Opcode.QUIT, b"")
 
     # Requests to the firmware (answered from its irq handler)
 
     async def get_secret(self, sec_type: int, index: int, key: bytes | None) -> bytes | None:
         """``_IRQ_GET_SECRET``: the firmware's stored value, or None."""
         payload = bytes((sec_type, index & 0xFF, 0 if key is None else 1)) + (key or b"")
-        answer = await self._request(ord("g"), payload)
+        answer = await self._request(Opcode.GET_SECRET, payload)
         if answer is None or not answer or not answer[0]:
             return None
         return answer[1:]
@@ -423,14 +292,14 @@ class KitBridge:
         """``_IRQ_SET_SECRET`` (value None deletes): True if the firmware stored it."""
         payload = bytes((sec_type, len(key))) + key
         payload += b"\0" if value is None else b"\1" + value
-        answer = await self._request(ord("s"), payload)
+        answer = await self._request(Opcode.SET_SECRET, payload)
         return bool(answer and answer[0])
 
     async def passkey_action(self, connection: Connection, action: int, passkey: int) -> int | None:
         """``_IRQ_PASSKEY_ACTION``: the firmware's ``gap_passkey`` answer, or None."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._passkeys[connection.handle] = future
-        self._send(ord("k"), struct.pack("<HBI", connection.handle, action, passkey))
+        self._send(Opcode.PASSKEY_ACTION, struct.pack("<HBI", connection.handle, action, passkey))
         try:
             async with asyncio.timeout(30.0):
                 return await future
@@ -447,7 +316,7 @@ class KitBridge:
         if not accepted:
             logger.info("the kit refused the bond with %s", name)
 
-    async def _request(self, typ: int, payload: bytes) -> bytes | None:
+    async def _request(self, typ: Opcode, payload: bytes) -> bytes | None:
         if not self.connected:
             return None
         request = self._next_request
@@ -464,15 +333,14 @@ class KitBridge:
         finally:
             self._replies.pop(request, None)
 
-    def _send(self, typ: int, payload: bytes) -> None:
-        if len(payload) > _MAX_FRAME:
-            raise TransportError(f"bridge frame of {len(payload)} bytes is too long for the kit")
+    def _send(self, opcode: Opcode, payload: bytes) -> None:
+        data = frame(opcode, payload)
         if self._writer is None or self._session_over.is_set():
             raise TransportError(
                 "The kit's firmware is not connected to its bridge (it has exited or not "
                 "started): start the simulated kit again."
             )
-        self._writer.write(struct.pack("<BH", typ, len(payload)) + payload)
+        self._writer.write(data)
 
     # The firmware's connection
 
@@ -488,14 +356,12 @@ class KitBridge:
         worker = asyncio.create_task(self._work())
         try:
             while True:
-                header = await reader.readexactly(3)
-                typ, length = header[0], header[1] | header[2] << 8
-                payload = await reader.readexactly(length)
-                if typ == ord("S"):  # a secret answered: request id, result
+                typ, payload = await read_frame(reader)
+                if typ == Opcode.SECRET_ANSWER:  # a secret answered: request id, result
                     future = self._replies.get(payload[0]) if payload else None
                     if future is not None and not future.done():
                         future.set_result(payload[1:])
-                elif typ == ord("P"):  # gap_passkey(conn, action, passkey)
+                elif typ == Opcode.PASSKEY:  # gap_passkey(conn, action, passkey)
                     conn, _action, passkey = struct.unpack("<HBI", payload)
                     pending = self._passkeys.get(conn)
                     if pending is not None and not pending.done():
@@ -523,8 +389,9 @@ class KitBridge:
                 await self._call(typ, payload)
             except Exception:
                 logger.exception("kit bridge: the firmware's call %r failed", chr(typ))
-                if typ in (ord("H"), ord("A"), ord("R")):
-                    self._send(typ | 0x20, b"")  # an empty answer: the call raises OSError
+                answer = CALL_ANSWERS.get(typ)
+                if answer is not None:  # an empty answer: the call raises OSError
+                    self._send(answer, b"")
 
     async def _call(self, typ: int, p: bytes) -> None:
         handler = self._calls.get(typ)
@@ -538,11 +405,11 @@ class KitBridge:
             self._wanted_address, name=self.name, power_on=False
         )
         self.device = device
-        device.keystore = _FirmwareKeyStore(self)
+        device.keystore = FirmwareKeyStore(self)
         device.pairing_config_factory = self._pairing_config
         device.gatt_server.max_mtu = _DEFAULT_MTU
         device.on(Device.EVENT_CONNECTION, self._on_connection)
-        self._send(ord("h"), _address_bytes(device.static_address))
+        self._send(Opcode.HELLO_ANSWER, address_bytes(device.static_address))
 
     async def _active(self, p: bytes) -> None:
         device = self._device()
@@ -553,7 +420,7 @@ class KitBridge:
             await device.stop_advertising()
             for link in list(self._links.values()):
                 self._spawn(link.connection.disconnect())
-        self._send(ord("a"), b"\1")
+        self._send(Opcode.ACTIVE_ANSWER, b"\1")
 
     async def _configure(self, p: bytes) -> None:
         mtu, bond, le_secure, mitm, io = struct.unpack_from("<HBBBB", p)
@@ -619,7 +486,7 @@ class KitBridge:
                     self._values[v.attribute.handle] = v
             reply.append(len(handles))
             reply += struct.pack(f"<{len(handles)}H", *handles)
-        self._send(ord("r"), bytes(reply))
+        self._send(Opcode.REGISTER_ANSWER, bytes(reply))
 
     async def _write_local(self, p: bytes) -> None:
         handle, send_update = struct.unpack_from("<HB", p)
@@ -659,7 +526,7 @@ class KitBridge:
             logger.debug("indication on 0x%04X: %r", handle, error)
             status = 1
         if self.connected:
-            self._send(ord("i"), struct.pack("<HHB", connection.handle, handle, status))
+            self._send(Opcode.INDICATE_DONE, struct.pack("<HHB", connection.handle, handle, status))
 
     async def _advertise(self, p: bytes) -> None:
         device = self._device()
@@ -731,18 +598,18 @@ class KitBridge:
             self._device().request_pairing(link.connection)
 
     _calls: ClassVar[dict[int, Callable[[KitBridge, bytes], Awaitable[None]]]] = {
-        ord("H"): _hello,
-        ord("A"): _active,
-        ord("C"): _configure,
-        ord("R"): _register,
-        ord("W"): _write_local,
-        ord("B"): _set_buffer,
-        ord("N"): _notify,
-        ord("V"): _advertise,
-        ord("D"): _disconnect,
-        ord("X"): _pair,
-        ord("O"): _own_address,
-        ord("K"): _set_irk,
+        Opcode.HELLO: _hello,
+        Opcode.ACTIVE: _active,
+        Opcode.CONFIG: _configure,
+        Opcode.REGISTER: _register,
+        Opcode.LOCAL_WRITE: _write_local,
+        Opcode.SET_BUFFER: _set_buffer,
+        Opcode.NOTIFY: _notify,
+        Opcode.ADVERTISE: _advertise,
+        Opcode.DISCONNECT: _disconnect,
+        Opcode.PAIR: _pair,
+        Opcode.OWN_ADDRESS: _own_address,
+        Opcode.IRK: _set_irk,
     }
 
     # Values, as a central sees them
@@ -765,7 +632,9 @@ class KitBridge:
             v.value = (v.value + value if v.append else bytes(value))[: v.size]
             if self.connected and v.attribute is not None:
                 handle = v.attribute.handle
-                self._send(ord("w"), struct.pack("<HH", connection.handle, handle) + v.value)
+                self._send(
+                    Opcode.CENTRAL_WRITE, struct.pack("<HH", connection.handle, handle) + v.value
+                )
 
         return CharacteristicValue(read=read, write=write)
 
@@ -777,7 +646,7 @@ class KitBridge:
             sc=c["le_secure"],
             mitm=c["mitm"],
             bonding=c["bond"],
-            delegate=_Delegate(self, connection, c["io"]),
+            delegate=FirmwarePairingDelegate(self, connection, c["io"]),
         )
 
     def _on_connection(self, connection: Connection) -> None:
@@ -800,10 +669,13 @@ class KitBridge:
         connection.on(Connection.EVENT_PAIRING_FAILURE, lambda _r: self._on_pairing_end(link))
         connection.on(
             Connection.EVENT_CONNECTION_ATT_MTU_UPDATE,
-            lambda: self._event(ord("m"), struct.pack("<HH", link.connection.handle, mtu())),
+            lambda: self._event(
+                Opcode.MTU_EXCHANGED, struct.pack("<HH", link.connection.handle, mtu())
+            ),
         )
         self._event(
-            ord("c"), struct.pack("<H", connection.handle) + _address_bytes(connection.peer_address)
+            Opcode.CENTRAL_CONNECT,
+            struct.pack("<H", connection.handle) + address_bytes(connection.peer_address),
         )
 
     def _on_disconnection(self, link: _Link) -> None:
@@ -811,7 +683,8 @@ class KitBridge:
         self._links.pop(connection.handle, None)
         link.settled.set()
         self._event(
-            ord("d"), struct.pack("<H", connection.handle) + _address_bytes(connection.peer_address)
+            Opcode.CENTRAL_DISCONNECT,
+            struct.pack("<H", connection.handle) + address_bytes(connection.peer_address),
         )
 
     def _on_pairing_start(self, link: _Link) -> None:
@@ -839,7 +712,7 @@ class KitBridge:
         c = link.connection
         encrypted = c.is_encrypted
         self._event(
-            ord("e"),
+            Opcode.ENCRYPTION_UPDATE,
             struct.pack(
                 "<HBBBB",
                 c.handle,
@@ -850,7 +723,7 @@ class KitBridge:
             ),
         )
 
-    def _event(self, typ: int, payload: bytes) -> None:
+    def _event(self, typ: Opcode, payload: bytes) -> None:
         if self.connected:
             self._send(typ, payload)
 

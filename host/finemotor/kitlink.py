@@ -28,13 +28,13 @@ from finemotor.errors import FinemotorError, TransportError
 from finemotor.protocol.constants import SEQ_MODULUS
 from finemotor.protocol.status import Status
 from finemotor.samples import SampleBlock
-from finemotor.stream import DeviceStream
+from finemotor.stream import DeviceStream, KitLinkCounters
 from finemotor.transport.ble import BleKit
 from finemotor.transport.commands import KitInfo
 from finemotor.transport.contract import KitTransport
 from finemotor.transport.serial import SerialKit, is_serial_target
 
-__all__ = ["KitLink", "LinkState", "kit_transport"]
+__all__ = ["KitLink", "KitLinkCounters", "LinkState", "kit_transport"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,19 +172,19 @@ class KitLink:
         """Samples the kit took since streaming began, from its sequence numbers."""
         return 0 if self._first_seq is None else self._last_seq + 1 - self._first_seq
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> KitLinkCounters:
         """Received, expected, gaps, backfilled, lost, malformed, duplicates, reconnects."""
         c = self.stream.counters if self.stream is not None else None
-        return {
-            "received": c.delivered if c else 0,
-            "expected": self.expected,
-            "gaps": c.gaps if c else 0,
-            "backfilled": c.backfilled if c else 0,
-            "lost": c.lost if c else 0,
-            "malformed": c.malformed if c else 0,
-            "duplicates": c.duplicates if c else 0,
-            "reconnects": self.state.reconnects,
-        }
+        return KitLinkCounters(
+            received=c.delivered if c else 0,
+            expected=self.expected,
+            gaps=c.gaps if c else 0,
+            backfilled=c.backfilled if c else 0,
+            lost=c.lost if c else 0,
+            malformed=c.malformed if c else 0,
+            duplicates=c.duplicates if c else 0,
+            reconnects=self.state.reconnects,
+        )
 
     # --- data path --------------------------------------------------------------------
     def _on_frame(self, data: bytes) -> None:

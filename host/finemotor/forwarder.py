@@ -191,14 +191,11 @@ def tiles(snapshot: LiveSnapshot) -> dict[str, Any]:
             out["on_paper"] = {"label": "on paper", "value": round(100 * share, 1), "unit": "%"}
         else:
             out["on_paper"] = {"label": "on paper", "value": None, "unit": "%", "why": "no strokes"}
-        trends = s.endurance.get("trends")
-        slope = None
-        if isinstance(trends, dict) and isinstance(trends.get("mean_force"), dict):
-            slope = trends["mean_force"].get("slope")
-        if isinstance(slope, Metric):
-            out["endurance"] = _metric(slope, "endurance: force trend")
+        force_trend = s.endurance.trends.mean_force
+        if force_trend is not None:
+            out["endurance"] = _metric(force_trend.slope, "endurance: force trend")
         else:
-            why = s.endurance.get("reason") or "needs at least two whole minutes"
+            why = s.endurance.reason or "needs at least two whole minutes"
             out["endurance"] = {
                 "label": "endurance: force trend",
                 "value": None,

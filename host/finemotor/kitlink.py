@@ -1,8 +1,9 @@
 """Keeping one kit streaming: start, assemble, sync clocks, fill gaps, reconnect.
 
-A :class:`KitLink` owns a :class:`~finemotor.transport.ble.BleKit` (or, for a kit on its USB
-cable, a :class:`~finemotor.transport.serial.SerialKit`) and a
-:class:`~finemotor.stream.DeviceStream`. Every block it hands on is gap-free and on device
+A :class:`KitLink` owns a :class:`~finemotor.transport.contract.KitTransport` (a
+:class:`~finemotor.transport.ble.BleKit`, or for a kit on its USB cable a
+:class:`~finemotor.transport.serial.SerialKit`; :func:`kit_transport` picks one for a target)
+and a :class:`~finemotor.stream.DeviceStream`. Every block it hands on is gap-free and on device
 time. When the link drops it reconnects with back-off (the kit keeps sampling into its 32 s
 ring meanwhile), restarts the stream, and asks for whatever went missing; what the kit no
 longer holds is counted as lost, never hidden.
@@ -27,10 +28,13 @@ from finemotor.errors import FinemotorError, TransportError
 from finemotor.protocol.constants import SEQ_MODULUS
 from finemotor.protocol.status import Status
 from finemotor.samples import SampleBlock
-from finemotor.stream import DeviceStream
+from finemotor.stream import DeviceStream, KitLinkCounters
 from finemotor.transport.ble import BleKit
 from finemotor.transport.commands import KitInfo
+from finemotor.transport.contract import KitTransport
 from finemotor.transport.serial import SerialKit, is_serial_target
+
+__all__ = ["KitLink", "KitLinkCounters", "LinkState", "kit_transport"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,31 @@ _SYNC_EVERY_S = 5.0
 _RETRY_HOLE_S = 2.0
 _HOLE_TRIES = 3
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def kit_transport(
+    target: BLEDevice | str,
+    on_frame: Callable[[bytes], None],
+    on_disconnect: Callable[[], None] | None = None,
+    backend: Any = None,
+    timeout: float = 10.0,
+) -> KitTransport:
+    """The transport to a kit's target: a :class:`~finemotor.transport.serial.SerialKit` for a
+    serial port or ``serial://`` URL (see
+    :func:`~finemotor.transport.serial.is_serial_target`), a
+    :class:`~finemotor.transport.ble.BleKit` for anything else (a ``BLEDevice`` from a scan,
+    or an address).
+
+    Args:
+        target: the kit.
+        on_frame: called with each data frame (raw bytes), in arrival order.
+        on_disconnect: called when the link drops.
+        backend: bleak client backend (None: the operating system's radio); Bluetooth only.
+        timeout: seconds for connecting and for each command.
+    """
+    if is_serial_target(target):
+        return SerialKit(target, on_frame, on_disconnect=on_disconnect, timeout=timeout)
+    return BleKit(target, on_frame, on_disconnect=on_disconnect, backend=backend, timeout=timeout)
 
 
 @dataclass
@@ -55,33 +84,30 @@ class KitLink:
     """One kit, kept streaming.
 
     Args:
-        target: the kit (``BLEDevice`` from a scan, or its address; or a serial port or URL,
-            ``serial:///dev/ttyACM0``, for a kit on its USB cable).
+        kit: the transport to the kit, not yet connected (the link becomes its owner and sets
+            its ``on_frame`` and ``on_disconnect``); or the kit's target, for which
+            :func:`kit_transport` makes one: a ``BLEDevice`` from a scan or an address, or a
+            serial port or URL (``serial:///dev/ttyACM0``) for a kit on its USB cable.
         on_blocks: called with each list of new gap-free blocks.
-        backend: bleak client backend (None: the operating system's radio).
-        timeout: seconds for connecting and for each command.
+        backend: bleak client backend (None: the operating system's radio), for a Bluetooth
+            target.
+        timeout: seconds for connecting and for each command, for a target.
     """
 
     def __init__(
         self,
-        target: BLEDevice | str,
+        kit: KitTransport | BLEDevice | str,
         on_blocks: Callable[[list[SampleBlock]], None] | None = None,
         backend: Any = None,
         timeout: float = 10.0,
     ) -> None:
-        self.kit: BleKit | SerialKit
-        if is_serial_target(target):
-            self.kit = SerialKit(
-                target, self._on_frame, on_disconnect=self._on_disconnect, timeout=timeout
-            )
+        if isinstance(kit, BLEDevice | str):
+            kit = kit_transport(kit, self._on_frame, self._on_disconnect, backend, timeout)
         else:
-            self.kit = BleKit(
-                target,
-                self._on_frame,
-                on_disconnect=self._on_disconnect,
-                backend=backend,
-                timeout=timeout,
-            )
+            kit.on_frame = self._on_frame
+            kit.on_disconnect = self._on_disconnect
+        self.kit: KitTransport = kit
+        """The transport to the kit."""
         self._on_blocks = on_blocks
         self.stream: DeviceStream | None = None
         self.info: KitInfo | None = None
@@ -146,19 +172,19 @@ class KitLink:
         """Samples the kit took since streaming began, from its sequence numbers."""
         return 0 if self._first_seq is None else self._last_seq + 1 - self._first_seq
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> KitLinkCounters:
         """Received, expected, gaps, backfilled, lost, malformed, duplicates, reconnects."""
         c = self.stream.counters if self.stream is not None else None
-        return {
-            "received": c.delivered if c else 0,
-            "expected": self.expected,
-            "gaps": c.gaps if c else 0,
-            "backfilled": c.backfilled if c else 0,
-            "lost": c.lost if c else 0,
-            "malformed": c.malformed if c else 0,
-            "duplicates": c.duplicates if c else 0,
-            "reconnects": self.state.reconnects,
-        }
+        return KitLinkCounters(
+            received=c.delivered if c else 0,
+            expected=self.expected,
+            gaps=c.gaps if c else 0,
+            backfilled=c.backfilled if c else 0,
+            lost=c.lost if c else 0,
+            malformed=c.malformed if c else 0,
+            duplicates=c.duplicates if c else 0,
+            reconnects=self.state.reconnects,
+        )
 
     # --- data path --------------------------------------------------------------------
     def _on_frame(self, data: bytes) -> None:

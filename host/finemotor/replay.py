@@ -26,6 +26,7 @@ from finemotor.protocol.calblob import decode_calibration
 from finemotor.protocol.status import Status
 from finemotor.recording import DeviceInfo, Recording
 from finemotor.samples import SampleBlock
+from finemotor.stream import KitLinkCounters
 from finemotor.transport.commands import KitInfo
 
 BlocksCallback = Callable[[list[SampleBlock]], None]
@@ -205,18 +206,13 @@ class ReplayLink:
         """A replay has no live status."""
         return None
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> KitLinkCounters:
         """Samples played, and what the recording's sequence numbers say was taken."""
-        return {
-            "received": self._received,
-            "expected": self._expected,
-            "gaps": 0,
-            "backfilled": 0,
-            "lost": self._expected - self._received,
-            "malformed": 0,
-            "duplicates": 0,
-            "reconnects": 0,
-        }
+        return KitLinkCounters(
+            received=self._received,
+            expected=self._expected,
+            lost=self._expected - self._received,
+        )
 
     def to_host(self, device_t: float) -> float | None:
         """When a sample plays on this computer's clock (None when playing unpaced)."""

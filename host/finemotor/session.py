@@ -30,6 +30,7 @@ from finemotor.recording import Commit, Recorder
 from finemotor.relay import PublishedSession, Relay
 from finemotor.relay.tokens import DESK_HEADER
 from finemotor.samples import SampleBlock
+from finemotor.stream import KitLinkCounters
 from finemotor.sync.credential import DeskCredential
 from finemotor.sync.uploader import Uploader
 from finemotor.transport.commands import KitInfo
@@ -55,8 +56,8 @@ class Link(Protocol):
     def status(self) -> Status | None:
         """The kit's latest status (battery...), if it sends one."""
 
-    def counters(self) -> dict[str, int]:
-        """Received, expected, gaps, backfilled, lost, malformed, reconnects."""
+    def counters(self) -> KitLinkCounters:
+        """Received, expected, gaps, backfilled, lost, malformed, duplicates, reconnects."""
 
     def to_host(self, device_t: float) -> float | None:
         """Device seconds to host ``time.monotonic()`` seconds; None before clocks are synced."""
@@ -371,7 +372,7 @@ class SessionRunner:
                 if dev.connected is not None:
                     self.recorder.add_event(
                         "link",
-                        {"connected": up, "reconnects": c.get("reconnects", 0)},
+                        {"connected": up, "reconnects": c.reconnects},
                         device=dev.name,
                         device_t=dev.last_t,
                     )
@@ -400,14 +401,14 @@ class SessionRunner:
         for dev in self.devices.values():
             link = dev.link
             st = link.status if link is not None else None
-            c = link.counters() if link is not None else {}
+            lost = link.counters().lost if link is not None else 0
             devs.append(
                 DeviceStatus(
                     dev.name,
                     bool(link is not None and link.connected),
                     st.battery_percent if st else None,
                     dev.received,
-                    int(c.get("lost", 0)),
+                    lost,
                     self._saved.get(dev.name, 0),
                 )
             )
@@ -445,7 +446,7 @@ class SessionRunner:
         for dev in self.devices.values():
             entry: dict[str, Any] = {"samples_recorded": dev.received}
             if dev.link is not None:
-                entry.update(dev.link.counters())
+                entry.update(dev.link.counters().as_dict())
                 info = dev.link.info
                 if info is not None:
                     entry.update(model=info.model, serial=info.serial, firmware=info.firmware)

@@ -29,6 +29,7 @@ from finemotor.kitlink import KitLink
 from finemotor.replay import ReplayLink, parse_replay_url
 from finemotor.samples import SIM_KIT_IDS, SampleBlock
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
+from finemotor.transport.serial import is_serial_target
 
 if TYPE_CHECKING:
     from finemotor.transport.virtual.simkit import SimKit
@@ -54,6 +55,10 @@ async def open_source(
         async with _ble(url.netloc or url.path.strip("/"), on_blocks, timeout) as link:
             yield link
     elif url.scheme == "serial":
+        if not is_serial_target(name):
+            raise FinemotorError(
+                f"{name!r} names no port: write serial:///dev/ttyACM0 (or serial://COM3)"
+            )
         link = KitLink(name, on_blocks=on_blocks, timeout=timeout)
         await link.open()
         try:

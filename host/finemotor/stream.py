@@ -9,7 +9,7 @@ are spaced by the device's measured sample period.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,51 @@ class StreamCounters:
     def as_dict(self) -> dict[str, int | str]:
         """The counters as a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class KitLinkCounters:
+    """What a link to a kit counted since it opened (a
+    :class:`~finemotor.kitlink.KitLink`'s or a replay's ``counters()``), in samples unless
+    said otherwise.
+
+    Attributes:
+        received: samples handed on, in order.
+        expected: samples the kit took since streaming began (from its sequence numbers).
+        gaps: holes in the sequence seen (each asked for again).
+        backfilled: samples that filled a hole when the kit sent them again.
+        lost: samples the kit could not send again: gone for good.
+        malformed: notifications dropped as malformed.
+        duplicates: samples received twice (dropped).
+        reconnects: times the link dropped and was connected again.
+    """
+
+    received: int = 0
+    expected: int = 0
+    gaps: int = 0
+    backfilled: int = 0
+    lost: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, in the order above (JSON-ready)."""
+        return asdict(self)
+
+    def __getitem__(self, name: str) -> int:
+        """A counter by name (``counters["lost"]``), as when the counters were a dict.
+
+        Raises:
+            KeyError: there is no counter of that name.
+        """
+        if name not in _KIT_LINK_COUNTERS:
+            raise KeyError(name)
+        value: int = getattr(self, name)
+        return value
+
+
+_KIT_LINK_COUNTERS = frozenset(f.name for f in fields(KitLinkCounters))
 
 
 @dataclass

@@ -106,31 +106,33 @@ def test_endurance_bins_slope_and_decline() -> None:
     # 6 minutes at 120 strokes/min; stroke force falls by 0.1 N each minute
     t, tip = strokes_signal(6 * 120, lambda s: 2.0 - 0.1 * np.floor(s / 60.0 + 1e-9))
     s = summarize_pen(t, tip, rate_hz=FS)
-    bins = s.endurance["bins"]
-    assert isinstance(bins, list) and len(bins) == 6
-    assert [_value(b["mean_force"]) for b in bins] == pytest.approx([2.0, 1.9, 1.8, 1.7, 1.6, 1.5])
-    assert [_value(b["writing_rate"]) for b in bins[:5]] == pytest.approx([120.0] * 5)
-    trends = s.endurance["trends"]
-    assert isinstance(trends, dict)
-    assert trends["mean_force"]["slope"].value == pytest.approx(-5.0)
-    assert trends["mean_force"]["decline"].value == pytest.approx(100 * (1.55 - 1.95) / 1.95)
-    assert trends["force_cv"]["slope"].value == pytest.approx(0.0, abs=1e-6) or (
-        trends["force_cv"]["slope"].reason is not None
+    bins = s.endurance.bins
+    assert len(bins) == 6 and [b.index for b in bins] == list(range(6))
+    assert [_value(b.mean_force) for b in bins] == pytest.approx([2.0, 1.9, 1.8, 1.7, 1.6, 1.5])
+    assert [_value(b.writing_rate) for b in bins[:5]] == pytest.approx([120.0] * 5)
+    trends = s.endurance.trends
+    assert trends.mean_force is not None and trends.force_cv is not None
+    assert trends.writing_rate is not None and trends.barrel_grip is not None
+    assert trends.mean_force.slope.value == pytest.approx(-5.0)
+    assert trends.mean_force.decline.value == pytest.approx(100 * (1.55 - 1.95) / 1.95)
+    assert trends.force_cv.slope.value == pytest.approx(0.0, abs=1e-6) or (
+        trends.force_cv.slope.reason is not None
     )
-    assert trends["writing_rate"]["slope"].value == pytest.approx(0.0, abs=0.5)
-    assert trends["barrel_grip"]["slope"].reason == "no barrel channels in this recording"
+    assert trends.writing_rate.slope.value == pytest.approx(0.0, abs=0.5)
+    assert trends.barrel_grip.slope.reason == "no barrel channels in this recording"
+    assert s.endurance.reason is None
 
 
 def test_short_last_bin_is_left_out_of_trends() -> None:
     t, tip = strokes_signal(2 * 120 + 20, lambda s: 2.0 if s < 120 else 1.0)
     s = summarize_pen(t, tip, rate_hz=FS)
-    bins = s.endurance["bins"]
-    assert isinstance(bins, list) and len(bins) == 3
-    assert bins[2]["duration_s"].value < 30
-    trends = s.endurance["trends"]
-    assert isinstance(trends, dict)
-    assert trends["mean_force"]["slope"].value == pytest.approx(0.0)  # bins 0, 1 only
-    assert "4 full bins" in trends["mean_force"]["decline"].reason
+    bins = s.endurance.bins
+    assert len(bins) == 3
+    assert bins[2].duration_s.value < 30
+    force_trend = s.endurance.trends.mean_force
+    assert force_trend is not None
+    assert force_trend.slope.value == pytest.approx(0.0)  # bins 0, 1 only
+    assert "4 full bins" in (force_trend.decline.reason or "")
 
 
 def test_raw_units_give_unit_free_metrics_only() -> None:

@@ -51,10 +51,9 @@ def test_pen_timing_barrel_tremor_and_bins(writing: tuple[PenSummary, Any]) -> N
     # tracing holds the pen down for seconds: the 10 Hz physiological tremor shows
     assert s.tremor["windows"].value > 10
     assert s.tremor["peak_hz_8_12"].value == pytest.approx(10.0, abs=0.6)
-    bins = s.endurance["bins"]
-    assert isinstance(bins, list)
+    bins = s.endurance.bins
     for ours, theirs in zip(bins[:2], truth["bins"][:2], strict=True):
-        assert ours["mean_force"].value == pytest.approx(theirs["mean_tip_N"], rel=0.05)
+        assert ours.mean_force.value == pytest.approx(theirs["mean_tip_N"], rel=0.05)
 
 
 def test_grip_against_truth(grip: tuple[GripSummary, Any]) -> None:

@@ -68,7 +68,9 @@ def test_writing_tasks_come_from_the_marks_and_match_an_independent_summary(
     assert isinstance(task.summary, PenSummary)
     assert task.summary.timing["strokes"].value == truth.strokes
     assert task.summary.force["cv"].value == pytest.approx(truth.cv, rel=0.01)
-    got = task.summary.endurance["trends"]["mean_force"]["slope"].value  # type: ignore[index]
+    force_trend = task.summary.endurance.trends.mean_force
+    assert force_trend is not None
+    got = force_trend.slope.value
     assert got == pytest.approx(truth.slope_pct_per_min, abs=0.1)  # about -4.1 % a minute
 
 

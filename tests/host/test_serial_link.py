@@ -152,12 +152,62 @@ def test_hello_never_holds_a_console_control_byte() -> None:
 
 def test_targets() -> None:
     assert serial_url("serial:///dev/ttyACM0") == "/dev/ttyACM0"
+    assert serial_url("serial://socket://localhost:7") == "socket://localhost:7"
     assert serial_url("socket://localhost:7") == "socket://localhost:7"
     assert serial_url("COM3") == "COM3"
-    for t in ("serial:///dev/ttyACM0", "/dev/ttyUSB1", "COM12", "loop://", "socket://h:1"):
-        assert is_serial_target(t), t
-    for t in ("F0:00:00:00:00:02", "5A1001", "COMET", object()):
-        assert not is_serial_target(t), t
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "serial:///dev/ttyACM0",
+        "serial://COM3",
+        "serial://socket://localhost:7777",  # pyserial's own URLs, inside serial://
+        "serial://loop://",
+        "/dev/ttyACM0",
+        "/dev/ttyUSB1",
+        "/dev/cu.usbmodem1101",
+        "/dev/pts/3",  # a pseudo-terminal (the simulated kit's)
+        "COM3",
+        "COM12",
+        "com4",
+    ],
+)
+def test_a_serial_target_is_a_serial_url_a_device_path_or_a_windows_port(target: str) -> None:
+    assert is_serial_target(target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "F0:00:00:00:00:02",  # a Bluetooth address
+        "5A1001",  # a kit id
+        "ble://5A1001",
+        "ble://F0:00:00:00:00:02",
+        "sim://grip",
+        "replay://12/grip",
+        "loop://",  # pyserial's URLs only inside serial://
+        "socket://h:1",
+        "http://example.org/dev/ttyACM0",
+        "serial://",  # no port
+        "/dev/",
+        "dev/ttyACM0",
+        "ttyACM0",
+        "COM",
+        "COMET",
+        "COM3:",
+        " COM3",
+        "COM³",
+        "",
+    ],
+)
+def test_anything_else_is_not_a_serial_target(target: str) -> None:
+    assert not is_serial_target(target)
+
+
+@pytest.mark.parametrize("target", [None, 3, b"/dev/ttyACM0", object()])
+def test_only_a_string_is_a_serial_target(target: object) -> None:
+    assert not is_serial_target(target)
 
 
 def test_identity_decodes() -> None:

@@ -266,7 +266,7 @@ async def test_grip_streams_through_its_source_name_with_calibration() -> None:
             await asyncio.sleep(2.5)
         seq = _continuous(got)
         assert len(seq) >= 0.8 * 2.5 * info.rate_hz
-        assert link.counters()["lost"] == 0
+        assert link.counters().lost == 0
         assert link.clock.ready
     finally:
         s.close()
@@ -286,7 +286,7 @@ async def test_a_corrupted_byte_is_dropped_and_backfilled(relayed: SerialSim) ->
     assert isinstance(link.kit, SerialKit)
     assert link.kit.counters.bad == 1
     c = link.counters()
-    assert c["gaps"] >= 1 and c["backfilled"] >= 1 and c["lost"] == 0 and c["malformed"] == 0
+    assert c.gaps >= 1 and c.backfilled >= 1 and c.lost == 0 and c.malformed == 0
     seq = _continuous(got)
     assert len(seq) >= 0.9 * 4.5 * 200
 
@@ -311,7 +311,7 @@ async def test_a_glitch_drops_the_link_and_loses_nothing(relayed: SerialSim) -> 
     await link.close()
     assert link.state.reconnects == 1
     c = link.counters()
-    assert c["lost"] == 0 and c["backfilled"] > 0
+    assert c.lost == 0 and c.backfilled > 0
     seq = _continuous(got)
     assert len(seq) >= 0.9 * 6 * 200
 

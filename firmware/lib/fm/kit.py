@@ -45,7 +45,7 @@ class Kit:
     def __init__(self, device, led, button, battery, hardware="A", link=None):
         # device: a fm.devices.Device (channels, trigger, rates, kind, model)
         # link: makes the kit's link, called like Gatt (fm.seriallink.SerialLink for the USB
-        # cable); None: fm.linkselect.factory, else Bluetooth LE (Gatt). Kept as self.gatt.
+        # cable); None: fm.linkselect.factory, else Bluetooth LE (Gatt). Kept as self.link.
         self.device = device
         self.kind = device.kind
         self.led = led
@@ -62,7 +62,7 @@ class Kit:
         self.control = Control(self)
         self.kit_id = kit_id()
         serial = "".join("%02x" % b for b in machine.unique_id())
-        self.gatt = (link or linkselect.factory or Gatt)(
+        self.link = (link or linkselect.factory or Gatt)(
             self, self.kind, self.kit_id, device.model, serial, FIRMWARE_VERSION, hardware
         )
         self._status = bytearray(st.STATUS_SIZE)
@@ -85,8 +85,8 @@ class Kit:
         self._mtu = 23
         self._mtu_n = 0  # bumped by the handler with each new MTU (no read-and-clear race)
         self._mtu_seen = 0
-        self._link = 0  # bumped by the handler on each connection
-        self._link_seen = 0
+        self._conn_n = 0  # bumped by the handler on each connection
+        self._conn_seen = 0
 
     # --- used by the control point ------------------------------------------------------
     def now(self):
@@ -157,12 +157,12 @@ class Kit:
         self.armed = False
         self._mtu = 23
         self._mtu_n += 1
-        self._link += 1
+        self._conn_n += 1
         self.flag.set()
 
     def on_disconnect(self):
         self.armed = False
-        self.gatt.advertise(self.battery_pct)
+        self.link.advertise(self.battery_pct)
 
     def on_mtu(self, mtu):
         self._mtu = mtu
@@ -185,8 +185,8 @@ class Kit:
 
     def _apply_posted(self):
         # In _stream: take in what the handler posted.
-        if self._link != self._link_seen:  # a new connection: no request or reply of the last
-            self._link_seen = self._link
+        if self._conn_n != self._conn_seen:  # a new connection: no request or reply of old
+            self._conn_seen = self._conn_n
             self._req_out = self._req_in
             self._resp = None
         if self._mtu_n != self._mtu_seen:
@@ -194,13 +194,13 @@ class Kit:
             m = self._mtu
             self.framer.set_mtu(m)
             self.control.max_payload = m - 3
-        gatt = self.gatt
+        link = self.link
         while True:
             r = self._resp
             if r is not None:
-                if gatt.conn is None:
+                if link.conn is None:
                     self._resp = None
-                elif not gatt.notify(gatt.h_control, r):
+                elif not link.notify(link.h_control, r):
                     return  # no buffer now (ENOMEM): the same response, next time
                 self._resp = None
             o = self._req_out
@@ -218,30 +218,30 @@ class Kit:
     # --- tasks -------------------------------------------------------------------------
     async def run(self):
         self._read_battery()
-        self.gatt.advertise(self.battery_pct)
+        self.link.advertise(self.battery_pct)
         await asyncio.gather(self._stream(), self._status_loop(), self._button_loop())
 
     async def _stream(self):
         framer = self.framer
-        gatt = self.gatt
+        link = self.link
         while True:
             try:
                 await asyncio.wait_for_ms(self.flag.wait(), 10)
             except asyncio.TimeoutError:
                 pass
             self._apply_posted()
-            gatt.save_bonds()
+            link.save_bonds()
             now = self.now()
             self.sampler.kick(now)  # data-ready gone quiet mid-stream: read by hand
-            if gatt.conn is None or not gatt.encrypted or not self.armed:
+            if link.conn is None or not link.encrypted or not self.armed:
                 continue
             for _ in range(_FRAMES_PER_WAKE):
                 f = framer.live(now)
-                if f is None or not gatt.notify(gatt.h_data, f):
+                if f is None or not link.notify(link.h_data, f):
                     break
                 framer.commit_live(f)
             f = framer.backfill()
-            if f is not None and gatt.notify(gatt.h_data, f):
+            if f is not None and link.notify(link.h_data, f):
                 framer.commit_backfill(f)
 
     def _read_battery(self):
@@ -256,7 +256,7 @@ class Kit:
                 flags |= st.FLAG_LOW_BATTERY
             if self.battery_pct < _CRITICAL_PCT:
                 flags |= st.FLAG_CRITICAL_BATTERY
-            if self.gatt.pairing_open:
+            if self.link.pairing_open:
                 flags |= st.FLAG_PAIRING_OPEN
             if self.cal.calibrated():
                 flags |= st.FLAG_CALIBRATED
@@ -279,8 +279,8 @@ class Kit:
                 self.ring.count,
                 self.sampler.faults,
             )
-            self.gatt.set_value(self.gatt.h_status, self._status, notify=True)
-            self.gatt.set_value(self.gatt.h_battery, bytes((self.battery_pct,)), notify=True)
+            self.link.set_value(self.link.h_status, self._status, notify=True)
+            self.link.set_value(self.link.h_battery, bytes((self.battery_pct,)), notify=True)
             if self._identify:
                 await self.led.blink(self._identify * 2, 250, 250)
                 self._identify = 0
@@ -293,24 +293,24 @@ class Kit:
             if not ms:
                 continue
             if ms >= _LONG_PRESS_MS:
-                self.gatt.clear_bonds()
+                self.link.clear_bonds()
                 await self.led.blink(6, 80, 80)
                 continue
             await self._pairing_window()
 
     async def _pairing_window(self):
-        # Open: the kit advertises its id (gatt.advertise) until a computer pairs or a minute
+        # Open: the kit advertises its id (link.advertise) until a computer pairs or a minute
         # passes, even if that computer has left again by the next blink.
-        gatt = self.gatt
-        gatt.paired = False
-        gatt.pairing_open = True
-        if gatt.conn is None:
-            gatt.advertise(self.battery_pct)
+        link = self.link
+        link.paired = False
+        link.pairing_open = True
+        if link.conn is None:
+            link.advertise(self.battery_pct)
         t0 = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), t0) < _PAIRING_WINDOW_MS:
             await self.led.blink(1, 100, 400)
-            if gatt.encrypted or gatt.paired:
+            if link.encrypted or link.paired:
                 break
-        gatt.pairing_open = False
-        if gatt.conn is None:
-            gatt.advertise(self.battery_pct)
+        link.pairing_open = False
+        if link.conn is None:
+            link.advertise(self.battery_pct)

@@ -35,8 +35,6 @@ class Sampler:
         self._pending = 0
         self.missed = 0  # triggers that came too late: samples never taken
         self.faults = 0  # reads that raised (sensor gone)
-        self.stalls = 0  # data-ready went quiet and the stream task read by hand
-        self.resumed = False  # set when sampling starts; the framer flags the first frame
 
     def configure(self, rate):
         # Set the rate in Hz (the bridge ADC picks its nearest supported rate).
@@ -62,7 +60,6 @@ class Sampler:
         self._late_n = 0  # samples taken late since then
         self._stopping = False
         self._pending = 0
-        self.resumed = True
         self.running = True
         if self._use_timer:
             self._timer = machine.Timer(self._timer_id)
@@ -99,7 +96,6 @@ class Sampler:
             return False
         if ((now - self._last) & _TICK_MASK) < (self._period << 2):
             return False
-        self.stalls += 1
         self._isr(None)
         return True
 

@@ -1,8 +1,8 @@
 # The kit's serial link: the same sample frames, control point and status as over BLE, carried
 # over a byte stream (on the ESP32-S3, the USB CDC console) in COBS packets sealed by a CRC
-# (docs/protocol.md, "Serial link"). A Kit uses it in place of fm.gatt.Gatt: it has the surface
-# the Kit uses (conn, encrypted, h_*, notify, set_value, advertise, pairing_open, paired,
-# clear_bonds, save_bonds).
+# (docs/protocol.md, "Serial link"). A Kit uses it in place of fm.gatt.Gatt, as its `link`: it
+# has the surface the Kit uses (conn, encrypted, h_*, notify, set_value, advertise,
+# pairing_open, paired, clear_bonds, save_bonds).
 #
 # Packet: COBS(tag | payload | crc16 LE) | 0x00. Kit -> host: 0x01 data frame, 0x02 control
 # response, 0x03 status value, 0x04 kit information (the answer to HELLO). Host -> kit: 0x81

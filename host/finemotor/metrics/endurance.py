@@ -27,6 +27,8 @@ from finemotor.metrics.stats import Moments, slope
 
 F64 = npt.NDArray[np.float64]
 
+_OMIT_NONE = {"json_omit_none": True}
+
 BIN_QUANTITIES: tuple[str, ...] = (
     "writing_rate",
     "mean_force",
@@ -34,6 +36,80 @@ BIN_QUANTITIES: tuple[str, ...] = (
     "in_air_ratio",
     "barrel_grip",
 )
+
+
+@dataclass(frozen=True)
+class EnduranceBin:
+    """One bin of the writing (a minute by default), from the recording's first sample.
+
+    Attributes:
+        index: the bin's number, 0 for the first.
+        duration_s: how long the bin is, in s (the last one may be shorter).
+        writing_rate: strokes started in the bin per minute (``1/min``).
+        mean_force: mean tip force of its pen-down samples, in N.
+        force_cv: their coefficient of variation, in %.
+        in_air_ratio: in-air time over on-paper time (ratio, ``1``).
+        barrel_grip: mean barrel grip of its pen-down samples, in N.
+    """
+
+    index: int
+    duration_s: Metric
+    writing_rate: Metric
+    mean_force: Metric
+    force_cv: Metric
+    in_air_ratio: Metric
+    barrel_grip: Metric
+
+
+@dataclass(frozen=True)
+class EnduranceTrend:
+    """How one quantity changed over the whole bins.
+
+    Attributes:
+        slope: least-squares slope as % of the first bin per minute (``%/min``).
+        decline: decline index: the mean of the last two bins against the first two, in %.
+    """
+
+    slope: Metric
+    decline: Metric
+
+
+@dataclass(frozen=True)
+class EnduranceTrends:
+    """The trend of each per-bin quantity (see :class:`EnduranceBin`); each is None (and left
+    out of the JSON) when the recording could not be analysed at all."""
+
+    writing_rate: EnduranceTrend | None = field(default=None, metadata=_OMIT_NONE)
+    """Of strokes per minute."""
+    mean_force: EnduranceTrend | None = field(default=None, metadata=_OMIT_NONE)
+    """Of the mean tip force: the writing endurance trend."""
+    force_cv: EnduranceTrend | None = field(default=None, metadata=_OMIT_NONE)
+    """Of the tip force CV."""
+    in_air_ratio: EnduranceTrend | None = field(default=None, metadata=_OMIT_NONE)
+    """Of in-air over on-paper time."""
+    barrel_grip: EnduranceTrend | None = field(default=None, metadata=_OMIT_NONE)
+    """Of the mean barrel grip."""
+
+
+@dataclass(frozen=True)
+class Endurance:
+    """Writing endurance: the per-minute bins and each quantity's trend over them.
+
+    Attributes:
+        bins: every bin, in order.
+        trends: each quantity's slope and decline over the whole bins.
+        reason: why there are neither bins nor trends (None, and not in the JSON, when the
+            recording was analysed).
+    """
+
+    bins: tuple[EnduranceBin, ...] = ()
+    trends: EnduranceTrends = field(default_factory=EnduranceTrends)
+    reason: str | None = field(default=None, metadata=_OMIT_NONE)
+
+    @classmethod
+    def absent(cls, reason: str) -> Endurance:
+        """No bins and no trends, with the reason."""
+        return cls(reason=reason)
 
 
 @dataclass
@@ -213,7 +289,7 @@ def endurance_summary(
     min_bin_s: float,
     tip_unit: str,
     barrel_unit: str | None,
-) -> dict[str, object]:
+) -> Endurance:
     """Build the endurance section: the bins and, per quantity, slope and decline index."""
     units = {
         "writing_rate": PER_MINUTE,
@@ -225,7 +301,7 @@ def endurance_summary(
     raw_q = {"mean_force": tip_unit != "N", "barrel_grip": barrel_unit != "N"}
     bins_out = []
     for k, dur, vals in rows:
-        entry: dict[str, object] = {"index": k, "duration_s": present(dur, "s")}
+        entry: dict[str, Metric] = {}
         for q in BIN_QUANTITIES:
             v = vals[q]
             if q == "barrel_grip" and barrel_unit is None:
@@ -234,14 +310,24 @@ def endurance_summary(
                 entry[q] = absent(units[q], "channel is uncalibrated: force needs a calibration")
             else:
                 entry[q] = maybe(v, units[q], "no pen-down samples in this bin")
-        bins_out.append(entry)
-    trends: dict[str, dict[str, Metric]] = {}
+        bins_out.append(
+            EnduranceBin(
+                index=k,
+                duration_s=present(dur, "s"),
+                writing_rate=entry["writing_rate"],
+                mean_force=entry["mean_force"],
+                force_cv=entry["force_cv"],
+                in_air_ratio=entry["in_air_ratio"],
+                barrel_grip=entry["barrel_grip"],
+            )
+        )
+    trends: dict[str, EnduranceTrend] = {}
     full = [(k, vals) for k, dur, vals in rows if dur >= min_bin_s - 1e-9]
     for q in BIN_QUANTITIES:
         pts = [(k, vals[q]) for k, vals in full if vals[q] is not None]
         if q == "barrel_grip" and barrel_unit is None:
             why = "no barrel channels in this recording"
-            trends[q] = {"slope": absent(PERCENT_PER_MIN, why), "decline": absent(PERCENT, why)}
+            trends[q] = EnduranceTrend(absent(PERCENT_PER_MIN, why), absent(PERCENT, why))
             continue
         minutes = np.array([p[0] for p in pts], dtype=np.float64)
         values = np.array([p[1] for p in pts], dtype=np.float64)
@@ -250,5 +336,14 @@ def endurance_summary(
             note = "from raw readings of an uncalibrated sensor: a trend only"
             s = Metric(s.value, s.unit, s.reason, note if s.present else None)
             d = Metric(d.value, d.unit, d.reason, note if d.present else None)
-        trends[q] = {"slope": s, "decline": d}
-    return {"bins": bins_out, "trends": trends}
+        trends[q] = EnduranceTrend(s, d)
+    return Endurance(
+        tuple(bins_out),
+        EnduranceTrends(
+            writing_rate=trends["writing_rate"],
+            mean_force=trends["mean_force"],
+            force_cv=trends["force_cv"],
+            in_air_ratio=trends["in_air_ratio"],
+            barrel_grip=trends["barrel_grip"],
+        ),
+    )

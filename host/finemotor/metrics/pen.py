@@ -15,7 +15,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from finemotor.metrics.config import ForceUnit, PenConfig, rate_or_unit_problem
-from finemotor.metrics.endurance import BinSet, endurance_summary
+from finemotor.metrics.endurance import BinSet, Endurance, endurance_summary
 from finemotor.metrics.filters import lowpass_sos, zero_lag
 from finemotor.metrics.pendown import PenDownSegmenter
 from finemotor.metrics.results import (
@@ -63,7 +63,7 @@ class PenSummary:
     force: dict[str, Metric]
     tremor: dict[str, Metric]
     barrel: dict[str, Metric]
-    endurance: dict[str, object]
+    endurance: Endurance
 
 
 class _Stroke:
@@ -522,5 +522,5 @@ class PenCore:
             "cv": absent(PERCENT, why),
             "grip_to_axial": absent(RATIO, why),
         }
-        endurance: dict[str, object] = {"bins": [], "trends": {}, "reason": why}
+        endurance = Endurance.absent(why)
         return PenSummary(self.rate_hz, units, quality, timing, force, tremor, barrel, endurance)

@@ -95,15 +95,22 @@ def maybe(value: float | None, unit: str, reason: str, note: str | None = None) 
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Turn result dataclasses, metrics, tuples and mappings into JSON-ready values."""
+    """Turn result dataclasses, metrics, tuples and mappings into JSON-ready values.
+
+    A dataclass field is left out if its metadata says ``"json": False``, or
+    ``"json_omit_none": True`` and it is None.
+    """
     if isinstance(obj, Metric):
         return obj.to_json()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {
-            f.name: to_jsonable(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("json", True)
-        }
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("json", True) and not (
+                value is None and f.metadata.get("json_omit_none", False)
+            ):
+                out[f.name] = to_jsonable(value)
+        return out
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

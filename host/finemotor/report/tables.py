@@ -7,7 +7,6 @@ clinical grip norms use kgf. An absent value shows a dash and its reason.
 from __future__ import annotations
 
 import time
-from typing import cast
 
 from finemotor.metrics.grip import GripSummary
 from finemotor.metrics.pen import PenSummary
@@ -38,7 +37,7 @@ def comment(m: Metric) -> str:
 
 
 def _pen_rows(s: PenSummary) -> list[Row]:
-    trends = cast(dict[str, dict[str, Metric]], s.endurance.get("trends", {}))
+    trends = s.endurance.trends
     picks: list[tuple[str, Metric]] = [
         ("strokes", s.timing["strokes"]),
         ("on-paper time", s.timing["on_paper_s"]),
@@ -55,13 +54,13 @@ def _pen_rows(s: PenSummary) -> list[Row]:
         ("barrel grip CV", s.barrel["cv"]),
         ("grip-to-axial ratio", s.barrel["grip_to_axial"]),
     ]
-    if "mean_force" in trends:
+    if trends.mean_force is not None:
         picks += [
-            ("endurance: force slope", trends["mean_force"]["slope"]),
-            ("endurance: force decline", trends["mean_force"]["decline"]),
+            ("endurance: force slope", trends.mean_force.slope),
+            ("endurance: force decline", trends.mean_force.decline),
         ]
-    if "writing_rate" in trends:
-        picks.append(("endurance: rate slope", trends["writing_rate"]["slope"]))
+    if trends.writing_rate is not None:
+        picks.append(("endurance: rate slope", trends.writing_rate.slope))
     return [[name, fmt(m), comment(m)] for name, m in picks]
 
 
@@ -168,8 +167,8 @@ def task_rows(d: DeviceAnalysis) -> list[Row]:
             rows.append([task.name, f"{task.start_t:.1f}", f"{task.duration_s:.1f}"] + [DASH] * 4)
             rows[-1].append("yes" if task.ended else "no end mark")
             continue
-        trends = cast(dict[str, dict[str, Metric]], s.endurance.get("trends", {}))
-        slope = trends.get("mean_force", {}).get("slope")
+        force_trend = s.endurance.trends.mean_force
+        slope = force_trend.slope if force_trend is not None else None
         rows.append(
             [
                 task.name,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -103,10 +103,12 @@ def session_values(a: SessionAnalysis) -> SessionPoint:
         values["pen_cv"] = absent(PERCENT, source)
         values["pen_endurance"] = absent(PERCENT_PER_MIN, source)
     else:
-        trends = cast(dict[str, dict[str, Metric]], pen.endurance.get("trends", {}))
+        force_trend = pen.endurance.trends.mean_force
         values["pen_cv"] = pen.force["cv"]
-        values["pen_endurance"] = trends.get("mean_force", {}).get(
-            "slope", absent(PERCENT_PER_MIN, "no endurance trend")
+        values["pen_endurance"] = (
+            force_trend.slope
+            if force_trend is not None
+            else absent(PERCENT_PER_MIN, "no endurance trend")
         )
     return SessionPoint(a.session, values, source)
 

@@ -38,7 +38,8 @@ FIRMWARE_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
 
 
 class BleKit(KitCommands):
-    """A connection to one kit.
+    """A connection to one kit over Bluetooth LE: a
+    :class:`~finemotor.transport.contract.KitTransport`.
 
     Args:
         target: the kit's ``BLEDevice`` (from a scan) or address.
@@ -60,9 +61,11 @@ class BleKit(KitCommands):
     ) -> None:
         self.target = target
         self.address = target if isinstance(target, str) else target.address
-        self._on_frame = on_frame
+        self.on_frame = on_frame
+        """Called with each data frame (raw bytes), in arrival order."""
         self._on_status = on_status
-        self._on_disconnect = on_disconnect
+        self.on_disconnect = on_disconnect
+        """Called when the link drops (asked for or not)."""
         self._backend = backend
         self.timeout = timeout
         self._client: BleakClient | None = None
@@ -220,9 +223,9 @@ class BleKit(KitCommands):
             self.battery_percent = data[0]
 
     def _data_notified(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._on_frame(bytes(data))
+        self.on_frame(bytes(data))
 
     def _disconnected(self, _client: BleakClient) -> None:
         self._fail_waiting("the link to the kit dropped")
-        if self._on_disconnect is not None:
-            self._on_disconnect()
+        if self.on_disconnect is not None:
+            self.on_disconnect()

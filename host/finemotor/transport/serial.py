@@ -5,8 +5,8 @@ point responses and status values, each in one packet on the byte stream::
 
     COBS(tag | payload | CRC-16/CCITT-FALSE, little-endian) | 0x00
 
-:class:`SerialKit` has the public surface of :class:`finemotor.transport.ble.BleKit` that
-:class:`finemotor.kitlink.KitLink` uses (connect, commands, callbacks), over pyserial: any
+:class:`SerialKit` is a :class:`~finemotor.transport.contract.KitTransport`, as
+:class:`finemotor.transport.ble.BleKit` is (connect, commands, callbacks), over pyserial: any
 port or URL :func:`serial.serial_for_url` opens (``/dev/ttyACM0``, ``COM3``, ``loop://``,
 ``socket://host:port``), or ``serial:///dev/ttyACM0``. A reader thread splits the stream into
 packets, drops and counts the corrupted ones (:class:`LinkCounters`), sends the keep-alive
@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import logging
 import random
+import re
 import struct
 import threading
 import time
@@ -157,13 +158,24 @@ def serial_url(target: str) -> str:
     return target
 
 
+_WINDOWS_PORT = re.compile(r"COM[0-9]+", re.IGNORECASE)
+
+
 def is_serial_target(target: object) -> TypeGuard[str]:
-    """True for a serial port or URL (``serial://``, ``/dev/...``, ``COM3``, ``loop://``...),
-    False for a Bluetooth address."""
+    """True for a kit on its USB cable, False for anything else (a Bluetooth address...).
+
+    A serial target is a ``serial://`` URL with something after it (``serial:///dev/ttyACM0``,
+    ``serial://COM3``; pyserial's own URLs go inside one: ``serial://socket://host:7777``), a
+    device path (``/dev/ttyACM0``, ``/dev/cu.usbmodem1101``, ``/dev/pts/3``) or a Windows port
+    (``COM3``). Other URLs (``ble://``, ``sim://``, a bare ``socket://``) are not.
+    """
     if not isinstance(target, str):
         return False
-    t = target.strip()
-    return "://" in t or t.startswith("/dev/") or (t.upper().startswith("COM") and t[3:].isdigit())
+    if target.startswith("serial://"):
+        return len(target) > len("serial://")
+    if target.startswith("/dev/"):
+        return len(target) > len("/dev/")
+    return _WINDOWS_PORT.fullmatch(target) is not None
 
 
 @dataclass
@@ -297,7 +309,8 @@ def _open_port(url: str, baudrate: int, write_timeout: float) -> _Port:
 
 
 class SerialKit(KitCommands):
-    """A connection to one kit over a serial port (its USB cable).
+    """A connection to one kit over a serial port (its USB cable): a
+    :class:`~finemotor.transport.contract.KitTransport`.
 
     Args:
         port: the kit's port or pyserial URL (``/dev/ttyACM0``, ``serial:///dev/ttyACM0``,
@@ -325,9 +338,11 @@ class SerialKit(KitCommands):
     ) -> None:
         self.address = port
         self.url = serial_url(port)
-        self._on_frame = on_frame
+        self.on_frame = on_frame
+        """Called with each data frame (raw bytes), in arrival order."""
         self._on_status = on_status
-        self._on_disconnect = on_disconnect
+        self.on_disconnect = on_disconnect
+        """Called when the link drops (asked for or not)."""
         self.timeout = timeout
         self.baudrate = baudrate
         self.heartbeat_s = heartbeat_s
@@ -465,8 +480,8 @@ class SerialKit(KitCommands):
             with contextlib.suppress(Exception):
                 port.close()
         self._fail_waiting("the link to the kit dropped")
-        if notify and was and self._on_disconnect is not None:
-            self._on_disconnect()
+        if notify and was and self.on_disconnect is not None:
+            self.on_disconnect()
 
     def _fail_waiting(self, why: str) -> None:
         super()._fail_waiting(why)
@@ -542,7 +557,7 @@ class SerialKit(KitCommands):
             return
         for tag, payload in items:
             if tag == TAG_DATA:
-                self._on_frame(payload)
+                self.on_frame(payload)
             elif tag == TAG_CONTROL:
                 self._control(payload)
             elif tag == TAG_STATUS:

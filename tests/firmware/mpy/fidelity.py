@@ -43,7 +43,7 @@ else:
     dev = devices.grip(board, CHIP)
 led, button, battery = devices.ui(board)
 kit = Kit(dev, led, button, battery)
-g = kit.gatt
+g = kit.link
 ble = bluetooth.BLE()
 gc.collect()
 heap_kit = gc.mem_alloc() - heap1  # the firmware: drivers, Kit, GATT server, 32 s ring

@@ -16,6 +16,8 @@ The names here:
 
 - kits: :func:`open_forces` (a kit's :class:`Forces`), :func:`open_source` /
   :func:`open_link` (its :class:`KitLink` and raw :class:`SampleBlock` s), :func:`to_forces`;
+  a link's :class:`KitLinkCounters`, and :class:`KitTransport`, what a link drives (Bluetooth,
+  the USB cable, or a transport of one's own);
 - calibration: :class:`DeviceCalibration`, :class:`ChannelCalibration`;
 - metrics: the live engines :class:`PenEngine`, :class:`GripEngine`, and offline
   :func:`summarize_pen`, :func:`summarize_grip`, :func:`summarize_block`;
@@ -80,6 +82,8 @@ __all__ = [
     "InputFileError",
     "KitCommandError",
     "KitLink",
+    "KitLinkCounters",
+    "KitTransport",
     "LiveSnapshot",
     "Metric",
     "PairingRefusedError",
@@ -113,6 +117,8 @@ _EXPORTS = {
     "open_forces": "finemotor.forces",
     "to_forces": "finemotor.forces",
     "KitLink": "finemotor.kitlink",
+    "KitLinkCounters": "finemotor.stream",
+    "KitTransport": "finemotor.transport.contract",
     "GripSummary": "finemotor.metrics.grip",
     "GripEngine": "finemotor.metrics.live",
     "LiveSnapshot": "finemotor.metrics.live",

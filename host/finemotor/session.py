@@ -83,6 +83,8 @@ class SessionOptions:
             ``relay_url`` names another relay), and the session is uploaded there while it
             runs (every ``upload_every_s``) and at its end (for up to ``upload_deadline_s``;
             what does not make it is uploaded by ``finemotor sync``).
+        view_ttl_s: how long the therapist's link stays valid from when the view is published
+            (seconds).
     """
 
     student: str
@@ -95,6 +97,7 @@ class SessionOptions:
     desk: DeskCredential | None = None
     upload_every_s: float = 30.0
     upload_deadline_s: float = 20.0
+    view_ttl_s: float = 12 * 3600.0
 
 
 @dataclass
@@ -291,7 +294,7 @@ class SessionRunner:
         headers = None
         if desk is not None and url.rstrip("/") == desk.server:
             headers = {DESK_HEADER: desk.credential}
-        session = PublishedSession.new(self.opts.student, ttl_s=12 * 3600.0)
+        session = PublishedSession.new(self.opts.student, ttl_s=self.opts.view_ttl_s)
         fwd = Forwarder(
             url,
             session,

@@ -2,8 +2,8 @@
 
 One simulated session (both kits, real firmware under MicroPython, virtual radio) publishes to
 a relay run in a background thread; the page must load with the viewer link, draw points,
-update the tiles, get a marked event into the session's record (the demo's report, until the
-SQLite recording exists), refuse a bad token with 403, and recover after the relay restarts.
+update the tiles, get a marked event into the session's record (the demo's report), refuse a
+bad token with 403, and recover after the relay restarts.
 """
 
 from __future__ import annotations

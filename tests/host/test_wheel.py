@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ def test_the_wheel_runs_the_demo_flashes_and_serves_the_view(tmp_path: Path) -> 
     )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = dist.glob("finemotor-*.whl")
+    with zipfile.ZipFile(wheel) as whl:  # the scripts flash runs on the kit are package data
+        names = whl.namelist()
+    on_kit = {n.rpartition("/")[2] for n in names if n.startswith("finemotor/flash/on_kit/")}
+    assert on_kit == {"inspect_kit.py", "load_check.py"}
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     installed = subprocess.run(

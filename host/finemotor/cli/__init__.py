@@ -13,9 +13,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from finemotor.crashlog import log_crash
-from finemotor.errors import FinemotorError
+from finemotor.errors import FinemotorError, RecordingError
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+ANOTHER_FILE = frozenset({"locked", "cannot_open", "corrupt", "missing"})
+"""The :class:`~finemotor.errors.RecordingError` reasons whose message ends by advising another
+file: a command with ``--db`` adds that flag to it."""
+
+
+def flag_hint(exc: FinemotorError, args: argparse.Namespace) -> str:
+    """What to add to a library error's message: the flag of this command that does what it
+    advises ("" if none)."""
+    if not (isinstance(exc, RecordingError) and exc.reason in ANOTHER_FILE and "db" in vars(args)):
+        return ""
+    from finemotor.recording import default_db_path  # numpy: imported only on such an error
+
+    db = args.db if args.db is not None else default_db_path()
+    return " (--db FILE)" if Path(exc.path) == Path(db) else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -101,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = func(args)
     except FinemotorError as exc:
-        print(f"finemotor {args.command}: {exc}", file=sys.stderr)
+        print(f"finemotor {args.command}: {exc}{flag_hint(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,7 @@ are spaced by the device's measured sample period.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -78,20 +78,6 @@ class KitLinkCounters:
     def as_dict(self) -> dict[str, int]:
         """The counters by name, in the order above (JSON-ready)."""
         return asdict(self)
-
-    def __getitem__(self, name: str) -> int:
-        """A counter by name (``counters["lost"]``), as when the counters were a dict.
-
-        Raises:
-            KeyError: there is no counter of that name.
-        """
-        if name not in _KIT_LINK_COUNTERS:
-            raise KeyError(name)
-        value: int = getattr(self, name)
-        return value
-
-
-_KIT_LINK_COUNTERS = frozenset(f.name for f in fields(KitLinkCounters))
 
 
 @dataclass

@@ -7,12 +7,9 @@ import asyncio
 import json
 import sys
 import webbrowser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from finemotor.cli import command_help
-
-if TYPE_CHECKING:
-    pass
 
 
 def register(sub: Any) -> None:

@@ -17,6 +17,8 @@ from bench.workspace_world import ADMIN, OTHER, PASSWORD, THERAPIST, World
 from finemotor.relay.server import UPLOT_FILES, VENDOR_DIR
 
 pytest.importorskip("playwright.sync_api", reason="install the dev extras")
+from playwright.sync_api import expect
+
 pytestmark = [
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"
@@ -326,4 +328,81 @@ def test_a_late_answer_does_not_undo_a_newer_zoom(world: World, browser: Any) ->
     page.wait_for_timeout(500)
     assert page.inner_text("#z-range") == shown
     assert page.evaluate(f"() => {samples}") < whole / 3
+    assert problems.take() == []
+
+
+def test_an_idle_or_expired_sign_in_sends_her_to_sign_in_with_a_sentence(
+    world: World, browser: Any
+) -> None:
+    page = browser.new_page()
+    problems = Problems(page)
+    page.clock.install()
+    _sign_in(page, world.base, THERAPIST, "/caseload")
+    page.wait_for_function(READY)
+    # 30 minutes without a key or a click: signed out, and told why.
+    page.clock.fast_forward("30:01")
+    page.wait_for_url(lambda u: "/signin" in u)
+    expect(page.locator("#msg")).to_have_text(
+        "You were signed out after 30 minutes without activity: sign in again."
+    )
+    assert page.request.get(world.base + "/api/students").status == 401  # really signed out
+    # Signed in again; the sign-in then ends on the server (expiry, a password change
+    # elsewhere): the next request sends her to sign in, and back to where she was.
+    _sign_in(page, world.base, THERAPIST, "/caseload")
+    page.wait_for_function(READY)
+    page.context.clear_cookies()
+    page.clock.fast_forward("00:11")  # the caseload's live column asks the server again
+    page.wait_for_url(lambda u: "/signin?why=expired" in u and "next=%2Fcaseload" in u)
+    expect(page.locator("#msg")).to_have_text("Your sign-in has expired: sign in again.")
+    page.fill("#email", THERAPIST)
+    page.fill("#password", "not the password")
+    page.press("#password", "Enter")
+    expect(page.locator("#msg")).to_contain_text("the e-mail or password is not right")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(lambda u: u.endswith("/caseload"))
+    page.wait_for_function(READY)
+    # the browser logs each refused request (401); nothing else went wrong
+    assert [p for p in problems.take() if "status of 401" not in p] == []
+
+
+def test_the_admin_keeps_desks_retention_and_the_log(world: World, browser: Any) -> None:
+    page = browser.new_page()
+    problems = Problems(page)
+    page.on("dialog", lambda d: d.accept())  # the confirmations
+    _sign_in(page, world.base, ADMIN, "/admin")
+    page.wait_for_function(READY)
+    expect(page.locator("#retention-now")).to_have_text("Every session is kept (no retention set).")
+    # A retention too short is refused on the page, before anything is deleted.
+    page.get_by_label("Keep sessions").select_option("for a number of days")
+    page.get_by_role("spinbutton", name="Days").fill("7")
+    page.get_by_role("button", name="Save the retention").click()
+    expect(page.locator("#msg")).to_have_text("Type the number of days, from 30 to 36500.")
+    page.get_by_role("spinbutton", name="Days").fill("3650")
+    page.get_by_role("button", name="Save the retention").click()
+    expect(page.locator("#retention-now")).to_contain_text(
+        f"Sessions older than 3650 days are deleted. Set by {ADMIN}"
+    )
+    expect(page.locator("#audit")).to_contain_text("keep sessions 3650 days")
+    # A new desk: an enrolment code, used by the desk; then revoked from the page.
+    page.get_by_role("button", name="Make an enrolment code").click()
+    expect(page.locator("#code")).to_contain_text("Enrolment code:")
+    code = page.inner_text("#code").split("Enrolment code: ")[1].split(" ")[0]
+    enrolled = page.request.post(
+        world.base + "/api/enrol", data={"code": code, "name": "library desk"}
+    )
+    assert enrolled.status == 201
+    page.reload()
+    page.wait_for_function(READY)
+    page.get_by_role("button", name="Revoke library desk").click()
+    expect(page.locator("#desks")).to_contain_text("revoked")
+    cred = enrolled.json()["credential"]
+    headers = {"Authorization": f"Bearer {cred}"}
+    assert page.request.get(world.base + "/api/desk", headers=headers).status == 403
+    page.get_by_label("Student id (empty: everyone)").fill("S-1")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#audit tbody tr").first).to_contain_text("S-1")
+    page.get_by_label("Keep sessions").select_option("for ever")
+    page.get_by_role("button", name="Save the retention").click()
+    expect(page.locator("#retention-now")).to_contain_text("Every session is kept.")
     assert problems.take() == []

@@ -3,6 +3,7 @@ export and deletion, retention."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from pathlib import Path
@@ -288,6 +289,61 @@ def test_retention_deletes_old_sessions_only(db: Db, tmp_path: Path) -> None:
             left = await Records(store).sessions_of(student)
             assert len(left) == 1
             assert any(e.actor == "retention" for e in await store.audit("S-1"))
+        finally:
+            await w.server.stop()
+
+    run(go())
+
+
+def test_an_admin_sets_the_retention_and_old_sessions_go_at_once(db: Db, tmp_path: Path) -> None:
+    async def go() -> None:
+        w = await world(db.url, retention_days=10000.0)  # the server's flag, until an admin sets
+        try:
+            desk_db = tmp_path / "desk.sqlite"
+            await _uploaded(w, desk_db)
+            store = w.server.store
+            assert store is not None
+            async with store.engine.begin() as c:
+                await c.execute(text("UPDATE sessions SET started_at = started_at - 400 * 86400"))
+            await _uploaded(w, desk_db)
+            student = await store.student("S-1")
+            async with browser() as admin, browser() as ot:
+                h = {"X-CSRF-Token": await sign_in(admin, w.base, ADMIN)}
+                ot_h = {"X-CSRF-Token": await sign_in(ot, w.base, THERAPIST)}
+                url = f"{w.base}/api/retention"
+                async with admin.get(url) as r:
+                    assert await r.json() == {
+                        "days": 10000.0,
+                        "set_at": None,
+                        "set_by": None,
+                        "source": "server",
+                    }
+                async with ot.put(url, json={"days": 365}, headers=ot_h) as r:
+                    assert r.status == 404  # admins only: outside her rights
+                async with admin.put(url, json={"days": 365}) as r:
+                    assert r.status == 403  # no CSRF token
+                for bad in (7, 365.5, "365", True, 100000):
+                    async with admin.put(url, json={"days": bad}, headers=h) as r:
+                        assert r.status == 400, bad
+                        assert "30 to 36500" in (await r.json())["error"]
+                assert len(await Records(store).sessions_of(student)) == 2  # nothing yet
+                async with admin.put(url, json={"days": 365}, headers=h) as r:
+                    assert r.status == 200
+                    got = await r.json()
+                assert (got["days"], got["source"], got["set_by"]) == (365, "admin", ADMIN)
+                for _ in range(100):  # the job wakes at once, not in an hour
+                    if len(await Records(store).sessions_of(student)) == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                assert len(await Records(store).sessions_of(student)) == 1
+                log = await store.audit()
+                assert any(e.actor == ADMIN and e.action == "retention" for e in log)
+                assert any(e.actor == "retention" and e.student == "S-1" for e in log)
+                # "keep all" wins over the server's flag too
+                async with admin.put(url, json={"days": None}, headers=h) as r:
+                    assert (await r.json())["days"] is None
+                async with admin.get(url) as r:
+                    assert (await r.json())["source"] == "admin"
         finally:
             await w.server.stop()
 

@@ -53,8 +53,17 @@ def test_admin_commands(db: Db, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 1 and "no school 'Nowhere'" in out and "school add" in out
     code, out = _fm(["server", "enrol-code", "--school", "Oak Primary", *d], capsys)
     assert code == 0 and "finemotor enrol --server URL --code" in out
+    code, out = _fm(["server", "retention", *d], capsys)
+    assert code == 0 and "no retention set here" in out
+    code, out = _fm(["server", "retention", "--days", "7", *d], capsys)
+    assert code == 1 and "from 30 to 36500" in out and "Traceback" not in out
+    code, out = _fm(["server", "retention", "--days", "365", *d], capsys)
+    assert code == 0 and "older than 365 days are deleted every hour" in out
+    assert "older than 365 days" in _fm(["server", "retention", *d], capsys)[1]
+    assert "every session is kept" in _fm(["server", "retention", "--keep-all", *d], capsys)[1]
     code, out = _fm(["server", "audit", *d], capsys)
     assert code == 0 and "add_caseload" in out and "command line" in out
+    assert "keep all sessions" in out and "keep sessions 365 days" in out
 
 
 def test_revoke_export_and_delete_from_the_command_line(

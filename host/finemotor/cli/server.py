@@ -134,6 +134,21 @@ def register(sub: Any) -> None:
     _db_args(sd)
     sd.set_defaults(func=_student_delete)
 
+    rt = ss.add_parser(
+        "retention",
+        help="how long sessions are kept (no option: show it)",
+        description="Show or set how long the server keeps sessions: older ones are deleted "
+        "every hour, by every server process (the setting is in the database and wins over "
+        "finemotor server run --retention-days).",
+    )
+    keep = rt.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--days", type=int, default=None, help="keep sessions this many days (30 to 36500)"
+    )
+    keep.add_argument("--keep-all", action="store_true", help="keep every session")
+    _db_args(rt)
+    rt.set_defaults(func=_retention)
+
     au = ss.add_parser("audit", help="the access log, newest first")
     au.add_argument("--student", default=None, metavar="STUDENT_ID")
     au.add_argument("--json", action="store_true", help="print JSON")
@@ -346,6 +361,26 @@ def _student_delete(args: argparse.Namespace) -> int:
         student = await store.student(args.student)
         out = await delete_student(store, Records(store), student, "command line", args.reason)
         print(out["confirmation"])
+        return 0
+
+    return _with_store(args, work)
+
+
+def _retention(args: argparse.Namespace) -> int:
+    async def work(store: Any) -> int:
+        if args.days is not None or args.keep_all:
+            got = await store.set_retention(None if args.keep_all else args.days, "command line")
+        else:
+            got = await store.retention()
+        if got is None:
+            print(
+                "no retention set here: sessions are kept unless the server runs with "
+                "--retention-days"
+            )
+        elif got.days is None:
+            print("every session is kept")
+        else:
+            print(f"sessions older than {got.days} days are deleted every hour")
         return 0
 
     return _with_store(args, work)

@@ -12,6 +12,8 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from finemotor.report.session_report import report_stem, write_session_report
 from finemotor.server.export import student_archive
 from finemotor.server.progress import Analyses, student_progress
 from finemotor.server.records import Records, SessionRow
-from finemotor.server.store import Store, Student, User
+from finemotor.server.store import Retention, Store, Student, User
 from finemotor.server.web_auth import (
     WRONG_LOGIN,
     LoginLimiter,
@@ -87,6 +89,20 @@ def _clock(events: list[Event], device: str) -> dict[str, Any]:
     return {"offset_s": median, "events": len(gaps), "spread_s": gaps[-1] - gaps[0]}
 
 
+@dataclass(frozen=True)
+class RetentionJob:
+    """What the API knows of the server's hourly deletion of old sessions.
+
+    Attributes:
+        flag_days: ``finemotor server run --retention-days`` (in force while no admin set a
+            retention; None: keep every session).
+        changed: wakes the job at once after an admin changed the retention.
+    """
+
+    flag_days: float | None = None
+    changed: Callable[[], None] = lambda: None
+
+
 class Api:
     """The routes of :mod:`finemotor.server.api` on ``app``.
 
@@ -94,6 +110,8 @@ class Api:
         store, records: the server's data.
         secure: True when the server runs TLS (cookies are then Secure).
         live: a callable giving the relay's live sessions (``Relay.live``).
+        bus: the Redis shared with the other server processes (sign-in limits).
+        retention: the server's deletion of old sessions.
     """
 
     def __init__(
@@ -103,8 +121,10 @@ class Api:
         secure: bool,
         live: Any,
         bus: RedisBus | None = None,
+        retention: RetentionJob | None = None,
     ) -> None:
         self.store, self.records, self.secure, self.live = store, records, secure, live
+        self.retention = retention or RetentionJob()
         self.limiter = LoginLimiter(bus=bus)
         self.analyses = Analyses(records)
         self._drawing = asyncio.Lock()
@@ -130,6 +150,8 @@ class Api:
         r.add_put("/api/sessions/{session}/note", self.set_note)
         r.add_get("/api/sessions/{session}/report.pdf", self.report)
         r.add_get("/api/audit", self.audit)
+        r.add_get("/api/retention", self.get_retention)
+        r.add_put("/api/retention", self.set_retention)
         r.add_get("/api/schools", self.schools)
         r.add_post("/api/schools", self.add_school)
         r.add_post("/api/caseloads", self.add_caseload)
@@ -463,6 +485,41 @@ class Api:
         return web.json_response(
             await delete_student(self.store, self.records, student, user.email, reason)
         )
+
+    def _retention_json(self, set_by_admin: Retention | None) -> dict[str, Any]:
+        if set_by_admin is not None:
+            return {
+                "days": set_by_admin.days,
+                "set_at": set_by_admin.set_at,
+                "set_by": set_by_admin.set_by,
+                "source": "admin",
+            }
+        flag = self.retention.flag_days
+        return {
+            "days": flag,
+            "set_at": None,
+            "set_by": None,
+            "source": "server" if flag is not None else "none",
+        }
+
+    async def get_retention(self, request: web.Request) -> web.Response:
+        """``GET /api/retention`` (admin): ``{"days", "set_at", "set_by", "source"}``, the
+        retention in force; ``source`` is ``admin``, ``server`` (``--retention-days``) or
+        ``none``."""
+        await signed_in(request, self.store, "admin")
+        return web.json_response(self._retention_json(await self.store.retention()))
+
+    async def set_retention(self, request: web.Request) -> web.Response:
+        """``PUT /api/retention {"days": N | null}`` (admin): keep sessions N days (30 to
+        36500), or all of them; the deletion runs at once on this process, within the hour
+        on the others."""
+        user = await signed_in(request, self.store, "admin")
+        body = await read_json(request)
+        if not isinstance(body, dict) or "days" not in body:
+            raise RefusedError(400, "bad_retention", 'send {"days": 365} or {"days": null}')
+        set_by_admin = await self.store.set_retention(body["days"], user.email)
+        self.retention.changed()
+        return web.json_response(self._retention_json(set_by_admin))
 
     async def audit(self, request: web.Request) -> web.Response:
         """``GET /api/audit[?student=ID]`` (admin): the access log, newest first."""

@@ -25,7 +25,7 @@ from finemotor.relay.bus import RedisBus
 from finemotor.relay.limits import RelayLimits
 from finemotor.relay.server import SECURITY_HEADERS, Relay
 from finemotor.relay.tokens import DESK_HEADER
-from finemotor.server.api import Api, delete_student
+from finemotor.server.api import Api, RetentionJob, delete_student
 from finemotor.server.desk_api import DeskApi
 from finemotor.server.pages import Pages
 from finemotor.server.records import Records
@@ -100,7 +100,8 @@ class Server:
     Args:
         url: the database (:func:`finemotor.server.database.database_url`).
         host, port, ssl_context: where to listen (port 0: any free port).
-        retention_days: delete sessions older than this (None: keep them).
+        retention_days: delete sessions older than this while no admin set a retention
+            (None: keep them); the admin's setting, kept in the database, wins.
         limits: the relay's limits.
         secure_cookies: mark the sign-in cookie Secure without TLS here (a TLS proxy in
             front); with ``ssl_context`` it always is.
@@ -131,6 +132,7 @@ class Server:
         self.store: Store | None = None
         self.relay: Relay | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._retention_changed = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -160,7 +162,14 @@ class Server:
             bus=bus,
             trusted_proxies=self.trusted_proxies,
         )
-        Api(store, records, self.secure_cookies, relay.live, bus).add_routes(app)
+        Api(
+            store,
+            records,
+            self.secure_cookies,
+            relay.live,
+            bus,
+            RetentionJob(self.retention_days, self._retention_changed.set),
+        ).add_routes(app)
         DeskApi(store, records, bus).add_routes(app)
         Pages(store, records).add_routes(app)
         try:
@@ -169,9 +178,10 @@ class Server:
             await store.close()
             raise
         self.port = relay.port
-        self._tasks = [asyncio.create_task(self._watch_revocations())]
-        if self.retention_days is not None:
-            self._tasks.append(asyncio.create_task(self._retention(records)))
+        self._tasks = [
+            asyncio.create_task(self._watch_revocations()),
+            asyncio.create_task(self._retention(records)),
+        ]
         return url
 
     async def stop(self) -> None:
@@ -211,12 +221,27 @@ class Server:
                 self.relay.cut(f"desk:{desk_id}", "this desk was revoked by the server's admin")
 
     async def _retention(self, records: Records) -> None:
+        """Every hour (and at once when an admin changes it here), delete the sessions older
+        than the retention: the admin's setting, else ``--retention-days``."""
         while True:
+            self._retention_changed.clear()
             try:
-                await apply_retention(records, self.retention_days or 0.0)
+                days = await retention_days(records.store, self.retention_days)
+                if days is not None:
+                    await apply_retention(records, days)
             except StoreError as exc:
                 logger.error("database: %s", exc)
-            await asyncio.sleep(RETENTION_EVERY_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retention_changed.wait(), RETENTION_EVERY_S)
+
+
+async def retention_days(store: Store, flag: float | None) -> float | None:
+    """The retention in force: the admin's setting if one was made, else the server's flag
+    (None: keep every session)."""
+    set_by_admin = await store.retention()
+    if set_by_admin is None:
+        return flag
+    return None if set_by_admin.days is None else float(set_by_admin.days)
 
 
 async def apply_retention(records: Records, days: float) -> dict[str, int]:
@@ -238,4 +263,4 @@ async def apply_retention(records: Records, days: float) -> dict[str, int]:
     return total
 
 
-__all__ = ["Server", "apply_retention", "delete_student"]
+__all__ = ["Server", "apply_retention", "delete_student", "retention_days"]

@@ -237,6 +237,17 @@ task_plans = Table(
 replaced stays as history."""
 Index("ix_task_plans_student", task_plans.c.student_id, task_plans.c.set_at)
 
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("set_at", Float, nullable=False),
+    Column("set_by", String(300), nullable=False),
+)
+"""The server's settings an admin changes while it runs (JSON values), shared by every
+server process: ``retention_days``."""
+
 audit = Table(
     "audit",
     metadata,

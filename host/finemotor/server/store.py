@@ -107,6 +107,25 @@ class AuditEntry:
     reason: str
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long sessions are kept, as an admin set it.
+
+    Attributes:
+        days: sessions older than this many days are deleted (None: all are kept).
+        set_at: when (unix s); set_by: who (an admin's e-mail, or ``command line``).
+    """
+
+    days: int | None
+    set_at: float
+    set_by: str
+
+
+RETENTION_DAYS = (30, 36500)
+"""The shortest and longest retention an admin may set, in days (a slip of the keyboard must
+not delete a school year's sessions)."""
+
+
 def _clean_name(what: str, name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > _NAME_MAX or not name.isprintable():
@@ -745,6 +764,42 @@ class Store:
             ).all()
         plans = {r.code: json.loads(r.tasks) for r in rows}
         return {code: tasks for code, tasks in plans.items() if tasks}
+
+    # settings ---------------------------------------------------------------------------
+
+    async def retention(self) -> Retention | None:
+        """The retention an admin set, or None if none was ever set here."""
+        st = s.settings
+        async with self.tx() as c:
+            row = (await c.execute(select(st).where(st.c.name == "retention_days"))).one_or_none()
+        if row is None:
+            return None
+        return Retention(json.loads(row.value), row.set_at, row.set_by)
+
+    async def set_retention(self, days: object, by: str) -> Retention:
+        """Keep sessions ``days`` days (None: keep them all); written to the access log.
+
+        Raises:
+            RefusedError: not a whole number of days within :data:`RETENTION_DAYS`.
+        """
+        lo, hi = RETENTION_DAYS
+        if days is not None and (
+            not isinstance(days, int) or isinstance(days, bool) or not lo <= days <= hi
+        ):
+            raise RefusedError(
+                400,
+                "bad_retention",
+                f"the retention is a whole number of days from {lo} to {hi}, or none (keep all)",
+            )
+        now, st = time.time(), s.settings
+        row = {"value": json.dumps(days), "set_at": now, "set_by": by[:300]}
+        async with self.tx() as c:
+            done = await c.execute(update(st).where(st.c.name == "retention_days").values(**row))
+            if done.rowcount == 0:
+                await c.execute(insert(st).values(name="retention_days", **row))
+            detail = "keep all sessions" if days is None else f"keep sessions {days} days"
+            await self.log(by, "retention", None, detail, conn=c)
+        return Retention(days, now, by)
 
     # audit ------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-// Administration: schools, caseloads, desks (enrolment codes, revoking), deletion, the access log.
+// Administration: schools, caseloads, desks (enrolment codes, revoking), retention and deletion,
+// the access log.
 "use strict";
 
 (async () => {
@@ -54,7 +55,35 @@
     const got = await FM.api("/api/students/" + encodeURIComponent(who), { method: "DELETE", body: { reason: val("del-reason") } });
     document.getElementById("deleted").textContent = got.confirmation;
   });
+  async function retention() {
+    const r = await FM.api("/api/retention");
+    let now;
+    if (r.days === null) now = "Every session is kept" + (r.source === "admin" ? "" : " (no retention set)") + ".";
+    else now = `Sessions older than ${r.days} days are deleted.`;
+    if (r.source === "admin") now += ` Set by ${r.set_by} on ${FM.dateTime(r.set_at)}.`;
+    else if (r.source === "server") now += " Set when the server was started (--retention-days).";
+    document.getElementById("retention-now").textContent = now;
+    document.getElementById("ret-mode").value = r.days === null ? "all" : "days";
+    document.getElementById("ret-days").value = r.days === null ? "" : String(Math.round(r.days));
+    document.getElementById("ret-days").disabled = r.days === null;
+  }
+  document.getElementById("ret-mode").addEventListener("change", () => {
+    document.getElementById("ret-days").disabled = document.getElementById("ret-mode").value === "all";
+  });
+  on("retention-form", async () => {
+    const all = document.getElementById("ret-mode").value === "all";
+    const days = all ? null : Number(val("ret-days"));
+    if (!all && !(Number.isInteger(days) && days >= 30 && days <= 36500)) {
+      FM.say("Type the number of days, from 30 to 36500.", "bad");
+      document.getElementById("ret-days").focus();
+      return;
+    }
+    if (!all && !confirm(`Delete every session older than ${days} days? This cannot be undone.`)) return;
+    await FM.api("/api/retention", { method: "PUT", body: { days } });
+    FM.say(all ? "Every session is kept from now on." : `Sessions older than ${days} days are deleted now and every hour.`, "ok");
+    await Promise.all([retention(), audit()]);
+  });
   on("audit-form", audit);
-  try { await Promise.all([schools(), desks(), audit()]); } catch (err) { FM.fail(err); }
+  try { await Promise.all([schools(), desks(), audit(), retention()]); } catch (err) { FM.fail(err); }
   document.body.dataset.ready = "1";
 })();

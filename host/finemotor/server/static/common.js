@@ -24,7 +24,11 @@ const FM = (() => {
     return node;
   }
 
+  let leaving = false;  // signing out: a request refused meanwhile says nothing more
+
   function signInAgain(why) {
+    if (leaving) return;
+    leaving = true;
     const next = location.pathname + location.search;
     location.assign("/signin?why=" + why + "&next=" + encodeURIComponent(next));
   }
@@ -78,6 +82,8 @@ const FM = (() => {
   function setCsrf(token) { csrf = token; }
 
   async function signOut(why) {
+    if (leaving) return;
+    leaving = true;
     try { await api("/api/logout", { method: "POST", noRedirect: true }); } catch (e) { /* gone */ }
     location.assign("/signin" + (why ? "?why=" + why : "?why=out"));
   }

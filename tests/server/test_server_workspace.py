@@ -4,6 +4,7 @@ caseload. And the pages themselves: sign in first, 404 for another's student."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 from server_helpers import OTHER, THERAPIST, Db, browser, record, sign_in, world
 from tests.host.aiotest import run
 
-from finemotor.server.progress import goal_trend
+from finemotor.server.progress import VALUES_MADE_BY, Analyses, goal_trend
+from finemotor.server.records import Records
 from finemotor.sync.uploader import Uploader
 
 WEEK = 7 * 86400.0
@@ -157,6 +159,48 @@ def test_the_therapist_plans_tasks_and_the_desk_of_that_school_gets_them(db: Db)
                     assert r.status == 200
                 async with desk.get(f"{w.base}/api/desk", headers=hd) as r:
                     assert (await r.json())["plans"] == {}
+        finally:
+            await w.server.stop()
+
+    run(go(), seconds=60)
+
+
+def test_goal_values_are_worked_out_when_an_upload_completes_and_kept(
+    db: Db, tmp_path: Path
+) -> None:
+    async def go() -> None:
+        w = await world(db.url)
+        try:
+            desk_db = tmp_path / "desk.db"
+            record(desk_db, seconds=30.0)
+            await Uploader(w.desk, desk_db).sync()
+            store = w.server.store
+            assert store is not None
+            records = Records(store)
+            (row,) = await records.session_rows(await store.student("S-1"))
+            stored = None
+            for _ in range(200):  # worked out in the background, just after completing
+                stored = await records.stored_values(row.id, VALUES_MADE_BY)
+                if stored is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert stored is not None and set(stored) == {"values", "why", "pen_source"}
+            # As after a restart: a new server's progress reads them, analysing nothing.
+            fresh = Analyses(records)
+
+            async def no_analysis(_row: object) -> None:
+                raise AssertionError("analysed again")
+
+            fresh.of = no_analysis  # type: ignore[assignment,method-assign]
+            assert await fresh.values(row) == stored
+            # Values another version of the analysis made are worked out again.
+            await records.store_values(row.id, "finemotor 0.0.1/1", {"values": {}})
+            again = Analyses(records)
+            assert await again.values(row) == stored
+            assert await records.stored_values(row.id, VALUES_MADE_BY) == stored
+            # Deleting the student's sessions deletes them too.
+            await records.delete_sessions(await store.student("S-1"))
+            assert await records.stored_values(row.id, VALUES_MADE_BY) is None
         finally:
             await w.server.stop()
 

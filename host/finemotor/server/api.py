@@ -112,6 +112,8 @@ class Api:
         live: a callable giving the relay's live sessions (``Relay.live``).
         bus: the Redis shared with the other server processes (sign-in limits).
         retention: the server's deletion of old sessions.
+        analyses: the sessions' analyses (shared with the desks' API, which starts one when
+            an upload completes).
     """
 
     def __init__(
@@ -122,11 +124,12 @@ class Api:
         live: Any,
         bus: RedisBus | None = None,
         retention: RetentionJob | None = None,
+        analyses: Analyses | None = None,
     ) -> None:
         self.store, self.records, self.secure, self.live = store, records, secure, live
         self.retention = retention or RetentionJob()
         self.limiter = LoginLimiter(bus=bus)
-        self.analyses = Analyses(records)
+        self.analyses = analyses or Analyses(records)
         self._drawing = asyncio.Lock()
 
     def add_routes(self, app: web.Application) -> None:

@@ -28,6 +28,7 @@ from finemotor.relay.tokens import DESK_HEADER
 from finemotor.server.api import Api, RetentionJob, delete_student
 from finemotor.server.desk_api import DeskApi
 from finemotor.server.pages import Pages
+from finemotor.server.progress import Analyses
 from finemotor.server.records import Records
 from finemotor.server.store import Store
 from finemotor.server.web_auth import csrf_middleware, web_session
@@ -133,6 +134,7 @@ class Server:
         self.relay: Relay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._retention_changed = asyncio.Event()
+        self._analyses: Analyses | None = None
 
     @property
     def url(self) -> str:
@@ -162,6 +164,7 @@ class Server:
             bus=bus,
             trusted_proxies=self.trusted_proxies,
         )
+        analyses = self._analyses = Analyses(records)
         Api(
             store,
             records,
@@ -169,8 +172,9 @@ class Server:
             relay.live,
             bus,
             RetentionJob(self.retention_days, self._retention_changed.set),
+            analyses,
         ).add_routes(app)
-        DeskApi(store, records, bus).add_routes(app)
+        DeskApi(store, records, bus, on_complete=analyses.warm).add_routes(app)
         Pages(store, records).add_routes(app)
         try:
             url = await relay.start()
@@ -191,6 +195,8 @@ class Server:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._analyses is not None:
+            await self._analyses.close()
         if self.relay is not None:
             await self.relay.stop()
         if self.store is not None:

@@ -7,6 +7,7 @@ A revoked desk gets 403 on every request from the moment it is revoked; an unkno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -30,8 +31,16 @@ def bearer(request: web.Request) -> str:
 class DeskApi:
     """The desks' routes on ``app``."""
 
-    def __init__(self, store: Store, records: Records, bus: RedisBus | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        records: Records,
+        bus: RedisBus | None = None,
+        on_complete: Callable[[int], None] | None = None,
+    ) -> None:
         self.store, self.records = store, records
+        self.on_complete = on_complete
+        """Called with a session's id when its upload completes."""
         self.enrolments = SharedBuckets("enrol", ENROLMENTS_PER_MIN / 60.0, ENROLMENTS_PER_MIN, bus)
 
     def add_routes(self, app: web.Application) -> None:
@@ -150,4 +159,6 @@ class DeskApi:
         200 with ``"state": "complete"``, or 409 with what does not agree."""
         desk = await self.desk(request)
         out = await self.records.complete(desk, self._number(request), await read_json(request))
+        if out["state"] == "complete" and self.on_complete is not None:
+            self.on_complete(int(out["id"]))
         return web.json_response(out, status=409 if "mismatch" in out else 200)

@@ -1,8 +1,10 @@
 """A student's progress toward the IEP goals, from the sessions the server holds.
 
 Each session is re-analysed from its raw samples and stored calibration (as the desk's
-``finemotor progress`` does, :mod:`finemotor.report.trends`); analyses are kept in memory per
-session and upload state, so the student page does not redo them on every visit.
+``finemotor progress`` does, :mod:`finemotor.report.trends`). A session's goal metric values
+are worked out once, when it completes (:meth:`Analyses.warm`), and kept in the database, so
+a student's progress after a server restart does not analyse every session again; whole
+analyses (for the session page) are kept in memory, the most recent first.
 
 For each goal in force, what IEP progress reporting asks for (:func:`goal_trend`): the
 baseline (the first session's value), the latest value, the number of data points, the trend
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 from collections import OrderedDict
 from typing import Any
 
+from finemotor import __version__
 from finemotor.recording import SessionInfo
 from finemotor.report.analysis import (
     SessionAnalysis,
@@ -28,6 +32,8 @@ from finemotor.report.analysis import (
 from finemotor.report.goals import GOAL_METRICS
 from finemotor.report.trends import session_values
 from finemotor.server.records import Records, SessionRow
+
+logger = logging.getLogger(__name__)
 
 CACHE_ANALYSES = 8
 """Whole analyses kept (each holds a session's samples: a 30-minute session is ~10 MB)."""
@@ -41,20 +47,53 @@ MAX_PROJECTION_DAYS = 5 * 365
 Key = tuple[int, str, float | None]
 
 
+VALUES_MADE_BY = f"finemotor {__version__}/1"
+"""The analysis that works out stored goal metric values: values another one made are worked
+out again (raise the number after ``/`` when the goal metrics change within a version)."""
+
+
 class Analyses:
-    """Session analyses, and each session's goal metric values, kept in memory (least
-    recently used first out)."""
+    """Session analyses (in memory, least recently used first out) and each session's goal
+    metric values (in memory, and in the database once the session is complete)."""
 
     def __init__(self, records: Records, size: int = CACHE_ANALYSES) -> None:
         self.records = records
         self.size = size
         self._cache: OrderedDict[Key, SessionAnalysis] = OrderedDict()
         self._values: OrderedDict[Key, dict[str, Any]] = OrderedDict()
+        self._warming: set[asyncio.Task[None]] = set()
+
+    def warm(self, sid: int) -> None:
+        """Work out complete session ``sid``'s goal metric values and analysis in the
+        background (just after its upload completed), so the therapist's first look is quick."""
+
+        async def go() -> None:
+            try:
+                row = await self.records.session(sid)
+                if row.state == "complete":
+                    await self.values(row)
+            except Exception:  # a failure here costs only time, later
+                logger.exception("session %d: analysing after its upload failed", sid)
+
+        task = asyncio.create_task(go())
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def close(self) -> None:
+        """Stop the analyses still running in the background (the server is stopping)."""
+        tasks = list(self._warming)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def values(self, row: SessionRow) -> dict[str, Any]:
         """Session ``row``'s goal metrics: ``{"values", "why", "pen_source"}``."""
         key = (row.id, row.state, row.completed_at)
         found = self._values.get(key)
+        if found is None and row.state == "complete":
+            found = await self.records.stored_values(row.id, VALUES_MADE_BY)
+            if found is not None:
+                self._values[key] = found
         if found is not None:
             self._values.move_to_end(key)
             return found
@@ -67,6 +106,8 @@ class Analyses:
             if values[name] is None:
                 why[name] = m.reason or "not measured"
         out = {"values": values, "why": why, "pen_source": point.pen_source}
+        if row.state == "complete":
+            await self.records.store_values(row.id, VALUES_MADE_BY, out)
         self._values[key] = out
         while len(self._values) > CACHE_VALUES:
             self._values.popitem(last=False)

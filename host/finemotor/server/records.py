@@ -556,6 +556,31 @@ class Records:
             out["mismatch"] = mismatched
         return out
 
+    # goal metric values, worked out once ------------------------------------------------
+
+    async def stored_values(self, sid: int, made_by: str) -> dict[str, Any] | None:
+        """Session ``sid``'s goal metric values as ``made_by`` worked them out, if stored."""
+        sv = s.session_values
+        async with self.store.tx() as c:
+            row = (
+                await c.execute(
+                    select(sv.c.data).where(and_(sv.c.session_id == sid, sv.c.made_by == made_by))
+                )
+            ).one_or_none()
+        return None if row is None else dict(json.loads(row.data))
+
+    async def store_values(self, sid: int, made_by: str, data: dict[str, Any]) -> None:
+        """Keep session ``sid``'s goal metric values (replacing another version's)."""
+        sv = s.session_values
+        row = {"made_by": made_by, "data": json.dumps(data), "made_at": time.time()}
+        try:
+            async with self.store.tx() as c:
+                done = await c.execute(update(sv).where(sv.c.session_id == sid).values(**row))
+                if done.rowcount == 0:
+                    await c.execute(insert(sv).values(session_id=sid, **row))
+        except IntegrityError:  # another process stored them meanwhile, or the session is gone
+            pass
+
     # reads ------------------------------------------------------------------------------
 
     def _session_query(self) -> Any:
@@ -801,5 +826,7 @@ class Records:
             for kind, table in (("events", s.events), ("metrics", s.metrics)):
                 res = await c.execute(delete(table).where(table.c.session_id.in_(sids)))
                 counts[kind] = int(res.rowcount or 0)
+            sv = s.session_values
+            await c.execute(delete(sv).where(sv.c.session_id.in_(sids)))
             await c.execute(delete(ss).where(ss.c.id.in_(sids)))
         return counts

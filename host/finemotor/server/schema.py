@@ -237,6 +237,18 @@ task_plans = Table(
 replaced stays as history."""
 Index("ix_task_plans_student", task_plans.c.student_id, task_plans.c.set_at)
 
+session_values = Table(
+    "session_values",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("made_by", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("made_at", Float, nullable=False),
+)
+"""A complete session's goal metric values (JSON ``{"values", "why", "pen_source"}``), worked
+out from its samples once, when it completes; ``made_by`` names the analysis that made them
+(another version works them out again)."""
+
 settings = Table(
     "settings",
     metadata,

@@ -406,3 +406,45 @@ def test_the_admin_keeps_desks_retention_and_the_log(world: World, browser: Any)
     page.get_by_role("button", name="Save the retention").click()
     expect(page.locator("#retention-now")).to_contain_text("Every session is kept.")
     assert problems.take() == []
+
+
+def test_a_therapist_the_admin_adds_chooses_her_own_password_first(
+    world: World, browser: Any
+) -> None:
+    admin = browser.new_page()
+    problems = Problems(admin)
+    _sign_in(admin, world.base, ADMIN, "/admin")
+    admin.wait_for_function(READY)
+    admin.get_by_label("E-mail", exact=True).fill("first.day@district.example")
+    admin.get_by_role("button", name="Add the account").click()
+    expect(admin.locator("#one-time")).to_contain_text("One-time password for first.day@")
+    expect(admin.locator("#accounts")).to_contain_text("one-time, not yet changed")
+    given = admin.inner_text("#one-time code")
+    admin.get_by_role("button", name="Sign out").click()
+    admin.wait_for_url(lambda u: "/signin" in u)
+    # She signs in with it (this browser's pages share their cookies): the password page
+    # comes first, whatever she asked for.
+    page = browser.new_page()
+    mine = Problems(page)
+    page.goto(world.base + "/caseload")
+    page.fill("#email", "first.day@district.example")
+    page.fill("#password", given)
+    page.press("#password", "Enter")
+    page.wait_for_url(lambda u: "/password" in u)
+    page.wait_for_selector("#msg:not([hidden])")
+    expect(page.locator("#msg")).to_contain_text("Choose your own password before you go on")
+    page.get_by_label("The password you were given").fill(given)
+    page.get_by_label("New password", exact=True).fill("my own password, at last")
+    page.get_by_label("New password again").fill("my own password, at last")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(lambda u: u.endswith("/caseload"))
+    page.wait_for_function(READY)
+    expect(page.locator("#summary")).to_have_text("0 students")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda u: "/signin" in u)
+    _sign_in(admin, world.base, ADMIN, "/admin")
+    admin.wait_for_function(READY)
+    row = admin.locator("#accounts tr", has_text="first.day@")
+    expect(row).not_to_contain_text("not yet changed")
+    assert problems.take() == []
+    assert [p for p in mine.take() if "status of 403" not in p] == []

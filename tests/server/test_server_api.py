@@ -348,3 +348,65 @@ def test_an_admin_sets_the_retention_and_old_sessions_go_at_once(db: Db, tmp_pat
             await w.server.stop()
 
     run(go())
+
+
+def test_an_admin_adds_a_therapist_who_chooses_her_own_password_first(db: Db) -> None:
+    async def go() -> None:
+        w = await world(db.url)
+        try:
+            async with browser() as admin, browser() as new, browser() as ot:
+                h = {"X-CSRF-Token": await sign_in(admin, w.base, ADMIN)}
+                ot_h = {"X-CSRF-Token": await sign_in(ot, w.base, THERAPIST)}
+                body = {"email": "New.OT@district.example", "role": "therapist"}
+                async with ot.post(f"{w.base}/api/accounts", json=body, headers=ot_h) as r:
+                    assert r.status == 404  # admins only
+                async with admin.post(f"{w.base}/api/accounts", json=body, headers=h) as r:
+                    assert r.status == 201
+                    made = await r.json()
+                assert made["email"] == "new.ot@district.example" and len(made["password"]) == 16
+                async with admin.post(f"{w.base}/api/accounts", json=body, headers=h) as r:
+                    assert r.status == 409  # taken
+                async with admin.get(f"{w.base}/api/accounts") as r:
+                    listed = {a["email"]: a for a in await r.json()}
+                assert listed["new.ot@district.example"]["must_change"] is True
+                assert listed[THERAPIST]["students"] == 1
+                assert listed[THERAPIST]["schools"] == ["Oak Primary"]
+                # her first sign-in: nothing but choosing her own password
+                login = {"email": made["email"], "password": made["password"]}
+                async with new.post(f"{w.base}/api/login", json=login) as r:
+                    got = await r.json()
+                assert got["must_change"] is True
+                nh = {"X-CSRF-Token": got["csrf"]}
+                async with new.get(f"{w.base}/api/students") as r:
+                    assert r.status == 403
+                    assert (await r.json())["reason"] == "change_password"
+                async with new.get(f"{w.base}/caseload", allow_redirects=False) as r:
+                    assert r.status == 302 and r.headers["Location"] == "/password?first=1"
+                same = {"current": made["password"], "new": made["password"]}
+                async with new.post(f"{w.base}/api/password", json=same, headers=nh) as r:
+                    assert r.status == 400  # not the one she was given
+                own = {"current": made["password"], "new": "a password of her own"}
+                async with new.post(f"{w.base}/api/password", json=own, headers=nh) as r:
+                    assert r.status == 200
+                async with new.get(f"{w.base}/api/students") as r:
+                    assert r.status == 200 and await r.json() == []
+                # a reset: a new one-time password; her sign-ins end; the old one is gone
+                url = f"{w.base}/api/accounts/{made['email']}/reset"
+                async with admin.post(url, headers=h) as r:
+                    again = await r.json()
+                async with new.get(f"{w.base}/api/students") as r:
+                    assert r.status == 401
+                bad = {"email": made["email"], "password": "a password of her own"}
+                async with new.post(f"{w.base}/api/login", json=bad) as r:
+                    assert r.status == 401
+                login["password"] = again["password"]
+                async with new.post(f"{w.base}/api/login", json=login) as r:
+                    assert (await r.json())["must_change"] is True
+                async with admin.post(f"{w.base}/api/accounts/{ADMIN}/reset", headers=h) as r:
+                    assert r.status == 400  # her own: on the password page
+            log = await w.server.store.audit() if w.server.store else []
+            assert any(e.action == "reset_password" and e.actor == ADMIN for e in log)
+        finally:
+            await w.server.stop()
+
+    run(go())

@@ -53,6 +53,8 @@ def test_admin_commands(db: Db, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 1 and "no school 'Nowhere'" in out and "school add" in out
     code, out = _fm(["server", "enrol-code", "--school", "Oak Primary", *d], capsys)
     assert code == 0 and "finemotor enrol --server URL --code" in out
+    code, out = _fm(["server", "user", "list", *d], capsys)
+    assert code == 0 and "ot@x.example" in out and "1 student(s): Oak Primary" in out
     code, out = _fm(["server", "retention", *d], capsys)
     assert code == 0 and "no retention set here" in out
     code, out = _fm(["server", "retention", "--days", "7", *d], capsys)

@@ -75,6 +75,9 @@ def register(sub: Any) -> None:
     ua.add_argument("--role", choices=("therapist", "admin"), required=True)
     _db_args(ua)
     ua.set_defaults(func=_user_add)
+    ul = user.add_parser("list", help="list the accounts, with each therapist's caseload")
+    _db_args(ul)
+    ul.set_defaults(func=_user_list)
     up = user.add_parser("password", help="set an account's password (from standard input)")
     up.add_argument("email")
     _db_args(up)
@@ -235,6 +238,17 @@ def _user_add(args: argparse.Namespace) -> int:
         user = await store.add_user(args.email, args.role, password)
         await store.log("command line", "add_user", None, f"{user.email} ({user.role})")
         print(f"added {user.role} {user.email}")
+        return 0
+
+    return _with_store(args, work)
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    async def work(store: Any) -> int:
+        for a in await store.accounts():
+            first = "  (one-time password, not yet changed)" if a.must_change else ""
+            where = f"{a.students} student(s): {', '.join(a.schools) or '-'}"
+            print(f"{a.email:<40} {a.role:<10} {where if a.role == 'therapist' else ''}{first}")
         return 0
 
     return _with_store(args, work)

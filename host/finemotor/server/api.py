@@ -28,6 +28,7 @@ from finemotor.report.analysis import DeviceAnalysis, marks_of, unique_marks
 from finemotor.report.decimate import minmax_decimate
 from finemotor.report.session_report import report_stem, write_session_report
 from finemotor.server.export import student_archive
+from finemotor.server.passwords import one_time_password
 from finemotor.server.progress import Analyses, student_progress
 from finemotor.server.records import Records, SessionRow
 from finemotor.server.store import Retention, Store, Student, User
@@ -153,6 +154,9 @@ class Api:
         r.add_put("/api/sessions/{session}/note", self.set_note)
         r.add_get("/api/sessions/{session}/report.pdf", self.report)
         r.add_get("/api/audit", self.audit)
+        r.add_get("/api/accounts", self.accounts)
+        r.add_post("/api/accounts", self.add_account)
+        r.add_post("/api/accounts/{email}/reset", self.reset_account)
         r.add_get("/api/retention", self.get_retention)
         r.add_put("/api/retention", self.set_retention)
         r.add_get("/api/schools", self.schools)
@@ -177,7 +181,13 @@ class Api:
             raise RefusedError(401, "wrong_login", WRONG_LOGIN)
         token, ws = await self.store.start_web_session(user)
         resp = web.json_response(
-            {"email": user.email, "role": user.role, "csrf": ws.csrf, "expires_at": ws.expires_at}
+            {
+                "email": user.email,
+                "role": user.role,
+                "csrf": ws.csrf,
+                "expires_at": ws.expires_at,
+                "must_change": user.must_change,
+            }
         )
         set_cookie(resp, token, ws.expires_at - time.time(), self.secure)
         return resp
@@ -193,7 +203,7 @@ class Api:
 
     async def me(self, request: web.Request) -> web.Response:
         """``GET /api/me``: who is signed in, and the CSRF token for state changes."""
-        await signed_in(request, self.store)
+        await signed_in(request, self.store, first_ok=True)
         ws = await web_session(request, self.store)
         assert ws is not None
         return web.json_response(
@@ -202,13 +212,14 @@ class Api:
                 "role": ws.user.role,
                 "csrf": ws.csrf,
                 "expires_at": ws.expires_at,
+                "must_change": ws.user.must_change,
             }
         )
 
     async def password(self, request: web.Request) -> web.Response:
         """``POST /api/password {"current", "new"}``: every other sign-in ends; this browser
         gets a fresh one."""
-        user = await signed_in(request, self.store)
+        user = await signed_in(request, self.store, first_ok=True)
         body = await read_json(request)
         address = request.remote or "?"
         await self.limiter.check(user.email, address)
@@ -488,6 +499,41 @@ class Api:
         return web.json_response(
             await delete_student(self.store, self.records, student, user.email, reason)
         )
+
+    async def accounts(self, request: web.Request) -> web.Response:
+        """``GET /api/accounts`` (admin): ``[{"email", "role", "created_at", "must_change",
+        "students", "schools"}]``."""
+        await signed_in(request, self.store, "admin")
+        return web.json_response(
+            [a.__dict__ | {"schools": list(a.schools)} for a in (await self.store.accounts())]
+        )
+
+    async def add_account(self, request: web.Request) -> web.Response:
+        """``POST /api/accounts {"email", "role"}`` (admin): 201 with ``{"email", "role",
+        "password"}``, a one-time password shown only here; she chooses her own at her first
+        sign-in."""
+        admin = await signed_in(request, self.store, "admin")
+        body = await read_json(request)
+        password = one_time_password()
+        user = await self.store.add_user(
+            _field(body, "email"), _field(body, "role"), password, must_change=True
+        )
+        await self.store.log(admin.email, "add_user", None, f"{user.email} ({user.role})")
+        return web.json_response(
+            {"email": user.email, "role": user.role, "password": password}, status=201
+        )
+
+    async def reset_account(self, request: web.Request) -> web.Response:
+        """``POST /api/accounts/{email}/reset`` (admin): a new one-time password (her
+        sign-ins end; she chooses her own at the next): ``{"email", "password"}``."""
+        admin = await signed_in(request, self.store, "admin")
+        email = request.match_info["email"].strip().lower()
+        if email == admin.email:
+            raise RefusedError(400, "own_account", "change your own password on its page")
+        password = one_time_password()
+        await self.store.set_password(email, password, must_change=True)
+        await self.store.log(admin.email, "reset_password", None, email)
+        return web.json_response({"email": email, "password": password})
 
     def _retention_json(self, set_by_admin: Retention | None) -> dict[str, Any]:
         if set_by_admin is not None:

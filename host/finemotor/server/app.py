@@ -86,7 +86,7 @@ class _Admission:
     async def viewer(self, request: web.Request, student: str) -> bool:
         try:
             ws = await web_session(request, self.store)
-            if ws is None or ws.user.role != "therapist":
+            if ws is None or ws.user.role != "therapist" or ws.user.must_change:
                 return False
             await self.store.student_for(ws.user, student)
         except (NotFoundError, StoreError):

@@ -62,10 +62,14 @@ class Pages:
         ws = await web_session(request, self.store)
         return None if ws is None else ws.user
 
-    async def _need(self, request: web.Request, role: str | None) -> User:
+    async def _need(self, request: web.Request, role: str | None, first_ok: bool = False) -> User:
+        """The signed-in person, or a redirect: to sign in; to choose her own password first
+        (signed in with a one-time one, unless ``first_ok``); home (another role's page)."""
         user = await self._who(request)
         if user is None:
             raise web.HTTPFound(f"/signin?next={quote(request.path_qs, safe='/')}")
+        if user.must_change and not first_ok:
+            raise web.HTTPFound("/password?first=1")
         if role is not None and user.role != role:
             raise web.HTTPFound("/")
         return user
@@ -81,7 +85,7 @@ class Pages:
 
     async def password(self, request: web.Request) -> web.StreamResponse:
         """``/password``: change my password."""
-        await self._need(request, None)
+        await self._need(request, None, first_ok=True)
         return self._page("password.html")
 
     async def caseload(self, request: web.Request) -> web.StreamResponse:

@@ -88,3 +88,10 @@ def normal_code(text: str) -> str:
     """An enrolment code as typed (any case, spaces or dashes) in its canonical form."""
     raw = "".join(c for c in text.upper() if c.isalnum())
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def one_time_password() -> str:
+    """A password an admin hands on once (16 characters, about 95 random bits, no look-alike
+    characters); its holder chooses her own at her first sign-in."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(16))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -50,6 +51,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("password_changed_at", Float, nullable=False),
+    Column("must_change_password", Boolean, nullable=False, default=False),
 )
 
 web_sessions = Table(

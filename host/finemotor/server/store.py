@@ -49,11 +49,27 @@ _NAME_MAX = 120
 
 @dataclass(frozen=True)
 class User:
-    """Someone who signs in."""
+    """Someone who signs in (``must_change``: with a one-time password an admin gave; she
+    chooses her own before anything else)."""
 
     id: int
     email: str
     role: str
+    must_change: bool = False
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as the admin page lists it."""
+
+    email: str
+    role: str
+    created_at: float
+    must_change: bool
+    students: int
+    """Students on her caseload."""
+    schools: tuple[str, ...]
+    """The schools of those students."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +202,14 @@ class Store:
 
     # accounts ---------------------------------------------------------------------------
 
-    async def add_user(self, email: str, role: str, password: str) -> User:
-        """Create an account. Raises RefusedError: bad e-mail, role or password, or taken."""
+    async def add_user(
+        self, email: str, role: str, password: str, must_change: bool = False
+    ) -> User:
+        """Create an account (``must_change``: the password is a one-time one).
+
+        Raises:
+            RefusedError: bad e-mail, role or password, or taken.
+        """
         email = _check_email(email)
         if role not in s.ROLES:
             raise RefusedError(400, "bad_role", f"a role is one of {', '.join(s.ROLES)}")
@@ -202,12 +224,40 @@ class Store:
                         password_hash=hashed,
                         created_at=now,
                         password_changed_at=now,
+                        must_change_password=must_change,
                     )
                 )
         except IntegrityError:
             raise RefusedError(409, "exists", f"there is already an account for {email}") from None
         assert res.inserted_primary_key is not None
-        return User(int(res.inserted_primary_key[0]), email, role)
+        return User(int(res.inserted_primary_key[0]), email, role, must_change)
+
+    async def accounts(self) -> list[Account]:
+        """Every account, with the size and schools of each caseload."""
+        u, cl, st, sc = s.users, s.caseloads, s.students, s.schools
+        async with self.tx() as c:
+            users = (await c.execute(select(u).order_by(u.c.role, u.c.email))).all()
+            rows = (
+                await c.execute(
+                    select(cl.c.user_id, sc.c.name)
+                    .join(st, st.c.id == cl.c.student_id)
+                    .join(sc, sc.c.id == st.c.school_id)
+                )
+            ).all()
+        per_user: dict[int, list[str]] = {}
+        for r in rows:
+            per_user.setdefault(r.user_id, []).append(r.name)
+        return [
+            Account(
+                r.email,
+                r.role,
+                r.created_at,
+                bool(r.must_change_password),
+                len(per_user.get(r.id, [])),
+                tuple(sorted(set(per_user.get(r.id, [])))),
+            )
+            for r in users
+        ]
 
     async def user(self, email: str) -> User:
         """The account of ``email``. Raises NotFoundError."""
@@ -222,15 +272,20 @@ class Store:
             raise NotFoundError("account", email, "`finemotor server user add` creates one")
         return User(row.id, email, row.role)
 
-    async def set_password(self, email: str, password: str) -> None:
-        """Set a new password (an admin's reset); every sign-in of that account ends."""
+    async def set_password(self, email: str, password: str, must_change: bool = False) -> None:
+        """Set a new password (``must_change``: a one-time one, an admin's reset); every
+        sign-in of that account ends."""
         user = await self.user(email)
         hashed = await asyncio.to_thread(hash_password, password)
         async with self.tx() as c:
             await c.execute(
                 update(s.users)
                 .where(s.users.c.id == user.id)
-                .values(password_hash=hashed, password_changed_at=time.time())
+                .values(
+                    password_hash=hashed,
+                    password_changed_at=time.time(),
+                    must_change_password=must_change,
+                )
             )
             await c.execute(delete(s.web_sessions).where(s.web_sessions.c.user_id == user.id))
 
@@ -240,13 +295,18 @@ class Store:
         async with self.tx() as c:
             row = (
                 await c.execute(
-                    select(s.users.c.id, s.users.c.role, s.users.c.password_hash).where(
-                        s.users.c.email == email
-                    )
+                    select(
+                        s.users.c.id,
+                        s.users.c.role,
+                        s.users.c.password_hash,
+                        s.users.c.must_change_password,
+                    ).where(s.users.c.email == email)
                 )
             ).first()
         ok = await asyncio.to_thread(verify_password, row.password_hash if row else None, password)
-        return User(row.id, email, row.role) if ok and row is not None else None
+        if not ok or row is None:
+            return None
+        return User(row.id, email, row.role, bool(row.must_change_password))
 
     async def change_password(self, user: User, old: str, new: str) -> None:
         """The signed-in person changes her password; her other sign-ins end.
@@ -256,6 +316,8 @@ class Store:
         """
         if await self.check_password(user.email, old) is None:
             raise RefusedError(403, "wrong_password", "the current password is not right")
+        if new == old:
+            raise RefusedError(400, "bad_password", "choose a new password, not the current one")
         await self.set_password(user.email, new)
 
     async def start_web_session(
@@ -285,14 +347,22 @@ class Store:
         async with self.tx() as c:
             row = (
                 await c.execute(
-                    select(u.c.id, u.c.email, u.c.role, ws.c.csrf_token, ws.c.expires_at)
+                    select(
+                        u.c.id,
+                        u.c.email,
+                        u.c.role,
+                        u.c.must_change_password,
+                        ws.c.csrf_token,
+                        ws.c.expires_at,
+                    )
                     .join(u, u.c.id == ws.c.user_id)
                     .where(ws.c.token_digest == digest(token))
                 )
             ).first()
         if row is None or row.expires_at < time.time():
             return None
-        return WebSession(User(row.id, row.email, row.role), row.csrf_token, row.expires_at)
+        user = User(row.id, row.email, row.role, bool(row.must_change_password))
+        return WebSession(user, row.csrf_token, row.expires_at)
 
     async def end_web_session(self, token: str) -> None:
         """Sign out."""

@@ -93,13 +93,22 @@ async def web_session(request: web.Request, store: Store) -> WebSession | None:
     return found if isinstance(found, WebSession) else None
 
 
-async def signed_in(request: web.Request, store: Store, role: str | None = None) -> User:
+async def signed_in(
+    request: web.Request, store: Store, role: str | None = None, first_ok: bool = False
+) -> User:
     """The signed-in user, or 401 (not signed in or expired) / 404 (another role's route:
-    outside the caller's rights, the answer is the same as for nothing there)."""
+    outside the caller's rights, the answer is the same as for nothing there) / 403 (she
+    signed in with a one-time password and must choose her own first, unless ``first_ok``)."""
     ws = await web_session(request, store)
     if ws is None:
         raise RefusedError(
             401, "signed_out", "you are not signed in, or your sign-in has expired: sign in again"
+        )
+    if ws.user.must_change and not first_ok:
+        raise RefusedError(
+            403,
+            "change_password",
+            "choose your own password first (Change password): the one you were given works once",
         )
     if role is not None and ws.user.role != role:  # outside one's rights: as if absent
         raise NotFoundError("page", request.path[:80], where="for your account")

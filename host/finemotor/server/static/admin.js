@@ -4,7 +4,8 @@
 
 (async () => {
   const { el } = FM;
-  try { await FM.start("admin"); } catch (err) { FM.fail(err); return; }
+  let me = null;
+  try { me = (await FM.start("admin")).email; } catch (err) { FM.fail(err); return; }
   const val = (id) => document.getElementById(id).value.trim();
 
   async function schools() {
@@ -22,6 +23,29 @@
       el("td", { class: d.revoked_at ? "bad" : "ok", text: d.revoked_at ? "revoked " + FM.date(d.revoked_at) : "active" }),
       el("td", {}, d.revoked_at ? "" : el("button", { type: "button", onclick: () => revoke(d) }, "Revoke " + d.name)))));
   }
+  async function accounts() {
+    const list = await FM.api("/api/accounts");
+    document.querySelector("#accounts tbody").replaceChildren(...list.map((a) => el("tr", {},
+      el("th", { scope: "row", text: a.email }), el("td", { text: a.role }),
+      el("td", { class: "num", text: a.role === "therapist" ? a.students : "–" }),
+      el("td", { class: "wide", text: a.schools.join(", ") || "–" }),
+      el("td", {}, a.must_change ? el("span", { class: "muted", text: "one-time, not yet changed " }) : null,
+        a.email === me ? el("span", { class: "muted", text: "you" })
+          : el("button", { type: "button", onclick: () => reset(a.email) }, "New one-time password for " + a.email)))));
+  }
+  function showOneTime(email, password) {
+    document.getElementById("one-time").replaceChildren(
+      `One-time password for ${email}: `, el("code", { text: password }),
+      " (shown only now; she chooses her own at her first sign-in).");
+  }
+  async function reset(email) {
+    if (!confirm(`Give ${email} a new one-time password? Her sign-ins end at once.`)) return;
+    try {
+      const got = await FM.api(`/api/accounts/${encodeURIComponent(email)}/reset`, { method: "POST" });
+      showOneTime(got.email, got.password);
+      await accounts();
+    } catch (err) { FM.fail(err); }
+  }
   async function revoke(d) {
     if (!confirm(`Revoke desk "${d.name}"? It is cut off at once and must be enrolled again.`)) return;
     try { await FM.api(`/api/desks/${d.id}/revoke`, { method: "POST" }); FM.say(`Desk "${d.name}" revoked.`, "ok"); await desks(); } catch (err) { FM.fail(err); }
@@ -36,6 +60,12 @@
   const on = (id, fn) => document.getElementById(id).addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try { await fn(); } catch (err) { FM.fail(err); }
+  });
+  on("account-form", async () => {
+    const got = await FM.api("/api/accounts", { method: "POST", body: { email: val("acc-email"), role: document.getElementById("acc-role").value } });
+    showOneTime(got.email, got.password);
+    document.getElementById("acc-email").value = "";
+    await accounts();
   });
   on("school-form", async () => {
     await FM.api("/api/schools", { method: "POST", body: { name: val("school-name") } });
@@ -84,6 +114,6 @@
     await Promise.all([retention(), audit()]);
   });
   on("audit-form", audit);
-  try { await Promise.all([schools(), desks(), audit(), retention()]); } catch (err) { FM.fail(err); }
+  try { await Promise.all([accounts(), schools(), desks(), audit(), retention()]); } catch (err) { FM.fail(err); }
   document.body.dataset.ready = "1";
 })();

@@ -119,7 +119,8 @@ const FM = (() => {
     if (name) name.textContent = who.email;
     const out = document.getElementById("signout");
     if (out) out.addEventListener("click", () => signOut("out"));
-    if (role && who.role !== role) location.assign("/");
+    if (who.must_change && location.pathname !== "/password") location.assign("/password?first=1");
+    else if (role && who.role !== role) location.assign("/");
     idle();
     return who;
   }

@@ -157,6 +157,13 @@ def test_the_therapist_reads_caseload_student_and_session(world: World, browser:
     assert marks[0].startswith("0:01.0")  # on the session clock, not a device's
     assert "copy" in page.inner_text("#tasks")
     assert "calibrated 2023-11-14" in page.inner_text("#devices")
+    # every metric of both devices says what it means (finemotor.metrics.definitions)
+    meanings = page.eval_on_selector_all(
+        "#metrics tbody tr",
+        "(rows) => rows.map((r) => [r.cells[0].textContent, r.cells[2].textContent])",
+    )
+    assert len(meanings) > 20 and [m for m, text in meanings if not text.strip()] == []
+    assert page.locator("#metrics th[scope='col']").all_text_contents()[2:3] == ["What it means"]
     whole = int(
         page.locator("#charts figure[data-device='grip'] .uplot").get_attribute("data-samples") or 0
     )

@@ -12,6 +12,7 @@ import pytest
 from server_helpers import OTHER, THERAPIST, Db, browser, record, sign_in, world
 from tests.host.aiotest import run
 
+from finemotor.metrics.definitions import METRIC_DEFINITIONS, metric_definition, metric_paths
 from finemotor.server.progress import VALUES_MADE_BY, Analyses, goal_trend
 from finemotor.server.records import Records
 from finemotor.sync.uploader import Uploader
@@ -79,6 +80,14 @@ def test_progress_note_report_and_clocks_only_on_the_caseload(db: Db, tmp_path: 
                 assert s["therapist_note"] == "tired after lunch"
                 (grip,) = s["devices"]
                 assert grip["clock"]["events"] == 1 and grip["clock"]["offset_s"] is not None
+                # what each of the session's metrics means, once per hand, trial or minute
+                shown = {metric_definition(p) for p in metric_paths(grip["metrics"])}
+                assert None not in shown and "trials.*.peak" in s["definitions"]
+                assert s["definitions"] == {d.path: d.to_json() for d in shown if d}
+                assert s["definitions"]["pinch.change"] == {
+                    "text": METRIC_DEFINITIONS["pinch.change"].text,
+                    "doc": "docs/metrics.md#55-per-hand",
+                }
                 async with ot.get(f"{w.base}/api/sessions/{sid}/report.pdf") as r:
                     assert r.status == 200 and r.content_type == "application/pdf"
                     assert (await r.read())[:5] == b"%PDF-"

@@ -21,6 +21,7 @@ import numpy as np
 from aiohttp import web
 
 from finemotor.errors import NotFoundError, RefusedError
+from finemotor.metrics.definitions import MetricDefinition, definitions_of
 from finemotor.metrics.results import to_jsonable
 from finemotor.recording import Event
 from finemotor.relay.bus import RedisBus
@@ -341,16 +342,19 @@ class Api:
         return [d for d in devices if device is None or d.name == device]
 
     async def session(self, request: web.Request) -> web.Response:
-        """``GET /api/sessions/{id}``: facts, devices with calibration and metrics, marks,
-        data quality and upload state."""
+        """``GET /api/sessions/{id}``: facts, devices with calibration and metrics, what each
+        metric means, marks, data quality and upload state."""
         _user, sid, row = await self._session(request)
         devices = await self.records.devices(sid)
         analyses = {a.name: a for a in await self._analysis(row)}
         events = await self.records.events(sid)
         per_device = {}
+        definitions: dict[str, MetricDefinition] = {}
         for info in devices:
             a = analyses[info.name]
             cal = info.calibration if isinstance(info.calibration, dict) else None
+            metrics = to_jsonable(a.summary) if a.summary is not None else None
+            definitions.update(definitions_of(metrics))
             per_device[info.name] = {
                 "name": info.name,
                 "kind": info.kind,
@@ -362,7 +366,7 @@ class Api:
                 "calibrated": a.calibrated,
                 "calibrated_at": cal.get("calibrated_at") if cal else None,
                 "notes": a.notes,
-                "metrics": to_jsonable(a.summary) if a.summary is not None else None,
+                "metrics": metrics,
                 "clock": _clock(events, info.name),
                 "tasks": [
                     {"name": t.name, "from": t.start_t, "to": t.end_t, "ended": t.ended}
@@ -390,6 +394,7 @@ class Api:
                 "therapist_note": row.therapist_note,
                 "upload": {"state": row.state, "completed_at": row.completed_at},
                 "devices": list(per_device.values()),
+                "definitions": {p: d.to_json() for p, d in sorted(definitions.items())},
                 "marks": marks,
                 "quality": quality,
             },

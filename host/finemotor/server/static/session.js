@@ -198,15 +198,12 @@
     `Task "${k.name}" on ${k.device}: ${FM.clock(k.from + shift.get(k.device))} to ${FM.clock(k.to + shift.get(k.device))}` +
     (k.ended ? "" : " (no end mark: runs to the end of the recording)"))));
 
-  const DEFS = {
-    cv: "coefficient of variation: standard deviation ÷ mean, in %; lower is steadier",
-    mean: "average over the samples or trials counted",
-    peak: "highest force reached",
-    max_of_3: "highest of the first three trials",
-    mean_of_3: "mean of the first three trials (the usual clinical grip score)",
-    on_paper_share: "share of writing time with the pen on the paper",
-    slope: "change per minute, in % of the first minute's value",
-    fatigue: "how much force falls across repeated squeezes",
+  // What each metric means comes from the library (finemotor.metrics.definitions), keyed by
+  // its dotted path with "*" for a hand, a trial or a minute.
+  const defs = Object.entries(s.definitions || {}).map(([k, v]) => [k.split("."), v]);
+  const defOf = (path) => {
+    const hit = defs.find(([parts]) => parts.length === path.length && parts.every((p, i) => p === "*" || p === path[i]));
+    return hit ? hit[1].text : "";
   };
   const mhost = document.getElementById("metrics");
   for (const d of s.devices) {
@@ -214,13 +211,12 @@
     const walk = (obj, path) => {
       if (obj && typeof obj === "object" && !Array.isArray(obj)) {
         if ("value" in obj && "unit" in obj) {
-          const leaf = path[path.length - 1];
           const val = obj.value === null ? null : (obj.display ? `${obj.display.value.toFixed(1)} ${obj.display.unit} (${obj.value.toFixed(1)} ${obj.unit})` : `${Number(obj.value).toFixed(2)} ${obj.unit}`);
           rows.push(el("tr", {},
             el("th", { scope: "row", text: path.join(" · ").replaceAll("_", " ") }),
             el("td", {}, val === null ? el("span", { class: "why", text: "absent: " + (obj.reason || "not measured") }) : val,
               obj.note ? el("div", { class: "why", text: obj.note }) : null),
-            el("td", { class: "def wide", text: DEFS[leaf] || "" })));
+            el("td", { class: "def wide", text: defOf(path) })));
           return;
         }
         for (const [k, v] of Object.entries(obj)) if (k !== "quality" && k !== "units") walk(v, path.concat(k));

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from finemotor.calibration.procedure import Procedure, parse_weight
 from finemotor.calibration.session import (
     UNCHANGED,
     Calibration,
+    Operator,
     read_stable,
     readings_in,
     run_calibration,
@@ -139,19 +139,6 @@ class RigOperator:
         self._show(text)
 
 
-class PersonOperator:
-    """A person at the keyboard."""
-
-    async def ask(self, prompt: str, load_n: float | None) -> str:
-        try:
-            return await asyncio.to_thread(input, prompt + " ")
-        except EOFError:
-            raise CalibrationError(f"stopped at the prompt; {UNCHANGED}") from None
-
-    def show(self, text: str) -> None:
-        print(text, file=sys.stderr)
-
-
 @contextlib.asynccontextmanager
 async def open_kit(device: str, port: LinkPort, timeout: float = 10.0) -> AsyncIterator[Any]:
     """Open ``device`` streaming into ``port``; yield the SimKit for ``sim://`` (else None)."""
@@ -211,9 +198,11 @@ async def calibrate_kit(
     out_dir: Path,
     show: Callable[[str], None],
     progress: bool = False,
+    person: Operator | None = None,
 ) -> dict[str, Any]:
     """Run the procedure on ``device``; save the record and certificate; return the record.
-    ``progress`` shows a progress bar of the readings (on standard error).
+    ``progress`` shows a progress bar of the readings (on standard error); ``person`` places
+    the weights (the simulated rig does with ``auto``).
 
     Raises:
         CalibrationError / TransportError: with what to do; the kit keeps its calibration.
@@ -227,7 +216,7 @@ async def calibrate_kit(
     async with open_kit(device, port) as sim:
         assert port.link is not None
         port.attach(port.link, proc.channel)
-        op: RigOperator | PersonOperator = RigOperator(sim, show) if auto else PersonOperator()
+        op = _operator(auto, sim, show, person)
         bar = Progress(readings_in(proc), f"calibrating {proc.device}", enabled=progress)
         try:
             cal = await run_calibration(port, op, proc, port.index, force=force, progress=bar)
@@ -259,10 +248,26 @@ async def calibrate_kit(
     return record
 
 
+def _operator(
+    auto: bool, sim: Any, show: Callable[[str], None], person: Operator | None
+) -> Operator:
+    if auto:
+        return RigOperator(sim, show)
+    if person is None:
+        raise CalibrationError("a real kit needs a person to place the weights")
+    return person
+
+
 async def check_kit(
-    device: str, proc: Procedure, weight: str, auto: bool, show: Callable[[str], None]
+    device: str,
+    proc: Procedure,
+    weight: str,
+    auto: bool,
+    show: Callable[[str], None],
+    person: Operator | None = None,
 ) -> dict[str, Any]:
-    """Field check: one known weight against the kit's stored calibration.
+    """Field check: one known weight against the kit's stored calibration (``person``
+    places it; the simulated rig does with ``auto``).
 
     Raises:
         CalibrationError: the kit is uncalibrated, the weight is unusable, or readings fail.
@@ -283,7 +288,7 @@ async def check_kit(
         load = parse_weight(weight, _any_load(proc), proc.loads[0])
         if load <= 0:
             raise CalibrationError(f"check with a weight above zero, not {weight!r}")
-        op: RigOperator | PersonOperator = RigOperator(sim, show) if auto else PersonOperator()
+        op = _operator(auto, sim, show, person)
         cpn = 1.0 / ch.coeffs[0] if ch.model in ("linear", "poly") else None
         await op.ask(proc.prompt(None), None)
         zero = await read_stable(port, proc, op, 0.0, cpn)

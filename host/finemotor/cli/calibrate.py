@@ -269,6 +269,21 @@ def _show(args: argparse.Namespace) -> Callable[[str], None]:
     return show
 
 
+class ConsoleOperator:
+    """The person at the keyboard who places the weights (the calibration's ``Operator``)."""
+
+    async def ask(self, prompt: str, load_n: float | None) -> str:
+        try:
+            return await asyncio.to_thread(input, prompt + " ")
+        except EOFError:
+            from finemotor.calibration.session import UNCHANGED
+
+            raise CalibrationError(f"stopped at the prompt; {UNCHANGED}") from None
+
+    def show(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+
 def _run_calibrate(args: argparse.Namespace) -> int:
     from finemotor.calibration.guided import calibrate_kit
     from finemotor.calibration.procedure import load_procedure
@@ -285,6 +300,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
             Path(args.out),
             _show(args),
             progress=args.auto and not args.json,
+            person=ConsoleOperator(),
         )
     )
     if args.json:
@@ -314,7 +330,9 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.device is None:
         args.device = f"sim://{args.kind}"
     proc = load_procedure(args.procedure or args.kind)
-    res = asyncio.run(check_kit(args.device, proc, args.weight, args.auto, _show(args)))
+    res = asyncio.run(
+        check_kit(args.device, proc, args.weight, args.auto, _show(args), ConsoleOperator())
+    )
     if args.json:
         print(json.dumps(res, indent=2))
     else:

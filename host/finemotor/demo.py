@@ -34,14 +34,12 @@ from finemotor.kitlink import KitLink
 from finemotor.metrics.results import to_jsonable
 from finemotor.metrics.summary import summarize_grip, summarize_pen
 from finemotor.recording import Recording
-from finemotor.samples import SIM_KIT_IDS
+from finemotor.samples import DEVICE_KINDS, SIM_KIT_IDS
 from finemotor.session import SessionOptions, SessionRunner, SessionStatus, SessionSummary
 from finemotor.simstudent import load_student_module
 from finemotor.transport.scan import scan_kits, wait_for_pairing_window
 from finemotor.transport.virtual.radio import VirtualRadio
 from finemotor.transport.virtual.simkit import SimKit
-
-KIT_IDS = SIM_KIT_IDS
 
 
 @dataclass
@@ -64,7 +62,7 @@ class DemoOptions:
     seed: int = 1
     drop_at: float | None = None
     drop_for: float = 4.0
-    kinds: tuple[str, ...] = ("stylus", "grip")
+    kinds: tuple[str, ...] = DEVICE_KINDS
     view: bool = True
     relay_url: str | None = None
     student: str = "demo-S001"
@@ -92,9 +90,9 @@ async def run_demo(
             sims: dict[str, SimKit] = {}
             for i, kind in enumerate(opts.kinds):
                 sims[kind] = await stack.enter_async_context(
-                    SimKit(radio, kind, seed=opts.seed + i, kit_id=KIT_IDS[kind])
+                    SimKit(radio, kind, seed=opts.seed + i, kit_id=SIM_KIT_IDS[kind])
                 )
-                say(f"{kind} kit {KIT_IDS[kind]} is on (simulated, firmware under MicroPython)")
+                say(f"{kind} kit {SIM_KIT_IDS[kind]} is on (simulated, firmware under MicroPython)")
             await _find(radio, list(sims), say)
             links: dict[str, KitLink] = {}
             for kind, sim in sims.items():
@@ -133,7 +131,7 @@ async def _pair_and_open(
     kind = sim.kind
     sim.press_button(300)
     say(f"pressed the {kind} kit's button: pairing")
-    advert = await wait_for_pairing_window(KIT_IDS[kind], 15.0, radio.scanner_backend)
+    advert = await wait_for_pairing_window(SIM_KIT_IDS[kind], 15.0, radio.scanner_backend)
     if advert is None:
         raise TransportError(f"the {kind} kit's pairing window did not open")
     say(f"found {advert.describe()}")
@@ -188,7 +186,7 @@ def _report(
         out["devices"].append(
             {
                 "kind": kind,
-                "kit_id": KIT_IDS[kind],
+                "kit_id": SIM_KIT_IDS[kind],
                 "address": info.address,
                 "model": info.model,
                 "firmware": info.firmware,

@@ -19,8 +19,7 @@ from typing import Any
 
 from finemotor.cli import command_help
 from finemotor.errors import FinemotorError
-
-SIM_KINDS = ("stylus", "grip")
+from finemotor.samples import DEVICE_KINDS
 
 
 def register(sub: Any) -> None:
@@ -55,14 +54,14 @@ def register(sub: Any) -> None:
         "--sim-away",
         action="append",
         default=[],
-        choices=SIM_KINDS,
+        choices=DEVICE_KINDS,
         help="with --sim: this simulated kit is switched off (out of range); repeatable",
     )
     p.add_argument(
         "--sim-flat",
         action="append",
         default=[],
-        choices=SIM_KINDS,
+        choices=DEVICE_KINDS,
         help="with --sim: this simulated kit's battery is flat; repeatable",
     )
     p.set_defaults(func=run)

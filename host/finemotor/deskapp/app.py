@@ -44,6 +44,7 @@ from finemotor.metrics.results import to_jsonable
 from finemotor.pairing import pair_at_desk
 from finemotor.preflight import Flag, check_kit
 from finemotor.radio import Radio
+from finemotor.samples import DEVICE_KINDS
 from finemotor.session import DESK_MARK_PREFIX, SessionOptions, SessionRunner, SessionSummary
 from finemotor.student import student_id_problem
 from finemotor.sync.credential import REQUEST_TIMEOUT_S, DeskCredential
@@ -70,7 +71,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-KINDS = ("stylus", "grip")
 NOUN = {"stylus": "pen", "grip": "grip"}
 """What the page calls each kit."""
 DEFAULT_TASKS = (
@@ -234,7 +234,7 @@ class DeskApp:
         self.opts = opts
         self.desk = Desk(opts.desk)
         self.secret = secrets.token_urlsafe(24)
-        self.kits = {kind: KitCard(kind) for kind in KINDS}
+        self.kits: dict[str, KitCard] = {kind: KitCard(kind) for kind in DEVICE_KINDS}
         self.pairing: Pairing | None = None
         self.session = SessionView()
         self.students: list[str] | None = None
@@ -394,7 +394,7 @@ class DeskApp:
 
     async def _post_pair(self, request: web.Request) -> web.StreamResponse:
         kind = str((await self._body(request)).get("kind", ""))
-        if kind not in KINDS:
+        if kind not in DEVICE_KINDS:
             raise web.HTTPBadRequest(text="kind is stylus or grip")
         if self.session.state in ("starting", "running", "stopping"):
             return self._answer("Stop the session before pairing a kit.", 409)
@@ -525,7 +525,7 @@ class DeskApp:
             elif card.kit_id != kit.kit_id:
                 card.kit_id, card.state = kit.kit_id, "paired"
 
-    async def _check(self, kinds: Sequence[str] = KINDS) -> None:
+    async def _check(self, kinds: Sequence[str] = DEVICE_KINDS) -> None:
         """Connect each paired kit for a moment: battery, calibration, and any problem."""
         wanted = [(c.kit_id, c.kind) for c in self.kits.values() if c.kind in kinds and c.kit_id]
         for _kit_id, kind in wanted:

@@ -25,6 +25,25 @@
 import struct
 
 import bluetooth
+from micropython import const
+
+# The bridge's opcodes this computer plays (the names and values of firmware/sim/bluetooth.py
+# and the host's Opcode; tests/host/test_bridge_wire.py keeps them alike).
+_OP_ACTIVE = const(0x41)
+_OP_ADVERTISE = const(0x56)
+_OP_CENTRAL_CONNECT = const(0x63)
+_OP_CENTRAL_DISCONNECT = const(0x64)
+_OP_CENTRAL_WRITE = const(0x77)
+_OP_DISCONNECT = const(0x44)
+_OP_ENCRYPTION_UPDATE = const(0x65)
+_OP_GET_SECRET = const(0x67)
+_OP_IRK = const(0x4B)
+_OP_MTU_EXCHANGED = const(0x6D)
+_OP_NOTIFY = const(0x4E)
+_OP_OWN_ADDRESS = const(0x4F)
+_OP_REGISTER = const(0x52)
+_OP_SECRET_ANSWER = const(0x53)
+_OP_SET_SECRET = const(0x73)
 
 OUR_SEC = 1  # BLE_STORE_OBJ_TYPE_OUR_SEC
 PEER_SEC = 2  # BLE_STORE_OBJ_TYPE_PEER_SEC
@@ -60,24 +79,24 @@ class Central(bluetooth._Bridge):
         c = self._conn
         self.advertising = False  # a connection ends legacy advertising
         a = addr or self.peer
-        self._later(0x63, struct.pack("<HB", c, a[0]) + bytes(a[1:7]))
+        self._later(_OP_CENTRAL_CONNECT, struct.pack("<HB", c, a[0]) + bytes(a[1:7]))
         return c
 
     def disconnect(self, conn, addr=None):
         a = addr or self.peer
-        self._later(0x64, struct.pack("<HB", conn, a[0]) + bytes(a[1:7]))
+        self._later(_OP_CENTRAL_DISCONNECT, struct.pack("<HB", conn, a[0]) + bytes(a[1:7]))
 
     def interval(self, us):
         # The connection interval this computer chose: how often NimBLE's buffers come back.
         bluetooth.BLE().event_us = us
 
     def mtu(self, conn, mtu):
-        self._later(0x6D, struct.pack("<HH", conn, mtu))
+        self._later(_OP_MTU_EXCHANGED, struct.pack("<HH", conn, mtu))
 
     def write(self, conn, handle, data, during_notify=False):
         # The computer writes a characteristic; during_notify: the kit hears it while its
         # main program is inside its next gatts_notify call (NimBLE's task preempting it).
-        ev = (0x77, struct.pack("<HH", conn, handle) + bytes(data))
+        ev = (_OP_CENTRAL_WRITE, struct.pack("<HH", conn, handle) + bytes(data))
         if during_notify:  # or, if the kit sends nothing meanwhile, 50 ms on
             self._on_notify.append(ev)
             w = self.w
@@ -102,7 +121,7 @@ class Central(bluetooth._Bridge):
         self._store_set(OUR_SEC, key, ours)
         self._store_set(PEER_SEC, key, theirs)
         self.bonded = (self.mac, self.irk)  # the kit's ID key and identity address
-        self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
+        self.deliver(_OP_ENCRYPTION_UPDATE, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
         return True
 
     def resolve(self, addr):
@@ -118,7 +137,7 @@ class Central(bluetooth._Bridge):
         key = bytes(peer or self.peer)
         if self._get(OUR_SEC, 0, key) is None:
             return False
-        self.deliver(0x65, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
+        self.deliver(_OP_ENCRYPTION_UPDATE, struct.pack("<HBBBB", conn, 1, 0, 1, 16))
         return True
 
     def _hear(self):
@@ -145,25 +164,25 @@ class Central(bluetooth._Bridge):
     def _get(self, sec_type, index, key):
         self._answer = None
         p = bytes((0, sec_type, index, 0 if key is None else 1)) + (key or b"")
-        self.dispatch(0x67, memoryview(p))
+        self.dispatch(_OP_GET_SECRET, memoryview(p))
         a = self._answer
         return a[2] if a is not None and a[1] else None
 
     def _store_set(self, sec_type, key, value):
         self._answer = None
         p = bytes((0, sec_type, len(key))) + key + b"\x01" + value
-        self.dispatch(0x73, memoryview(p))
+        self.dispatch(_OP_SET_SECRET, memoryview(p))
         return bool(self._answer and self._answer[1])
 
     def _store_delete(self, sec_type, key):
         p = bytes((0, sec_type, len(key))) + key + b"\x00"
-        self.dispatch(0x73, memoryview(p))
+        self.dispatch(_OP_SET_SECRET, memoryview(p))
 
     # --- the kit's calls (bluetooth._Bridge's interface) --------------------------------
     def send(self, typ, fmt="<", *args):
-        if typ == 0x53:  # a store answer: req, found/ok[, value]
+        if typ == _OP_SECRET_ANSWER:  # a store answer: req, found/ok[, value]
             self._answer = args
-        elif typ == 0x56:  # advertise: interval, flags, adv length, adv + scan response
+        elif typ == _OP_ADVERTISE:  # advertise: interval, flags, adv length, adv + scan response
             iv, flags, n, data = args
             self.advertising = iv != 0
             if iv:
@@ -173,23 +192,23 @@ class Central(bluetooth._Bridge):
                 if flags & 4:
                     self.resp = bytes(data[n:])
                 self._hear()
-        elif typ == 0x4F:  # the kit's own address (set, or a new RPA)
+        elif typ == _OP_OWN_ADDRESS:  # the kit's own address (set, or a new RPA)
             self.addr = (args[0], bytes(args[1]))
             if self.advertising:
                 self._hear()
-        elif typ == 0x4B:  # the IRK the kit's stack hands out when it pairs
+        elif typ == _OP_IRK:  # the IRK the kit's stack hands out when it pairs
             self.irk = bytes(args[0])
-        elif typ == 0x4E:  # notify/indicate: conn, handle, kind, data
+        elif typ == _OP_NOTIFY:  # notify/indicate: conn, handle, kind, data
             while self._on_notify:
                 self.deliver(*self._on_notify.pop(0))
             self.got.append((args[1], bytes(args[3])))
-        elif typ == 0x44:  # the kit disconnects a computer
+        elif typ == _OP_DISCONNECT:  # the kit disconnects a computer
             self.disconnect(args[0])
 
     def request(self, typ, want, fmt="<", *args):
-        if typ == 0x41:  # active
+        if typ == _OP_ACTIVE:  # active
             return b"\x01"
-        if typ == 0x52:  # register services: value handles in definition order
+        if typ == _OP_REGISTER:  # register services: value handles in definition order
             p = args[0]
             out = bytearray((p[0],))
             i = 1

@@ -115,3 +115,32 @@ def test_the_docs_show_the_opcode_table() -> None:
     assert all(ord(letter) == int(hex_, 16) for _, letter, hex_ in rows), rows
     assert {name: ord(letter) for name, letter, _ in rows} == host_opcodes()
     assert len(rows) == len(Opcode)
+
+
+def test_the_virtual_central_names_the_opcodes_it_plays_as_the_others_do() -> None:
+    central = {
+        name.removeprefix(FIRMWARE_PREFIX): value
+        for name, value in consts(SIM / "vcentral.py").items()
+        if name.startswith(FIRMWARE_PREFIX)
+    }
+    assert len(central) >= 10, "vcentral.py's _OP_ constants were not found"
+    host = host_opcodes()
+    assert {k: v for k, v in central.items() if host.get(k) != v} == {}
+    # and it speaks them by name only: no opcode as a number where it sends or compares one
+    tree = ast.parse((SIM / "vcentral.py").read_text(encoding="utf-8"))
+    numbers = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("_later", "deliver", "dispatch")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ) or (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Name)
+            and node.left.id == "typ"
+            and any(isinstance(c, ast.Constant) for c in node.comparators)
+        ):
+            numbers.append(node.lineno)
+    assert numbers == [], f"opcodes as numbers at lines {numbers}"

@@ -14,12 +14,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from bench.private_redis import PrivateRedis
 from tests.host.aiotest import run
 from tests.host.relay_helpers import pub_headers, raw_viewer_that_never_reads
 
 from finemotor.relay import PublishedSession, Relay, RelayLimits
-from finemotor.relay.bus import HEARTBEAT_S, PRESENCE_S, BusError, RedisBus
+from finemotor.relay.bus import HEARTBEAT_S, PREFIX, PRESENCE_S, BusError, RedisBus
 
 
 @asynccontextmanager
@@ -134,6 +135,46 @@ def test_the_publisher_hears_the_viewers_on_every_process(fresh_redis: PrivateRe
             await gone.close()
             assert (await _next(moved, "watch", PRESENCE_S + 2 * HEARTBEAT_S + 2))["n"] == 0
             await moved.close()
+
+    run(go(), 60)
+
+
+def test_frames_go_through_redis_only_while_another_process_watches(
+    fresh_redis: PrivateRedis,
+) -> None:
+    async def go() -> None:
+        spy = redis.asyncio.from_url(fresh_redis.url)
+        async with relays(fresh_redis.url) as (a, b), aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-1")
+            channel = f"{PREFIX}f:{s.session_id}"
+            listener = spy.pubsub()
+            await listener.subscribe(channel)
+
+            async def published(seconds: float) -> list[bytes]:
+                got = []
+                end = asyncio.get_running_loop().time() + seconds
+                while (left := end - asyncio.get_running_loop().time()) > 0:
+                    msg = await listener.get_message(ignore_subscribe_messages=True, timeout=left)
+                    if msg is not None:
+                        got.append(msg["data"])
+                return got
+
+            pub = await _publisher(http, a, s)
+            await asyncio.sleep(PRESENCE_S + 0.5)  # past the new publisher's grace
+            await published(0.2)  # what the grace let through
+            for n in range(20):
+                await pub.send_str(_data(n))
+            assert [m for m in await published(1.0) if b'"k": "d"' in m] == []  # no one watches
+            view = await _viewer(http, b, s)
+            assert (await _next(pub, "watch"))["n"] == 1  # A heard of B's viewer
+            for n in range(20, 40):
+                await pub.send_str(_data(n))
+            got = [(await _next(view, "d"))["t"][0] for _ in range(20)]
+            assert got == [float(n) for n in range(20, 40)]
+            await view.close()
+            await pub.close()
+            await listener.aclose()
+        await spy.aclose()
 
     run(go(), 60)
 

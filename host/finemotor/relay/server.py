@@ -267,6 +267,8 @@ class _Session:
     count and when it was heard, monotonic s)."""
     told_watching: int = 0
     """The viewer count the publisher was last told (a new connection starts at 0)."""
+    publisher_since: float = 0.0
+    """When (monotonic s) the publisher connected here."""
     rate: Bucket = field(init=False)
     marks: Bucket = field(init=False)
 
@@ -802,6 +804,7 @@ class Relay:
         sess.publisher = peer
         sess.remote_up = False
         sess.told_watching = 0  # a new publisher counts none until told otherwise
+        sess.publisher_since = time.monotonic()
         if self.bus is not None:
             await self.bus.present(sid)
             await self.bus.subscribe(sid, frames=False)
@@ -905,9 +908,22 @@ class Relay:
                 self._uncache(sess, key)
         elif frame.kind == DATA:
             sess.published = True
+            if not self._watched_elsewhere(sess):  # nobody on another process: Redis is spared
+                sess.broadcast(data)
+                return
         if frame.kind in CACHED_KINDS:
             self._cache(sess, (frame.kind, frame.dev), data)
         self._broadcast(sess, data)
+
+    def _watched_elsewhere(self, sess: _Session) -> bool:
+        """With a bus: some other process has viewers of this session (as their heartbeats
+        say), or the publisher connected too lately for them to have said so yet."""
+        if self.bus is None:
+            return False
+        now = time.monotonic()
+        if now - sess.publisher_since < PRESENCE_S:
+            return True
+        return any(n > 0 and now - at <= PRESENCE_S for n, at in sess.watching_elsewhere.values())
 
     def _uncache(self, sess: _Session, key: tuple[str, str]) -> None:
         old = sess.latest.pop(key, None)

@@ -223,3 +223,21 @@ def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: 
     assert "Pairing" not in again.stdout and "Session 2 ended" in again.stdout
     # The simulated kits restarted without their bonds: each asks for its button again.
     assert again.stdout.count("no longer knows this computer") == 2
+
+
+def test_the_status_line_says_what_the_facilitator_needs() -> None:
+    from finemotor.cli.session import status_line
+    from finemotor.session import DeviceStatus, SessionStatus
+
+    grip = DeviceStatus("grip", True, 80, 3200, 0, 3200)
+    pen = DeviceStatus("stylus", False, None, 2000, 16, 1984)
+    st = SessionStatus(75.0, (grip, pen), 0.4, None, 2, None, watching=1)
+    assert status_line(st) == (
+        "01:15 | grip connected, battery 80 %, 3200 samples | stylus RECONNECTING, 2000 samples, "
+        "16 lost | saved 0.4 s ago | 2 marked | therapist watching"
+    )
+    alone = SessionStatus(5.0, (grip,), None, "the disk is full", 0, "the relay is full")
+    assert status_line(alone) == (
+        "00:05 | grip connected, battery 80 %, 3200 samples | NOT SAVING: the disk is full "
+        "| therapist view: the relay is full"
+    )

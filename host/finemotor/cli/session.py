@@ -123,7 +123,8 @@ class _Console:
 
 
 def status_line(st: SessionStatus) -> str:
-    """The live status: time, each kit's connection, battery and samples, saving."""
+    """The live status: time, each kit's connection, battery and samples, saving, whether
+    the therapist is watching."""
     m, s = divmod(int(st.elapsed_s), 60)
     parts = [f"{m:02d}:{s:02d}"]
     for d in st.devices:
@@ -139,6 +140,8 @@ def status_line(st: SessionStatus) -> str:
         parts.append(f"{st.marks} marked")
     if st.view_problem:
         parts.append(f"therapist view: {st.view_problem}")
+    elif st.watching:
+        parts.append("therapist watching")
     return " | ".join(parts)
 
 

@@ -18,9 +18,16 @@ import numpy as np
 import pytest
 
 from finemotor.cli import main
+from finemotor.cli.session import status_line
 from finemotor.recording import Recorder, Recording
 from finemotor.samples import SampleBlock
-from finemotor.session import SessionOptions, SessionRunner, SessionSummary
+from finemotor.session import (
+    DeviceStatus,
+    SessionOptions,
+    SessionRunner,
+    SessionStatus,
+    SessionSummary,
+)
 from finemotor.source import open_link
 
 
@@ -226,9 +233,6 @@ def test_facilitator_session_pairs_records_and_ends_cleanly_on_ctrl_c(tmp_path: 
 
 
 def test_the_status_line_says_what_the_facilitator_needs() -> None:
-    from finemotor.cli.session import status_line
-    from finemotor.session import DeviceStatus, SessionStatus
-
     grip = DeviceStatus("grip", True, 80, 3200, 0, 3200)
     pen = DeviceStatus("stylus", False, None, 2000, 16, 1984)
     st = SessionStatus(75.0, (grip, pen), 0.4, None, 2, None, watching=1)

@@ -41,8 +41,14 @@ from finemotor.sync.credential import DeskCredential, enrol, save_credential
 from finemotor.sync.uploader import Uploader
 
 SECONDS = float(os.environ.get("FM_TIER_SECONDS", "12"))
-SHAPES = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2))
-"""(server processes, viewers per session)."""
+SHAPES = tuple(
+    (int(p), int(v))
+    for p, v in (
+        shape.split("x")
+        for shape in os.environ.get("FM_TIER_SHAPES", "1x1,1x2,2x1,2x2,4x1,4x2").split(",")
+    )
+)
+"""(server processes, viewers per session); ``FM_TIER_SHAPES=1x1,2x1`` runs only those."""
 SESSIONS = (100, 200, 300, 400)
 """Sessions tried for each shape, in turn, until one misses p95 ≤ 100 ms or 99.9 %."""
 CAPACITY_FLAGS = (

@@ -139,7 +139,7 @@ def test_the_publisher_hears_the_viewers_on_every_process(fresh_redis: PrivateRe
     run(go(), 60)
 
 
-def test_frames_go_through_redis_only_while_another_process_watches(
+def test_frames_go_only_to_the_processes_that_watch(
     fresh_redis: PrivateRedis,
 ) -> None:
     async def go() -> None:
@@ -149,6 +149,7 @@ def test_frames_go_through_redis_only_while_another_process_watches(
             channel = f"{PREFIX}f:{s.session_id}"
             listener = spy.pubsub()
             await listener.subscribe(channel)
+            await listener.psubscribe(f"{PREFIX}process:*")  # frames sent to a process
 
             async def published(seconds: float) -> list[bytes]:
                 got = []
@@ -171,6 +172,10 @@ def test_frames_go_through_redis_only_while_another_process_watches(
                 await pub.send_str(_data(n))
             got = [(await _next(view, "d"))["t"][0] for _ in range(20)]
             assert got == [float(n) for n in range(20, 40)]
+            # they went to B's own channel (several frames in a message when they come at once)
+            sent = [m for m in await published(1.0) if b'"k": "d"' in m]
+            assert sent and all(m.startswith(s.session_id.encode() + b"\x1f") for m in sent)
+            assert sum(m.count(b'"k": "d"') for m in sent) == 20
             await view.close()
             await pub.close()
             await listener.aclose()

@@ -5,9 +5,13 @@ record (its token digests, student, owner and expiry) is a Redis key every proce
 the process holding a session's publisher says so in a presence key that expires unless it is
 renewed; frames go out on the session's channel to the processes that hold its viewers, and
 viewers' marks come back on the session's control channel to the process that holds the
-publisher. The frames kept for viewers who join later (hello, metrics, status) are kept in
-Redis too. Rate limits that must hold across processes (registrations, sign-ins, enrolments)
-are token buckets in Redis (:class:`SharedBuckets`).
+publisher. Once the processes watching a session have said so (each renews its count of
+viewers on the control channel at every heartbeat), the publisher's process sends the
+session's frames straight to those processes instead: to each process's own channel, the
+frames of all its sessions waiting at that moment in one message (:meth:`RedisBus.send_to`).
+The frames kept for viewers who join later (hello, metrics, status) are kept in Redis too.
+Rate limits that must hold across processes (registrations, sign-ins, enrolments) are token
+buckets in Redis (:class:`SharedBuckets`).
 
 Redis is a shared memory of the present, not a store: nothing in it outlives a session, and a
 Redis that restarts empty is refilled by the processes from what they hold. While Redis does
@@ -18,8 +22,9 @@ Keys (``fm:`` prefix): ``sess:{sid}`` (the record, JSON, expiring with the sessi
 idle), ``pub:{sid}`` (the process holding the publisher, a few seconds' lease),
 ``latest:{sid}`` (hash of kept frames), ``mark:{sid}`` (the session's mark counter),
 ``live`` (set of session ids with records), ``rate:{name}:{key}`` (a bucket). Channels:
-``f:{sid}`` (frames to viewers, each prefixed by the sending process's id) and ``c:{sid}``
-(control messages to the publisher's process, JSON).
+``f:{sid}`` (frames to viewers, each prefixed by the sending process's id), ``c:{sid}``
+(control messages to the publisher's process, JSON) and ``process:{id}`` (frames sent to one
+process: ``sid US frame`` parts separated by RS).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ from finemotor.relay.limits import KeyedBuckets
 logger = logging.getLogger(__name__)
 
 PREFIX = "fm:"
+DIRECT_BYTES = 256 * 1024
+"""Largest message of frames to one process (more waiting: sent in several)."""
+_SID_END, _FRAME_END = "\x1f", "\x1e"
+"""Separators in a message of frames to a process (a frame is JSON text: never holds them)."""
 PRESENCE_S = 6.0
 """How long a process's claim to hold a session's publisher lasts unless renewed."""
 HEARTBEAT_S = 2.0
@@ -166,6 +175,10 @@ class RedisBus:
         self._sink: FrameSink | None = None
         self._channels: set[str] = set()
         self._outbox: deque[tuple[str, ...]] = deque(maxlen=OUTBOX_FRAMES)
+        self._direct: dict[str, list[str]] = {}
+        """Frames waiting to be sent to each other process's inbox, in one message each."""
+        self._direct_n = 0
+        self._direct_bytes: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sub_lock = asyncio.Lock()
@@ -278,6 +291,36 @@ class RedisBus:
         self._outbox.append(("p", f"{PREFIX}f:{sid}", f"{self.process} {data}"))
         self._wake.set()
 
+    def send_to(self, process: str, sid: str, data: str) -> None:
+        """Send a frame of session ``sid`` to the viewers on ``process`` (never blocks). The
+        frames waiting for the same process when the bus next writes go in one message to
+        its inbox: a busy process sends and receives a message per tick, not per frame."""
+        if self._direct_n >= OUTBOX_FRAMES:
+            self.dropped += 1
+            return
+        frames = self._direct.setdefault(process, [])
+        frames.append(f"{sid}{_SID_END}{data}")
+        self._direct_n += 1
+        size = self._direct_bytes.get(process, 0) + len(data) + len(sid) + 2
+        self._direct_bytes[process] = size
+        if size >= DIRECT_BYTES:
+            self._flush_direct(process)
+        self._wake.set()
+
+    def _flush_direct(self, process: str | None = None) -> None:
+        """Move the frames waiting for ``process`` (or every process) to the outbox."""
+        for dest in [process] if process is not None else list(self._direct):
+            frames = self._direct.pop(dest, None)
+            self._direct_bytes.pop(dest, None)
+            if not frames:
+                continue
+            self._direct_n -= len(frames)
+            if len(self._outbox) == self._outbox.maxlen:
+                self.dropped += 1
+            self._outbox.append(
+                ("d", f"{PREFIX}process:{dest}", _FRAME_END.join(frames), str(len(frames)))
+            )
+
     def control(self, sid: str, message: dict[str, Any]) -> None:
         """Send a control message to the process holding ``sid``'s publisher."""
         data = json.dumps({**message, "from": self.process}, separators=(",", ":"))
@@ -296,6 +339,8 @@ class RedisBus:
     async def _send_loop(self) -> None:
         attempt = 0
         while True:
+            if self._direct:
+                self._flush_direct()
             if not self._outbox:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -306,7 +351,7 @@ class RedisBus:
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for op in batch:
-                        if op[0] == "p":
+                        if op[0] in ("p", "d"):
                             pipe.publish(op[1], op[2])
                         elif op[0] == "h":
                             pipe.hset(op[1], op[2], op[3])
@@ -315,7 +360,7 @@ class RedisBus:
                             pipe.hdel(op[1], op[2])
                     await pipe.execute()
             except Exception as exc:  # Redis down: these frames are lost to other processes
-                self.dropped += len(batch)
+                self.dropped += sum(int(op[3]) if op[0] == "d" else 1 for op in batch)
                 self._down(exc)
                 await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
                 attempt += 1
@@ -381,11 +426,18 @@ class RedisBus:
         assert sink is not None
         skip, control = len(PREFIX) + 2, f"{PREFIX}c:".encode()
         own = f"{self.process} ".encode()
+        inbox = f"{PREFIX}process:{self.process}".encode()
+        sid_end, frame_end = _SID_END.encode(), _FRAME_END.encode()
         async for msg in pubsub.listen():  # blocks on the socket: no timer per message
             if msg is None or msg.get("type") not in ("message", b"message"):
                 continue
             channel: bytes = msg["channel"]
             data: bytes = msg["data"]
+            if channel == inbox:  # frames sent to this process, several sessions' at once
+                for part in data.split(frame_end):
+                    sid_b, _, frame = part.partition(sid_end)
+                    sink.on_frames(sid_b.decode("ascii", "replace"), frame)
+                continue
             sid = channel[skip:].decode("ascii", "replace")
             if channel.startswith(control):
                 try:

@@ -908,22 +908,26 @@ class Relay:
                 self._uncache(sess, key)
         elif frame.kind == DATA:
             sess.published = True
-            if not self._watched_elsewhere(sess):  # nobody on another process: Redis is spared
-                sess.broadcast(data)
-                return
         if frame.kind in CACHED_KINDS:
             self._cache(sess, (frame.kind, frame.dev), data)
-        self._broadcast(sess, data)
+        self._fan_out(sess, data)
 
-    def _watched_elsewhere(self, sess: _Session) -> bool:
-        """With a bus: some other process has viewers of this session (as their heartbeats
-        say), or the publisher connected too lately for them to have said so yet."""
-        if self.bus is None:
-            return False
+    def _fan_out(self, sess: _Session, data: str) -> None:
+        """A publisher's frame to the viewers here and on the processes watching it: straight
+        to each of those (batched per process), once they have had time to say they watch;
+        on the session's channel before that (a publisher that just connected)."""
+        bus = self.bus
+        if bus is None:
+            sess.broadcast(data)
+            return
         now = time.monotonic()
         if now - sess.publisher_since < PRESENCE_S:
-            return True
-        return any(n > 0 and now - at <= PRESENCE_S for n, at in sess.watching_elsewhere.values())
+            self._broadcast(sess, data)
+            return
+        sess.broadcast(data)
+        for process, (n, at) in sess.watching_elsewhere.items():
+            if n > 0 and now - at <= PRESENCE_S:
+                bus.send_to(process, sess.sid, data)
 
     def _uncache(self, sess: _Session, key: tuple[str, str]) -> None:
         old = sess.latest.pop(key, None)

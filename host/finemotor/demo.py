@@ -98,6 +98,7 @@ async def run_demo(
             for kind, sim in sims.items():
                 links[kind] = await _pair_and_open(radio, sim, runner, say)
                 stack.push_async_callback(links[kind].close)
+            stack.push_async_callback(runner.aclose)  # a failure before finish closes it
             await runner.start(dict(links))
             if runner.view_url is not None and opts.on_view is not None:
                 opts.on_view(runner.view_url)

@@ -162,7 +162,8 @@ class SessionRunner:
     """Records, analyses and forwards one session; see the module docstring.
 
     Use: create it, open the links with ``on_blocks=runner.consumer(name)``, check them, then
-    :meth:`start`; call :meth:`tick` about once a second; :meth:`finish` at the end.
+    :meth:`start`; call :meth:`tick` about once a second; :meth:`finish` at the end (or
+    :meth:`aclose` if something failed in between).
     """
 
     def __init__(self, opts: SessionOptions) -> None:
@@ -177,6 +178,7 @@ class SessionRunner:
         self._saved: dict[str, int] = {}
         self._first_seq: dict[str, int] = {}
         self._ended = False
+        self._closed = False
         self._uploader: Uploader | None = None
         self.upload_problem: str | None = None
 
@@ -430,6 +432,20 @@ class SessionRunner:
 
     # -- finishing --------------------------------------------------------------------------
 
+    async def aclose(self) -> None:
+        """For a session that will not :meth:`finish` (something failed after :meth:`start`):
+        stop the view, its relay and the uploading, and close the recording with what it
+        holds. Nothing is done after :meth:`finish`, or twice."""
+        if self._closed:
+            return
+        self._closed = self._ended = True
+        try:
+            await self._stack.aclose()
+        finally:
+            if self.recorder is not None:
+                with contextlib.suppress(RecordingError):
+                    self.recorder.close()
+
     async def finish(self, settle_s: float = 5.0) -> SessionSummary:
         """Wait (up to ``settle_s``) for backfill, record the final metrics, close the recording
         and the view; return the summary. The caller closes the links afterwards.
@@ -459,6 +475,7 @@ class SessionRunner:
                 if self.recorder is not None:
                     self.recorder.add_metrics(dev.name, {"final": True, "summary": final})
             devices[dev.name] = entry
+        self._closed = True
         await self._stack.aclose()
         problem = None
         if self.recorder is not None:

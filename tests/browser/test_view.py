@@ -3,7 +3,7 @@
 One simulated session (both kits, real firmware under MicroPython, virtual radio) publishes to
 a relay run in a background thread; the page must load with the viewer link, draw points,
 update the tiles, get a marked event into the session's record (the demo's report), refuse a
-bad token with 403, and recover after the relay restarts.
+bad token with 404, and recover after the relay restarts.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def test_the_page_follows_a_live_session_through_a_relay_restart(browser: Any) -
             lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
         )
 
-        # A wrong token: 403 and nothing of the session.
+        # A wrong token: 404 and nothing of the session.
         bad = page.goto(url[: url.index("?t=")] + "?t=" + "A" * 32)
-        assert bad is not None and bad.status == 403
+        assert bad is not None and bad.status == 404
         assert "demo-S001" not in page.content()
 
         ok = page.goto(url)

@@ -1,4 +1,5 @@
-"""The relay: tokens, 403s, what a viewer may send, slow viewers, expiry, limits."""
+"""The relay: tokens, refusals (404 for a viewer, 403 for a publisher), what a viewer may
+send, slow viewers, expiry, limits."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_tokens_are_long_random_and_compared_by_digest() -> None:
         PublishedSession.new("Jane Doe")
 
 
-def test_wrong_tokens_get_403_and_a_viewer_cannot_publish() -> None:
+def test_wrong_tokens_get_404_and_a_viewer_cannot_publish() -> None:
     async def main() -> None:
         async with Relay() as relay, aiohttp.ClientSession() as http:
             s = PublishedSession.new("S-0142")
@@ -47,7 +48,7 @@ def test_wrong_tokens_get_403_and_a_viewer_cannot_publish() -> None:
                     f"/view/0000000000000000?t={s.viewer_token}",
                 ):
                     async with http.get(base + path) as r:
-                        assert r.status == 403
+                        assert r.status == 404  # as for a session that never was
                         assert s.student not in await r.text()
                 # The viewer token does not publish; another publisher token does not either.
                 ws_pub = f"{base.replace('http', 'ws')}/ws/publish/{s.session_id}"
@@ -58,7 +59,7 @@ def test_wrong_tokens_get_403_and_a_viewer_cannot_publish() -> None:
                 ws_view = f"{base.replace('http', 'ws')}/ws/view/{s.session_id}"
                 with pytest.raises(aiohttp.WSServerHandshakeError) as err:
                     await http.ws_connect(ws_view + "?t=" + s.publisher_token)
-                assert err.value.status == 403
+                assert err.value.status == 404
                 async with http.ws_connect(ws_view + "?t=" + s.viewer_token) as view:
                     first = json.loads((await view.receive()).data)
                     assert first == {"k": "pub", "up": True}
@@ -127,7 +128,7 @@ def test_an_expired_session_is_refused() -> None:
                 assert r.status == 200
             await eventually(lambda: s.session_id not in relay.sessions, 6.0)
             async with http.get(relay.url + s.view_path()) as r:
-                assert r.status == 403
+                assert r.status == 404
             await pub.close()
 
     run(main())

@@ -258,7 +258,7 @@ def test_no_token_or_url_in_any_log_line_and_no_version_in_server_header(
             async with http.get(relay.url + path) as r:
                 assert r.status == 200 and r.headers["Server"] == "finemotor"
             async with http.get(relay.url + "/view/0000000000000000?t=x") as r:
-                assert r.status == 403 and r.headers["Server"] == "finemotor"
+                assert r.status == 404 and r.headers["Server"] == "finemotor"
             await pub.close()
 
     with caplog.at_level(logging.DEBUG):

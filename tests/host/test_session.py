@@ -245,3 +245,35 @@ def test_the_status_line_says_what_the_facilitator_needs() -> None:
         "00:05 | grip connected, battery 80 %, 3200 samples | NOT SAVING: the disk is full "
         "| therapist view: the relay is full"
     )
+
+
+def test_a_session_that_fails_before_finishing_is_closed_with_what_it_recorded(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "rec.sqlite"
+
+    async def go() -> str:
+        runner = SessionRunner(SessionOptions(student="S-011", db=db))
+        async with open_link("sim://grip?seed=4", runner.consumer("grip")) as link:
+            await runner.start({"grip": link})
+            assert runner.view_url is not None and runner.forwarder is not None
+            async with asyncio.timeout(10):
+                while not runner.forwarder.connected:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            url = runner.view_url
+            await runner.aclose()  # as when something fails between start and finish
+            await runner.aclose()  # twice: nothing more
+        return url
+
+    url = asyncio.run(go())
+    with Recording(db) as rec:  # closed, readable, with the samples taken
+        (session,) = rec.list_sessions()
+        assert rec.load_samples(session.id, "grip").t.shape[0] > 100
+
+    async def gone() -> None:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientConnectionError):  # its relay stopped with it
+                await http.get(url, timeout=aiohttp.ClientTimeout(total=2))
+
+    asyncio.run(gone())

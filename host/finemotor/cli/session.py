@@ -264,6 +264,7 @@ async def _session(args: argparse.Namespace, con: _Console) -> SessionSummary:
     ):
         opened = await _open_kits(args, radio, stack, con, runner)
         runner.opts.accepted_flags = await _preflight(opened, args, con)
+        stack.push_async_callback(runner.aclose)  # a failure before finish: close, keep all
         await runner.start({key: link for key, (link, _kit_id) in opened.items()})
         assert runner.recorder is not None
         con.say(

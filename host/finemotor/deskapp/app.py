@@ -713,6 +713,7 @@ class DeskApp:
         try:
             await runner.start(dict(self.links))
         except (RecordingError, FinemotorError) as exc:
+            await runner.aclose()
             await self._close_links()
             self.session.state = "idle"
             self.session.problems = [f"The session could not start: {exc}"]

@@ -184,7 +184,7 @@ def save(figures: Sequence[Figure], png: Path, pdf: Path | None) -> list[Path]:
             return _save(figures, png, pdf)
     except OSError as exc:
         raise FinemotorError(
-            f"cannot write the report into {png.parent}: {exc}; choose another folder with --out"
+            f"cannot write the report into {png.parent}: {exc}; choose another folder for it"
         ) from exc
 
 

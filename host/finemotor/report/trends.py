@@ -133,8 +133,8 @@ def student_progress(
             listed = f" (students recorded here: {', '.join(known[:10])})" if known else ""
             raise FinemotorError(
                 f"no sessions recorded for student {student!r} in {rec.path}{listed}: record a "
-                "session for this student first, or check the id with `finemotor sessions` "
-                "(or pass --db for another database)"
+                "session for this student first, check the id (`finemotor sessions` lists "
+                "them), or read another recording"
             )
         points = []
         with Progress(

@@ -49,7 +49,7 @@ SHAPES = tuple(
     )
 )
 """(server processes, viewers per session); ``FM_TIER_SHAPES=1x1,2x1`` runs only those."""
-SESSIONS = (100, 200, 300, 400)
+SESSIONS = (100, 200, 300, 400, 500)
 """Sessions tried for each shape, in turn, until one misses p95 ≤ 100 ms or 99.9 %."""
 CAPACITY_FLAGS = (
     "--max-sessions",

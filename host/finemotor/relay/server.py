@@ -334,6 +334,11 @@ def _forbidden() -> web.Response:
     return web.Response(status=403, text="forbidden: this link is not valid (or has expired)\n")
 
 
+def _not_found() -> web.Response:
+    """A viewer outside its rights: the answer for a session that never existed."""
+    return web.Response(status=404, text="not found: this link is not valid (or has expired)\n")
+
+
 @web.middleware
 async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -751,7 +756,7 @@ class Relay:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         if await self._viewer_session(request) is None:
-            return _forbidden()
+            return _not_found()
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Type": "text/html"})
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
@@ -961,7 +966,7 @@ class Relay:
     async def _view(self, request: web.Request) -> web.StreamResponse:
         sess = await self._viewer_session(request)
         if sess is None:
-            return _forbidden()
+            return _not_found()
         instance = request.query.get("i")
         if self.bus is not None and sess.publisher is None:
             # subscribed before the viewer hears it is connected, so it misses nothing of what

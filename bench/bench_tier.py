@@ -40,7 +40,7 @@ from finemotor.server.store import Store
 from finemotor.sync.credential import DeskCredential, enrol, save_credential
 from finemotor.sync.uploader import Uploader
 
-SECONDS = float(os.environ.get("FM_TIER_SECONDS", "12"))
+SECONDS = float(os.environ.get("FM_TIER_SECONDS", "30"))
 SHAPES = tuple(
     (int(p), int(v))
     for p, v in (

@@ -179,7 +179,7 @@ class LoadResult:
         latency: per data frame, publisher to viewer.
         publisher_reconnects: publisher sockets that closed during the run and were reopened.
         viewer_reconnects: viewer sockets that closed during the run and were reopened.
-        refused: refused connections by HTTP status (``"403"``...), and ``"close 1013"`` for a
+        refused: refused connections by HTTP status (``"404"``...), and ``"close 1013"`` for a
             viewer turned away because its session had too many viewers.
         connect_errors: connection attempts that failed without an HTTP answer.
         server_cpu: the CPU time of each server's process.

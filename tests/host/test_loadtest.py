@@ -142,7 +142,7 @@ def test_two_relays_without_a_shared_bus_report_refused_viewers(recording: Path)
     assert r.publishers_connected == 2
     assert r.frames_sent > 0
     if r.viewers_connected < 4:  # each viewer is on the other relay, which has no such session
-        assert r.refused.get("403", 0) >= 4 - r.viewers_connected
+        assert r.refused.get("404", 0) >= 4 - r.viewers_connected
     assert r.frames_delivered <= r.frames_expected
 
 

@@ -50,7 +50,7 @@ def test_migrating_twice_keeps_the_data(db: Db) -> None:
 
 def test_a_database_from_a_newer_finemotor_is_refused(db: Db) -> None:
     async def go() -> None:
-        (await Store.open(db.url)).engine  # noqa: B018  (migrated to our head)
+        await (await Store.open(db.url)).close()  # migrated to our head
         engine = make_engine(db.url)
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))

@@ -672,18 +672,22 @@ class Store:
 
     # goals ------------------------------------------------------------------------------
 
-    async def goals(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
-        """The student's goals in force (or every goal ever set, with ``history``)."""
-        g = s.goals
+    async def _set_by_therapists(self, table: Any, student: Student, history: bool) -> list[Any]:
+        """``table``'s rows about ``student`` (goals, task plans) that are in force, or all of
+        them with ``history``, oldest first, each with the e-mail of who set it."""
         q = (
-            select(g, s.users.c.email)
-            .outerjoin(s.users, s.users.c.id == g.c.set_by)
-            .where(g.c.student_id == student.id)
+            select(table, s.users.c.email)
+            .outerjoin(s.users, s.users.c.id == table.c.set_by)
+            .where(table.c.student_id == student.id)
         )
         if not history:
-            q = q.where(g.c.replaced_at.is_(None))
+            q = q.where(table.c.replaced_at.is_(None))
         async with self.tx() as c:
-            rows = (await c.execute(q.order_by(g.c.set_at, g.c.id))).all()
+            return list((await c.execute(q.order_by(table.c.set_at, table.c.id))).all())
+
+    async def goals(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
+        """The student's goals in force (or every goal ever set, with ``history``)."""
+        rows = await self._set_by_therapists(s.goals, student, history)
         return [
             {
                 "id": r.id,
@@ -768,16 +772,7 @@ class Store:
     async def task_plans(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
         """The student's plan in force (a list of one, or none), or every plan ever set,
         oldest first, with ``history``."""
-        p = s.task_plans
-        q = (
-            select(p, s.users.c.email)
-            .outerjoin(s.users, s.users.c.id == p.c.set_by)
-            .where(p.c.student_id == student.id)
-        )
-        if not history:
-            q = q.where(p.c.replaced_at.is_(None))
-        async with self.tx() as c:
-            rows = (await c.execute(q.order_by(p.c.set_at, p.c.id))).all()
+        rows = await self._set_by_therapists(s.task_plans, student, history)
         return [
             {
                 "tasks": json.loads(r.tasks),

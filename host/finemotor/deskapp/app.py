@@ -242,6 +242,7 @@ class DeskApp:
         self.plans: dict[str, list[str]] = {}
         """The tasks each student's therapist planned (from this desk's server)."""
         self._students_at = -math.inf
+        self._students_failing = False
         self.runner: SessionRunner | None = None
         self.links: dict[str, KitLink] = {}
         self.url: str | None = None
@@ -810,7 +811,9 @@ class DeskApp:
                 if not isinstance(body, dict) or not isinstance(body.get("students"), list):
                     raise ValueError(f"answer {resp.status}")
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            logger.warning("desk app: the caseload list: %s", exc)
+            if not self._students_failing:  # once, not at every refresh
+                logger.warning("desk app: the caseload list: %s", exc)
+            self._students_failing = True
             if self.students is not None:  # the list already shown stays
                 return
             self.students = None
@@ -819,6 +822,7 @@ class DeskApp:
                 "student's code instead."
             )
             return
+        self._students_failing = False
         self.students = [str(s) for s in body["students"]]
         plans = body.get("plans")
         self.plans = {

@@ -184,6 +184,37 @@ def test_frames_go_only_to_the_processes_that_watch(
     run(go(), 60)
 
 
+def test_the_viewer_limit_holds_across_processes(fresh_redis: PrivateRedis) -> None:
+    async def go() -> None:
+        limits = RelayLimits(max_viewers=2)
+        async with (
+            relays(fresh_redis.url, limits=limits) as (a, b),
+            aiohttp.ClientSession() as http,
+        ):
+            s = PublishedSession.new("S-1")
+            pub = await _publisher(http, a, s)
+            on_a = await _viewer(http, a, s, "page-0001")
+            on_b = await _viewer(http, b, s, "page-0002")
+            assert a.bus is not None and b.bus is not None
+            async with asyncio.timeout(5):  # each process's count reaches Redis
+                while await a.bus.viewers_elsewhere(s.session_id) != 1:
+                    await asyncio.sleep(0.05)
+            third = await _viewer(http, a, s, "page-0003")
+            msg = await third.receive()
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert third.close_code == 1013  # try again later: two watch already, on A and B
+            await on_b.close()
+            async with asyncio.timeout(5):
+                while await a.bus.viewers_elsewhere(s.session_id) != 0:
+                    await asyncio.sleep(0.05)
+            again = await _viewer(http, a, s, "page-0004")
+            assert (await _next(again, "pub"))["up"] is True  # a place is free again
+            for ws in (again, on_a, pub):
+                await ws.close()
+
+    run(go(), 40)
+
+
 def test_a_publisher_that_moves_takes_its_session_along(fresh_redis: PrivateRedis) -> None:
     async def go() -> None:
         async with relays(fresh_redis.url) as (a, b), aiohttp.ClientSession() as http:

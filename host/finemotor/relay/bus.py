@@ -20,7 +20,8 @@ with a back-off; viewers on another process than their publisher miss the frames
 
 Keys (``fm:`` prefix): ``sess:{sid}`` (the record, JSON, expiring with the session or when
 idle), ``pub:{sid}`` (the process holding the publisher, a few seconds' lease),
-``latest:{sid}`` (hash of kept frames), ``mark:{sid}`` (the session's mark counter),
+``latest:{sid}`` (hash of kept frames), ``viewers:{sid}`` (hash: each process's viewers of
+the session and when it said so), ``mark:{sid}`` (the session's mark counter),
 ``live`` (set of session ids with records), ``rate:{name}:{key}`` (a bucket). Channels:
 ``f:{sid}`` (frames to viewers, each prefixed by the sending process's id), ``c:{sid}``
 (control messages to the publisher's process, JSON) and ``process:{id}`` (frames sent to one
@@ -34,6 +35,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -321,6 +323,25 @@ class RedisBus:
                 ("d", f"{PREFIX}process:{dest}", _FRAME_END.join(frames), str(len(frames)))
             )
 
+    def count_viewers(self, sid: str, n: int) -> None:
+        """Say that this process holds ``n`` viewers of ``sid`` (for the session's viewer
+        limit, which holds across processes); renewed at each heartbeat."""
+        value = f"{n} {time.time():.3f}"
+        self._outbox.append(("h", f"{PREFIX}viewers:{sid}", self.process, value))
+        self._wake.set()
+
+    async def viewers_elsewhere(self, sid: str) -> int:
+        """Viewers of ``sid`` that the other processes said they hold, within the presence
+        lease (0 if Redis does not answer: each process then keeps its own limit)."""
+        said = await self._call(lambda: self._client.hgetall(f"{PREFIX}viewers:{sid}"), {})
+        now, total = time.time(), 0
+        for process, value in (said or {}).items():
+            n, _, at = str(value).partition(" ")
+            with contextlib.suppress(ValueError):
+                if process != self.process and now - float(at) <= PRESENCE_S:
+                    total += max(0, int(n))
+        return total
+
     def control(self, sid: str, message: dict[str, Any]) -> None:
         """Send a control message to the process holding ``sid``'s publisher."""
         data = json.dumps({**message, "from": self.process}, separators=(",", ":"))
@@ -473,7 +494,7 @@ class RedisBus:
 
     async def forget(self, sid: str) -> None:
         """Remove session ``sid``'s record and what is kept for it (it has ended)."""
-        keys = [f"{PREFIX}{k}:{sid}" for k in ("sess", "pub", "latest", "mark")]
+        keys = [f"{PREFIX}{k}:{sid}" for k in ("sess", "pub", "latest", "mark", "viewers")]
 
         async def go() -> None:
             async with self._client.pipeline(transaction=False) as pipe:

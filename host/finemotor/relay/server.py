@@ -540,6 +540,8 @@ class Relay:
     def _watch_changed(self, sess: _Session) -> None:
         """Tell the session's publisher how many viewers watch, when that changed: directly
         when it is here, else (with a bus) through the control channel to its process."""
+        if self.bus is not None:
+            self.bus.count_viewers(sess.sid, len(sess.viewers))
         publisher = sess.publisher
         if publisher is not None:
             n = sess.watching(time.monotonic())
@@ -972,6 +974,9 @@ class Relay:
             # subscribed before the viewer hears it is connected, so it misses nothing of what
             # the publisher's process sends (while the publisher is here, its frames are)
             await self.bus.subscribe(sess.sid)
+        # the other processes' viewers count toward the session's limit; asked before the
+        # handshake ends, so nothing is awaited between it and this viewer's first frame
+        others = await self.bus.viewers_elsewhere(sess.sid) if self.bus is not None else 0
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_viewer_msg_bytes, heartbeat=10.0)
         await ws.prepare(request)
         viewer = _Viewer(ws, request, self.limits)
@@ -985,7 +990,7 @@ class Relay:
             own = old is not None or sess.reserved.pop(instance, None) is not None
         else:
             instance, own = secrets.token_hex(8), False
-        if not own and len(sess.viewers) + len(sess.reserved) >= self.limits.max_viewers:
+        if not own and len(sess.viewers) + len(sess.reserved) + others >= self.limits.max_viewers:
             await viewer.close(TRY_AGAIN_LATER, "too many viewers on this session", timeout)
             return ws
         kept: list[str | bytes] = list(sess.latest.values())

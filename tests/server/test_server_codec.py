@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -19,6 +19,7 @@ from finemotor.server.codec import decode_index, decode_samples, encode_index, e
         )
     )
 )
+@example((np.array([-0.0]), np.zeros((1, 3), dtype=np.int32)))  # -0.0 once came back as 0.0
 def test_any_arrays_round_trip_exactly(arrays: tuple[np.ndarray, np.ndarray]) -> None:
     t, counts = arrays
     t2, counts2 = decode_samples(encode_samples(t, counts))

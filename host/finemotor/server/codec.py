@@ -44,7 +44,7 @@ def encode_samples(t: npt.NDArray[np.float64], counts: npt.NDArray[np.int32]) ->
     mode, times = _FLOATS, _shuffle(t)
     if np.isfinite(t).all() and (np.abs(t) < 2.0**52 / 1e6).all():
         ticks = np.round(t * 1e6).astype("<i8")
-        if np.array_equal(ticks / 1e6, t):
+        if (ticks / 1e6).astype("<f8").tobytes() == t.tobytes():  # bit for bit: -0.0 is not 0
             mode, times = _TICKS, _shuffle(np.diff(ticks, prepend=np.int64(0)).astype("<i8"))
     wide = counts.astype("<i8")
     deltas = np.diff(wide, axis=0, prepend=np.zeros((1, ch), dtype="<i8"))

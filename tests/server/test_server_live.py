@@ -79,6 +79,10 @@ def test_the_caseload_watches_live_and_a_revoked_desk_is_cut_off(db: Db) -> None
                     while not await found():
                         await asyncio.sleep(0.05)
                 assert watch["watch"] == f"/view/{s.session_id}"  # no token in it
+                async with ot.get(f"{w.base}/api/live") as r:  # what the caseload page polls
+                    assert await r.json() == [{"id": "S-1", "watch": watch["watch"]}]
+                async with other.get(f"{w.base}/api/live") as r:  # not on her caseload
+                    assert await r.json() == []
                 async with ot.get(w.base + watch["watch"]) as r:
                     assert r.status == 200 and "text/html" in r.headers["Content-Type"]
                 async with other.get(w.base + watch["watch"]) as r:

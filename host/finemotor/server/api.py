@@ -142,6 +142,7 @@ class Api:
         r.add_get("/api/me", self.me)
         r.add_post("/api/password", self.password)
         r.add_get("/api/students", self.students)
+        r.add_get("/api/live", self.live_now)
         r.add_get("/api/students/{student}/sessions", self.student_sessions)
         r.add_get("/api/students/{student}/goals", self.goals)
         r.add_post("/api/students/{student}/goals", self.set_goal)
@@ -265,6 +266,20 @@ class Api:
                 }
             )
         return web.json_response(out)
+
+    async def live_now(self, request: web.Request) -> web.Response:
+        """``GET /api/live``: which students of my caseload are in a session now, each with
+        the link to watch it (what the caseload page asks again while it is open: one query,
+        not the whole caseload with its goals)."""
+        user = await signed_in(request, self.store, "therapist")
+        mine = {st.code for st in await self.store.caseload(user)}
+        return web.json_response(
+            [
+                {"id": x["student"], "watch": f"/view/{x['sid']}"}
+                for x in self.live()
+                if x["publishing"] and x["student"] in mine
+            ]
+        )
 
     async def student_sessions(self, request: web.Request) -> web.Response:
         """``GET /api/students/{id}/sessions``: every session, oldest first."""

@@ -18,13 +18,12 @@
       ? el("a", { class: "live", href: s.live.watch, "aria-label": "watch " + s.id + " live" }, "● watch live")
       : el("span", { class: "muted", text: "–" });
   }
-  function summarise(list) {
-    const live = list.filter((s) => s.live).length;
+  function summarise(live) {
     document.getElementById("summary").textContent =
-      `${list.length} student${list.length === 1 ? "" : "s"}` +
+      `${students.length} student${students.length === 1 ? "" : "s"}` +
       (live ? `, ${live} in a session now` : "");
   }
-  summarise(students);
+  summarise(students.filter((s) => s.live).length);
   if (!students.length) {
     body.append(el("tr", {}, el("td", { colspan: 6, text: "No students on your caseload yet: your admin adds them." })));
   }
@@ -48,14 +47,16 @@
   }
   // Who is in a session changes while the page is open: the live column follows it.
   window.setInterval(async () => {
-    let now;
-    try { now = await FM.api("/api/students"); } catch (err) { return; }
-    summarise(now);
-    for (const s of now) {
-      const cell = liveCells.get(s.id);
-      const href = s.live ? s.live.watch : null;
-      const link = cell && cell.querySelector("a");
-      if (cell && (link ? link.getAttribute("href") : null) !== href) cell.replaceChildren(liveLink(s));
+    let live;
+    try { live = await FM.api("/api/live"); } catch (err) { return; }
+    const watch = new Map(live.map((x) => [x.id, x.watch]));
+    summarise(watch.size);
+    for (const [id, cell] of liveCells) {
+      const href = watch.get(id) || null;
+      const link = cell.querySelector("a");
+      if ((link ? link.getAttribute("href") : null) !== href) {
+        cell.replaceChildren(liveLink({ id, live: href ? { watch: href } : null }));
+      }
     }
   }, LIVE_EVERY_MS);
   const filter = document.getElementById("filter");

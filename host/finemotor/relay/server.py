@@ -540,8 +540,6 @@ class Relay:
     def _watch_changed(self, sess: _Session) -> None:
         """Tell the session's publisher how many viewers watch, when that changed: directly
         when it is here, else (with a bus) through the control channel to its process."""
-        if self.bus is not None:
-            self.bus.count_viewers(sess.sid, len(sess.viewers))
         publisher = sess.publisher
         if publisher is not None:
             n = sess.watching(time.monotonic())
@@ -551,6 +549,13 @@ class Relay:
                 self._in_background(publisher.send(out, self.limits.send_timeout_s))
         elif self.bus is not None:
             self.bus.control(sess.sid, {"op": "watch", "n": len(sess.viewers)})
+
+    def _viewers_changed(self, sess: _Session) -> None:
+        """This process's viewers of the session changed (or a heartbeat renews them): say so
+        in Redis (the session's viewer limit) and to the publisher."""
+        if self.bus is not None:
+            self.bus.count_viewers(sess.sid, len(sess.viewers))
+        self._watch_changed(sess)
 
     async def _viewer_session(self, request: web.Request) -> _Session | None:
         sess = await self._find(request.match_info["sid"])
@@ -689,7 +694,9 @@ class Relay:
             + [s.sid for s in held if s.publisher is None and s.sid not in publishing]
         )
         for sess in held:
-            if sess.viewers or sess.watching_elsewhere:  # counts heard lately, renewed
+            if sess.viewers:  # this process's count renewed
+                self._viewers_changed(sess)
+            elif sess.watching_elsewhere:  # counts from elsewhere expire: the publisher hears
                 self._watch_changed(sess)
             if sess.publisher is not None:
                 continue
@@ -1006,7 +1013,7 @@ class Relay:
         for cached in kept:
             viewer.offer(cached)
         sess.viewers[instance] = viewer
-        self._watch_changed(sess)
+        self._viewers_changed(sess)
         pump = asyncio.create_task(viewer.pump())
         try:
             async for msg in ws:
@@ -1018,7 +1025,7 @@ class Relay:
         finally:
             if sess.viewers.get(instance) is viewer:
                 del sess.viewers[instance]
-                self._watch_changed(sess)
+                self._viewers_changed(sess)
                 if page and self.sessions.get(sess.sid) is sess:  # its place, kept a while
                     sess.reserved[instance] = time.monotonic() + self.limits.viewer_grace_s
             pump.cancel()

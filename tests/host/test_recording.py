@@ -185,24 +185,31 @@ def test_commits_come_every_flush_interval(tmp_path: Path, flush_s: float) -> No
 
 
 _CHILD = """
-import asyncio, json, sys, time
+import asyncio, json, sys, threading, time
 from finemotor.recording import Recorder
 from finemotor.source import open_source
 
 rx = {"seq": -1}
+said = threading.Lock()  # the writer thread and the main thread both report, one whole line each
+
+def say(fact):
+    with said:
+        sys.stdout.write(json.dumps(fact) + "\\n")
+        sys.stdout.flush()
+
 def committed(c):
-    print(json.dumps({"commit": c.last_seq.get("grip", -1), "t": c.host_t}), flush=True)
+    say({"commit": c.last_seq.get("grip", -1), "t": c.host_t})
 rec = Recorder(sys.argv[1], student="S-kill", flush_s=0.5, on_commit=committed)
 
 def take(blocks):
     for b in blocks:
         rec.add_block("grip", b)
         rx["seq"] = max(rx["seq"], int(b.seq[-1]))
-    print(json.dumps({"rx": rx["seq"], "t": time.time()}), flush=True)
+    say({"rx": rx["seq"], "t": time.time()})
 
 async def main():
     async with open_source("sim://grip?seed=2", on_blocks=take) as link:
-        print(json.dumps({"rate": link.info.rate_hz}), flush=True)
+        say({"rate": link.info.rate_hz})
         await asyncio.sleep(60)
 
 asyncio.run(main())

@@ -47,12 +47,14 @@ from finemotor.units import KGF_N
 
 logger = logging.getLogger(__name__)
 
-DISPLAY_HZ = 50.0
+DISPLAY_HZ = 60.0
+"""Points per second per trace sent for display at most (the page draws at most 60). A kit's
+block comes about every 20 ms, so a live trace gets its block's newest point, about 50 a
+second; only a block longer than 1/DISPLAY_HZ (a backfill) gives more than one."""
 TILES_HZ = 2.0
 """Live-tile frames per second per device at most (the engines make about 5 snapshots a
 second; a number a person reads changes at most twice a second, and each frame is a message the
 relay carries). The latest snapshot always goes out, at the next flush or on close."""
-"""Points per second per trace sent for display (the page draws at most 60)."""
 FRAME_HZ = 20.0
 """Data frames per second per session at most (one frame carries every device's points).
 
@@ -262,12 +264,18 @@ def display_points(
 ) -> DisplayPoints:
     """The points of ``blocks`` a data frame shows: at most :data:`DISPLAY_HZ` a second.
 
+    Each block's newest sample is kept (the newest force the therapist sees is the newest the
+    kit sent, not one up to a display interval older), then every sample a display interval
+    before the one kept, back to ``next_t``: consecutive points are at least 1/DISPLAY_HZ
+    apart, within and across calls.
+
     Args:
         blocks: consecutive blocks of one device.
         calibration: the device's calibration (counts to newtons).
         next_t: the device time (s) before which no point is kept (the previous call's
             :attr:`DisplayPoints.next_t`; ``-inf`` at the start).
     """
+    step = 1.0 / DISPLAY_HZ - 1e-6
     ts: list[float] = []
     traces: dict[str, list[float | None]] = {}
     units: dict[str, str] = {}
@@ -275,14 +283,23 @@ def display_points(
     for block in blocks:
         if len(block) == 0:
             continue
-        conv = display_traces(block, calibration)
         units = trace_units(block, calibration)
-        nxt = next_t if nxt is None else nxt
-        for i, t in enumerate(block.t):
-            if t < nxt:
-                continue
-            nxt = float(t) + 1.0 / DISPLAY_HZ - 1e-6
-            ts.append(float(t))
+        floor = next_t if nxt is None else nxt
+        nxt = floor
+        kept: list[int] = []
+        for i in range(len(block) - 1, -1, -1):  # from the newest back to the floor
+            t = float(block.t[i])
+            if t < floor:
+                break
+            if not kept or t <= float(block.t[kept[-1]]) - step:
+                kept.append(i)
+        if not kept:
+            continue
+        kept.reverse()
+        nxt = float(block.t[kept[-1]]) + step
+        conv = display_traces(block, calibration)
+        for i in kept:
+            ts.append(float(block.t[i]))
             for name, values in conv.items():
                 v = float(values[i])
                 traces.setdefault(name, []).append(round(v, 3) if math.isfinite(v) else None)

@@ -14,11 +14,21 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from aiotest import eventually, run
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
-from finemotor.forwarder import FRAME_HZ, MAX_FRAME_POINTS, TILES_HZ, Forwarder, tiles
+from finemotor.forwarder import (
+    DISPLAY_HZ,
+    FRAME_HZ,
+    MAX_FRAME_POINTS,
+    TILES_HZ,
+    Forwarder,
+    display_points,
+    tiles,
+)
 from finemotor.metrics.live import GripEngine
 from finemotor.relay import PublishedSession, Relay
 from finemotor.relay.frames import check_publisher
@@ -123,13 +133,14 @@ def test_batched_frames_carry_every_decimated_point_once_and_in_order() -> None:
     stream(batched, clock, 1.0)
     batched.flush()
     before, after = published(unbatched), published(batched)
-    # A frame per device per 20 ms block (but a grip block without a 50 Hz point), against
+    # A frame per device per 20 ms block, against
     # at most FRAME_HZ a second.
     assert len(before) >= 95 and len(after) <= FRAME_HZ * 1.0 + 1
     # Every point, with its own time and values, exactly once and in order, per device.
     assert points(after) == points(before)
     stylus = [v["tip"] for _t, v in points(after)["stylus"]]
-    assert stylus == list(range(0, 200, 4))  # 50 Hz of 200 Hz: every 4th sample, no repeat
+    # each 20 ms block's newest sample (the 4th of 200 Hz), no repeat
+    assert stylus == list(range(3, 200, 4))
     assert all("ds" in f and [p["dev"] for p in f["ds"]] for f in after[1:])
     for f in after:
         check_publisher(json.dumps(f), frozenset(CHANNELS), 64 * 1024)
@@ -260,3 +271,37 @@ def test_live_tiles_go_out_at_most_twice_a_second_per_device_and_the_latest_alwa
     frames = [json.loads(m) for m in fwd._queue]
     last = [f for f in frames if f["k"] == "m"][-1]
     assert json.dumps(last["tiles"], sort_keys=True) == snapshots[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fs=st.sampled_from([80.0, 200.0, 320.0, 1000.0]),
+    sizes=st.lists(st.integers(0, 400), min_size=1, max_size=40),
+)
+def test_display_points_keep_each_blocks_newest_and_the_display_rate(
+    fs: float, sizes: list[int]
+) -> None:
+    """Each block's newest sample is shown unless a point already shown is less than a display
+    interval before it; points are never closer than that interval; and a block's points are
+    the same whether blocks come one at a time or together (a backfill)."""
+    step = 1.0 / DISPLAY_HZ
+    blocks, start = [], 0
+    for n in sizes:
+        seq = np.arange(start, start + n, dtype=np.int64)
+        blocks.append(SampleBlock("grip", ("force",), seq, seq / fs, seq[:, None].astype(np.int32)))
+        start += n
+    one_by_one: list[float] = []
+    next_t = -math.inf
+    for block in blocks:
+        got = display_points([block], CAL["grip"], next_t)
+        if len(block):
+            newest = float(block.t[-1])
+            before = one_by_one[-1] if one_by_one else -math.inf
+            assert (got.t[-1:] == [newest]) == (newest - before >= step - 1e-6)
+        one_by_one += got.t
+        next_t = got.next_t if got.next_t is not None else next_t
+    assert np.all(np.diff(one_by_one) >= step - 1e-6)
+    assert display_points(blocks, CAL["grip"]).t == one_by_one
+    assert display_points(blocks, CAL["grip"]).traces.get("force", []) == [
+        float(round(t * fs)) for t in one_by_one
+    ]

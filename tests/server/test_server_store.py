@@ -160,3 +160,27 @@ def test_caseload_rules(db: Db) -> None:
             await store.close()
 
     run(go())
+
+
+def test_a_caseloads_goals_come_in_one_query_each_to_its_own_student(db: Db) -> None:
+    async def go() -> None:
+        store = await Store.open(db.url)
+        try:
+            ot = await store.add_user("ot@district.example", "therapist", PASSWORD)
+            await store.add_school("Oak Primary")
+            for code in ("S-1", "S-2", "S-3"):
+                await store.add_to_caseload("ot@district.example", code, "Oak Primary")
+            s1, s2, s3 = await store.caseload(ot)
+            await store.set_goal(ot, s1, "grip_peak_right", 150.0)
+            await store.set_goal(ot, s1, "grip_peak_right", 160.0)  # replaces the first
+            await store.set_goal(ot, s3, "pen_cv", 0.2)
+            await store.set_goal(ot, s3, "grip_peak_left", 120.0)
+            got = await store.goals_of([s1, s2, s3])
+            assert got == {st.id: await store.goals(st) for st in (s1, s2, s3)}
+            assert [g["target"] for g in got[s1.id]] == [160.0] and got[s2.id] == []
+            assert [g["metric"] for g in got[s3.id]] == ["pen_cv", "grip_peak_left"]
+            assert await store.goals_of([]) == {}
+        finally:
+            await store.close()
+
+    run(go())

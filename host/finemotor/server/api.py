@@ -250,6 +250,7 @@ class Api:
         mine = await self.store.caseload(user)
         stats = await self.records.summaries([st.id for st in mine], time.time() - RECENT_S)
         live = {x["student"]: x for x in self.live() if x["publishing"]}
+        goals = await self.store.goals_of(mine)
         out = []
         for st in mine:
             got = stats.get(st.id, {"sessions": 0, "last_session": None, "sessions_since": 0})
@@ -262,7 +263,7 @@ class Api:
                     "last_session": got["last_session"],
                     "sessions_this_month": got["sessions_since"],
                     "live": {"watch": f"/view/{now_live['sid']}"} if now_live else None,
-                    "goals": await self.store.goals(st),
+                    "goals": goals[st.id],
                 }
             )
         return web.json_response(out)

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +161,22 @@ def _check_student(code: str) -> str:
     if problem is not None:
         raise RefusedError(400, "bad_student", f"{problem} (for example 'S-0142')")
     return code
+
+
+def _goal(r: Any) -> dict[str, Any]:
+    """A goal row as the API gives it."""
+    return {
+        "id": r.id,
+        "metric": r.metric,
+        "target": r.target,
+        "unit": r.unit,
+        "direction": r.direction,
+        "by": r.by_date,
+        "note": r.note,
+        "set_at": r.set_at,
+        "set_by": r.email,
+        "replaced_at": r.replaced_at,
+    }
 
 
 class Store:
@@ -672,13 +688,15 @@ class Store:
 
     # goals ------------------------------------------------------------------------------
 
-    async def _set_by_therapists(self, table: Any, student: Student, history: bool) -> list[Any]:
-        """``table``'s rows about ``student`` (goals, task plans) that are in force, or all of
-        them with ``history``, oldest first, each with the e-mail of who set it."""
+    async def _set_by_therapists(
+        self, table: Any, students: Sequence[Student], history: bool
+    ) -> list[Any]:
+        """``table``'s rows about ``students`` (goals, task plans) that are in force, or all of
+        them with ``history``, oldest first, each with the e-mail of who set it: one query."""
         q = (
             select(table, s.users.c.email)
             .outerjoin(s.users, s.users.c.id == table.c.set_by)
-            .where(table.c.student_id == student.id)
+            .where(table.c.student_id.in_([st.id for st in students]))
         )
         if not history:
             q = q.where(table.c.replaced_at.is_(None))
@@ -687,22 +705,16 @@ class Store:
 
     async def goals(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
         """The student's goals in force (or every goal ever set, with ``history``)."""
-        rows = await self._set_by_therapists(s.goals, student, history)
-        return [
-            {
-                "id": r.id,
-                "metric": r.metric,
-                "target": r.target,
-                "unit": r.unit,
-                "direction": r.direction,
-                "by": r.by_date,
-                "note": r.note,
-                "set_at": r.set_at,
-                "set_by": r.email,
-                "replaced_at": r.replaced_at,
-            }
-            for r in rows
-        ]
+        return [_goal(r) for r in await self._set_by_therapists(s.goals, [student], history)]
+
+    async def goals_of(self, students: Sequence[Student]) -> dict[int, list[dict[str, Any]]]:
+        """The goals in force of each of ``students``, by student id (a caseload's in one
+        query, not one per student)."""
+        out: dict[int, list[dict[str, Any]]] = {st.id: [] for st in students}
+        if students:
+            for r in await self._set_by_therapists(s.goals, students, False):
+                out[r.student_id].append(_goal(r))
+        return out
 
     async def set_goal(
         self,
@@ -772,7 +784,7 @@ class Store:
     async def task_plans(self, student: Student, history: bool = False) -> list[dict[str, Any]]:
         """The student's plan in force (a list of one, or none), or every plan ever set,
         oldest first, with ``history``."""
-        rows = await self._set_by_therapists(s.task_plans, student, history)
+        rows = await self._set_by_therapists(s.task_plans, [student], history)
         return [
             {
                 "tasks": json.loads(r.tasks),

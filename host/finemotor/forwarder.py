@@ -4,11 +4,11 @@ The :class:`Forwarder` takes what the pipeline already has (sample blocks with t
 calibration, metric snapshots, link status), turns it into compact JSON frames and sends them
 over one WebSocket to the relay, reconnecting with backoff. Blocks are decimated for display
 (at most :data:`DISPLAY_HZ` points per second per trace); the metrics run on the full rate
-upstream. The decimated points of every device wait in the forwarder and go out together, in
-one data frame per flush, at most :data:`FRAME_HZ` flushes per second: a flush happens as a
-block arrives once a frame interval has passed since the last one and the other devices'
-newest points are fresh too (so the newest points leave as soon as they come), or from one
-timer per forwarder when no block comes to do it, and on :meth:`Forwarder.close`. While the
+upstream. Each device's decimated points wait in the forwarder and go out together, at most
+:data:`FRAME_HZ` data frames per second per device: with the device's own block that arrives
+once a frame interval has passed since its last frame (so its newest points leave as soon as
+they come and never wait for another device), from one timer per forwarder when no block comes
+to do it, and on :meth:`Forwarder.close`. A device's status goes out when it changes. While the
 relay is unreachable, display frames are dropped (the page shows the gap); the latest status
 and metrics are sent again on reconnection. Events the therapist marks come back through
 ``on_mark``. When the relay refuses the session (full, busy, or the link is not valid)
@@ -55,28 +55,23 @@ TILES_HZ = 2.0
 """Live-tile frames per second per device at most (the engines make about 5 snapshots a
 second; a number a person reads changes at most twice a second, and each frame is a message the
 relay carries). The latest snapshot always goes out, at the next flush or on close."""
-FRAME_HZ = 20.0
-"""Data frames per second per session at most (one frame carries every device's points).
+FRAME_HZ = 10.0
+"""Data frames per second per device at most (a frame carries one device's waiting points).
 
 A kit delivers a block per device about every 20 ms; sending each as its own frame cost the
 relay 80-100 frames/s for a two-kit session, each received, parsed, checked and written to
-every viewer at about the same cost whatever it holds. At most 20 frames/s (about 16 in
-practice: a flush waits for a block to make it), a frame carries 50-60 ms of both devices (2-3
-points per trace) and the page redraws each chart about 16 times a second. The block that
-makes the flush has its newest points wait for nothing, the other device's wait about 10 ms
-at most (half a block): the page's p95 latency grows by 8-16 ms (docs/therapist-view.md).
-``inf`` sends every block's points at once (a frame per device per block, as before)."""
+every viewer at about the same cost whatever it holds. At most 10 frames/s per device (about 9
+in practice: a frame goes with a block, 100-120 ms after the last), a frame carries 5-6
+points per trace and each chart is redrawn about 9 times a second. The block that makes a
+device's frame has its newest points wait for nothing, so the newest force on each chart is
+as fresh as with a frame per block (docs/therapist-view.md, "The cadence"). ``inf`` sends
+every block's points at once (a frame per device per block)."""
 MAX_FRAME_POINTS = 1000
 """Points (summed over the devices) in one data frame at most; a flush with more (a backfill
 after a dropout) is sent as several frames, in order, each well under the relay's 64 KiB."""
-_ALIGN_S = 0.010
-"""A block makes the flush only if every other device's waiting points came within this
-(half a kit block): devices' blocks arrive out of phase, and the newest points of the device
-that did not make the flush wait from their arrival to it, so the flush waits for the device
-that follows the other closely (at most half a block behind) rather than any."""
 _FLUSH_GRACE_S = 0.025
-"""How long past its interval a flush waits for a block to make it (about one kit block)
-before the next block or the timer makes it anyway: a device that stops still has its last
+"""How long past its interval a device's frame waits for a block of that device to make it
+(about one kit block) before the timer sends it anyway: a device that stops still has its last
 points shown."""
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)
 _RETRY_AFTER_MAX_S = 60.0
@@ -422,7 +417,8 @@ class Forwarder:
             raise FinemotorError(f"frame_hz must be more than 0 (not {self.frame_hz!r})")
         self._clock = clock
         self._pending: dict[str, _Points] = {}
-        self._last_flush = -math.inf
+        self._last_flush: dict[str, float] = {}
+        """When (the forwarder's clock, s) each device's last data frame went."""
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained = asyncio.Event()
@@ -488,11 +484,10 @@ class Forwarder:
             self._add(dev, points.t, points.traces, points.units, to_host)
         if not self._pending or not any(len(block) for block in blocks):
             return
-        now = self._clock()
-        if dev in self._pending:  # its newest points are as new as this block's can be
-            self._pending[dev].arrived = now
-        if self._due(now):
-            self.flush()
+        if dev not in self._pending:
+            return
+        if self._clock() - self._last_flush.get(dev, -math.inf) >= 1.0 / self.frame_hz:
+            self._flush([dev])
         else:
             self._arm()
 
@@ -513,7 +508,7 @@ class Forwarder:
             wall = [now - (ts[-1] - t) * 1000.0 for t in ts]
         pending = self._pending.get(dev)
         if pending is not None and (pending.units != units or set(pending.traces) != set(traces)):
-            self.flush()  # a frame holds one unit per trace: what came before goes first
+            self._flush([dev])  # a frame holds one unit per trace: what came before goes first
             pending = None
         if pending is None:
             pending = self._pending[dev] = _Points(units, {name: [] for name in traces})
@@ -521,59 +516,50 @@ class Forwarder:
         for name, values in traces.items():
             pending.traces[name].extend(values)
 
-    def _due(self, now: float) -> bool:
-        """True if a block that arrives ``now`` makes the flush: a frame interval has passed
-        since the last one, and every device's waiting points came within :data:`_ALIGN_S`
-        (if not, a later block makes it, or, past the interval plus :data:`_FLUSH_GRACE_S`,
-        the first block to come or the timer)."""
-        since = now - self._last_flush
-        if since < 1.0 / self.frame_hz:
-            return False
-        if since >= 1.0 / self.frame_hz + _FLUSH_GRACE_S:
-            return True
-        return all(now - p.arrived <= _ALIGN_S for p in self._pending.values())
-
     def flush(self) -> None:
-        """Send every device's waiting points now: one data frame (more only past
+        """Send every device's waiting points now (a data frame per device, more only past
         :data:`MAX_FRAME_POINTS`), each device's points in the order they were sampled; and
         the live tiles that are due."""
+        self._flush(list(self._pending))
+
+    def _flush(self, devs: Sequence[str]) -> None:
+        """Send ``devs``' waiting points, a device's frames in order; and the tiles due."""
+        self._send_tiles(force=False)
+        now = self._clock()
+        for dev in devs:
+            points = self._pending.pop(dev, None)
+            if points is None:
+                continue
+            self._last_flush[dev] = now
+            for start in range(0, len(points.t), MAX_FRAME_POINTS):
+                end = min(len(points.t), start + MAX_FRAME_POINTS)
+                self._send_data([points.part(dev, start, end)])
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._send_tiles(force=False)
-        if not self._pending:
-            return
-        self._last_flush = self._clock()
-        pending, self._pending = self._pending, {}
-        parts: list[dict[str, Any]] = []
-        room = MAX_FRAME_POINTS
-        for dev, points in pending.items():
-            start = 0
-            while start < len(points.t):
-                if room == 0:
-                    self._send_data(parts)
-                    parts, room = [], MAX_FRAME_POINTS
-                end = min(len(points.t), start + room)
-                parts.append(points.part(dev, start, end))
-                room -= end - start
-                start = end
-        self._send_data(parts)
+        self._arm()
 
     def _send_data(self, parts: list[dict[str, Any]]) -> None:
         self._send(dumps_frame(batched_frame(parts)), keep=False)
 
+    def _overdue_at(self, dev: str) -> float:
+        """When (the forwarder's clock, s) ``dev``'s waiting points go without a block."""
+        return self._last_flush.get(dev, -math.inf) + 1.0 / self.frame_hz + _FLUSH_GRACE_S
+
     def _arm(self) -> None:
-        """Set the timer for the waiting points' flush, if it is not set (one per forwarder)."""
+        """Set the timer (one per forwarder) for the first device whose waiting points no
+        block of its own has sent by the end of its frame interval plus the grace."""
         if self._timer is not None or self._loop is None or not self._pending:
             return
-        deadline = self._last_flush + 1.0 / self.frame_hz + _FLUSH_GRACE_S
-        delay = min(max(deadline - self._clock(), 0.0), 1.0 / self.frame_hz + _FLUSH_GRACE_S)
+        at = min(self._overdue_at(dev) for dev in self._pending)
+        delay = min(max(at - self._clock(), 0.0), 1.0 / self.frame_hz + _FLUSH_GRACE_S)
         self._timer = self._loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
-        """No block came to flush the waiting points in time: flush them."""
+        """No block came to send some device's waiting points in time: send them."""
         self._timer = None
-        self.flush()
+        now = self._clock()
+        self._flush([dev for dev in self._pending if self._overdue_at(dev) <= now + 1e-3])
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot: at most :data:`TILES_HZ` a second per
@@ -612,9 +598,11 @@ class Forwarder:
         calibration: DeviceCalibration | None,
         **extra: Any,
     ) -> None:
-        """Queue a device's status: link, battery, calibration valid or due."""
-        frame = status_frame(dev, connected, battery, calibration, **extra)
-        self._send(dumps_frame(frame), keep=True, key=f"s:{dev}")
+        """Queue a device's status (link, battery, calibration valid or due) if it changed:
+        the relay keeps the last one for viewers who join, and a reconnection sends it again."""
+        msg = dumps_frame(status_frame(dev, connected, battery, calibration, **extra))
+        if self._latest.get(f"s:{dev}") != msg:
+            self._send(msg, keep=True, key=f"s:{dev}")
 
     # -- the connection ------------------------------------------------------------------------
 
@@ -720,8 +708,6 @@ class _Points:
         self.units = units
         self.traces = traces
         self.t: list[float] = []
-        self.arrived = -math.inf
-        """When (the forwarder's clock, s) the newest of them arrived."""
 
     def part(self, dev: str, start: int, end: int) -> dict[str, Any]:
         """Points ``start:end`` as a data frame's fields (``dev``, ``t``, ``tr``, ``u``)."""

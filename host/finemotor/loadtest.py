@@ -7,7 +7,7 @@ viewers are never on its publisher's server (publisher on server *i*, viewers on
 *i+2*... skipping *i*). Each publisher replays one recorded session at its real rate: the
 frames the desk's :class:`~finemotor.forwarder.Forwarder` would send for it (``hello``, ``d``
 display traces decimated to :data:`~finemotor.forwarder.DISPLAY_HZ`, ``m`` metric tiles from
-the live engines, ``s`` status once a second), built with the forwarder's own builders once per
+the live engines, ``s`` status when it changes), built with the forwarder's own builders once per
 recording and shared by every publisher, each starting at its own offset into the recording.
 
 Latency is measured per data frame: a publisher stamps the points of each ``d`` frame so that
@@ -399,19 +399,18 @@ def _data(parts: Sequence[_Part]) -> ReplayFrame:
 
 
 def _batched(parts: list[_Part], frame_hz: float) -> list[ReplayFrame]:
-    """The kit blocks' points in data frames as the forwarder sends them: every device's
-    waiting points together, with the block that arrives once ``1/frame_hz`` has passed
-    (``inf``: a frame per device per block)."""
+    """The kit blocks' points in data frames as the forwarder sends them: a device's waiting
+    points together, with that device's block that arrives once ``1/frame_hz`` has passed
+    since its last frame (``inf``: a frame per device per block)."""
     out: list[ReplayFrame] = []
-    waiting: list[_Part] = []
-    last = -math.inf
+    waiting: dict[str, list[_Part]] = {}
+    last: dict[str, float] = {}
     for part in sorted(parts, key=lambda p: p.at_s):
-        waiting.append(part)
-        if part.at_s - last >= 1.0 / frame_hz:  # the arriving block takes what waits
-            out.append(_data(_merged(waiting)))
-            last, waiting = part.at_s, []
-    if waiting:
-        out.append(_data(_merged(waiting)))
+        waiting.setdefault(part.dev, []).append(part)
+        if part.at_s - last.get(part.dev, -math.inf) >= 1.0 / frame_hz:
+            out.append(_data(_merged(waiting.pop(part.dev))))
+            last[part.dev] = part.at_s
+    out.extend(_data(_merged(w)) for w in waiting.values() if w)
     return out
 
 
@@ -500,7 +499,7 @@ def build_plan(
         duration = max(duration, end + 1.0 / rate)
         status = dumps_frame(status_frame(dev.name, True, None, recorded.calibration))
         statuses.append(status)
-        frames.extend(ReplayFrame(float(s), "s", dev.name, status) for s in range(int(end) + 1))
+        frames.append(ReplayFrame(0.0, "s", dev.name, status))  # as the forwarder: on change
     frames.extend(_batched(parts, frame_hz))
     if not frames:
         raise LoadTestError(f"{path}: session {info.id} has no stylus or grip samples to replay")

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from aiotest import eventually, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from aiotest import eventually, run
 
 from finemotor.calibration.model import DeviceCalibration
 from finemotor.errors import FinemotorError
@@ -94,16 +94,20 @@ def arrivals(seconds: float) -> list[tuple[float, str, int, int]]:
     return out
 
 
-def stream(fwd: Forwarder, clock: Clock, seconds: float) -> list[float]:
-    """Feed ``seconds`` of both kits, the clock moved to each block's arrival; return the
-    clock times at which a data frame was queued."""
+def stream(
+    fwd: Forwarder, clock: Clock, seconds: float, devs: tuple[str, ...] = ("stylus", "grip")
+) -> list[tuple[float, str]]:
+    """Feed ``seconds`` of the kits ``devs``, the clock moved to each block's arrival; return
+    (clock time, device of the arriving block) for each block that sent a data frame."""
     sent_at = []
     for at, dev, start, end in arrivals(seconds):
+        if dev not in devs:
+            continue
         clock.now = at
         queued = len(fwd._queue)
         fwd.blocks(dev, [kit_block(dev, start, end - start)], CAL[dev], to_host)
         if len(fwd._queue) > queued:
-            sent_at.append(at)
+            sent_at.append((at, dev))
     return sent_at
 
 
@@ -133,15 +137,14 @@ def test_batched_frames_carry_every_decimated_point_once_and_in_order() -> None:
     stream(batched, clock, 1.0)
     batched.flush()
     before, after = published(unbatched), published(batched)
-    # A frame per device per 20 ms block, against
-    # at most FRAME_HZ a second.
-    assert len(before) >= 95 and len(after) <= FRAME_HZ * 1.0 + 1
+    # A frame per device per 20 ms block, against at most FRAME_HZ a second per device.
+    assert len(before) >= 95 and len(after) <= 2 * (FRAME_HZ * 1.0 + 1)
     # Every point, with its own time and values, exactly once and in order, per device.
     assert points(after) == points(before)
     stylus = [v["tip"] for _t, v in points(after)["stylus"]]
     # each 20 ms block's newest sample (the 4th of 200 Hz), no repeat
     assert stylus == list(range(3, 200, 4))
-    assert all("ds" in f and [p["dev"] for p in f["ds"]] for f in after[1:])
+    assert all("ds" not in f for f in after)  # a frame holds one device's points
     for f in after:
         check_publisher(json.dumps(f), frozenset(CHANNELS), 64 * 1024)
 
@@ -149,15 +152,30 @@ def test_batched_frames_carry_every_decimated_point_once_and_in_order() -> None:
 def test_frames_keep_the_cadence_and_leave_with_the_arriving_block() -> None:
     clock = Clock()
     fwd = new_forwarder(None, clock)
-    sent_at = stream(fwd, clock, 2.0)
-    gaps = np.diff(sent_at)
+    sent = stream(fwd, clock, 2.0)
     interval = 1.0 / FRAME_HZ
-    # Never sooner than the interval; then with the first block that finds the other kit's
-    # newest points fresh (here the grip's, 6 ms after the stylus's): within one kit block.
-    assert gaps.min() >= interval - 1e-9 and gaps.max() <= interval + 0.020 + 1e-9
-    assert len(sent_at) >= 2.0 * FRAME_HZ * 0.8
-    grip_arrivals = {at for at, dev, _s, _e in arrivals(2.0) if dev == "grip"}
-    assert set(sent_at[1:]) <= grip_arrivals
+    frames = published(fwd)
+    assert len(frames) == len(sent)  # each frame went with a block, none by the timer
+    for dev in ("stylus", "grip"):
+        mine = [at for at, d in sent if d == dev]
+        # Never sooner than the interval; then with the device's next block (20 ms apart).
+        gaps = np.diff(mine)
+        assert gaps.min() >= interval - 1e-9 and gaps.max() <= interval + 0.020 + 1e-9
+        assert len(mine) >= 2.0 * FRAME_HZ * 0.8
+    # A frame holds the points of the device whose block sent it.
+    for (_at, dev), frame in zip(sent, frames, strict=True):
+        assert frame["dev"] == dev
+
+
+def test_a_devices_frame_never_waits_for_the_other_device() -> None:
+    """The stylus streams alone (the grip paired but quiet): its frames keep their cadence,
+    each with a stylus block, as when both stream."""
+    clock = Clock()
+    fwd = new_forwarder(None, clock)
+    alone = stream(fwd, clock, 1.0, devs=("stylus",))
+    clock = Clock()
+    both = [at for at, dev in stream(new_forwarder(None, clock), clock, 1.0) if dev == "stylus"]
+    assert [at for at, _dev in alone] == both
 
 
 def test_one_flush_of_a_long_backfill_is_split_in_order() -> None:
@@ -172,7 +190,8 @@ def test_one_flush_of_a_long_backfill_is_split_in_order() -> None:
     assert all(sum(len(p["t"]) for p in f.get("ds", [f])) <= MAX_FRAME_POINTS for f in frames)
     grip = [v["force"] for _t, v in points(frames)["grip"]]
     assert grip == decimated("grip", [kit_block("grip", 0, 320 * 61)])
-    assert [p["dev"] for p in parts][-1] == "stylus"
+    # the stylus's first block went at once, not behind the grip's minute
+    assert [p["dev"] for p in parts] == ["stylus"] + ["grip"] * (len(parts) - 1)
     for f in frames:
         check_publisher(json.dumps(f), frozenset(CHANNELS), 64 * 1024)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,12 @@ class Publisher:
         self.session = PublishedSession.new("S-0777")
         self.fwd = Forwarder(self.relay.url, self.session)
         self.call(self.fwd.start())
+        # display frames sent before the relay answers are dropped (the page would show a
+        # gap): publish once the forwarder is connected, as the test's frames must all arrive
+        deadline = time.monotonic() + 30.0
+        while not self.fwd.connected:
+            assert time.monotonic() < deadline, "the forwarder did not connect to the relay"
+            time.sleep(0.02)
 
     def call(self, coro: Any, timeout: float = 30.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -49,8 +49,9 @@ logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 60.0
 """Points per second per trace sent for display at most (the page draws at most 60). A kit's
-block comes about every 20 ms, so a live trace gets its block's newest point, about 50 a
-second; only a block longer than 1/DISPLAY_HZ (a backfill) gives more than one."""
+block comes about every 20 ms, so a live trace gets each block's newest point, about 50 a
+second, and now and then a second point of a block that spans more than 1/DISPLAY_HZ; a
+backfill gives 60 a second of its span."""
 TILES_HZ = 2.0
 """Live-tile frames per second per device at most (the engines make about 5 snapshots a
 second; a number a person reads changes at most twice a second, and each frame is a message the
@@ -67,8 +68,8 @@ device's frame has its newest points wait for nothing, so the newest force on ea
 as fresh as with a frame per block (docs/therapist-view.md, "The cadence"). ``inf`` sends
 every block's points at once (a frame per device per block)."""
 MAX_FRAME_POINTS = 1000
-"""Points (summed over the devices) in one data frame at most; a flush with more (a backfill
-after a dropout) is sent as several frames, in order, each well under the relay's 64 KiB."""
+"""Points in one data frame at most; a device with more waiting (a backfill after a dropout)
+sends them as several frames, in order, each well under the relay's 64 KiB."""
 _FLUSH_GRACE_S = 0.025
 """How long past its interval a device's frame waits for a block of that device to make it
 (about one kit block) before the timer sends it anyway: a device that stops still has its last

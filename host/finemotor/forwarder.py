@@ -424,7 +424,8 @@ class Forwarder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained = asyncio.Event()
         self._tiles_sent: dict[str, float] = {}
-        self._tiles_due: dict[str, str] = {}
+        self._tiles_due: dict[str, dict[str, Any]] = {}
+        """Each device's newest tiles not sent yet (they ride in its next data frame)."""
         self._tiles_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -524,24 +525,25 @@ class Forwarder:
         self._flush(list(self._pending))
 
     def _flush(self, devs: Sequence[str]) -> None:
-        """Send ``devs``' waiting points, a device's frames in order; and the tiles due."""
-        self._send_tiles(force=False)
+        """Send ``devs``' waiting points, a device's frames in order, the last carrying the
+        device's tiles if their interval has passed."""
         now = self._clock()
         for dev in devs:
             points = self._pending.pop(dev, None)
             if points is None:
                 continue
             self._last_flush[dev] = now
-            for start in range(0, len(points.t), MAX_FRAME_POINTS):
-                end = min(len(points.t), start + MAX_FRAME_POINTS)
-                self._send_data([points.part(dev, start, end)])
+            starts = range(0, len(points.t), MAX_FRAME_POINTS)
+            for start in starts:
+                frame = {"k": DATA, **points.part(dev, start, start + MAX_FRAME_POINTS)}
+                if start == starts[-1] and self._tiles_ready(dev, now):
+                    frame["m"] = self._tiles_due.pop(dev)
+                    self._tiles_sent[dev] = now
+                self._send(dumps_frame(frame), keep=False)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self._arm()
-
-    def _send_data(self, parts: list[dict[str, Any]]) -> None:
-        self._send(dumps_frame(batched_frame(parts)), keep=False)
 
     def _overdue_at(self, dev: str) -> float:
         """When (the forwarder's clock, s) ``dev``'s waiting points go without a block."""
@@ -564,30 +566,51 @@ class Forwarder:
 
     def metrics(self, dev: str, snapshot: LiveSnapshot) -> None:
         """Queue the live tiles of a metric snapshot: at most :data:`TILES_HZ` a second per
-        device (a newer snapshot replaces one still waiting; it goes with a later flush)."""
-        msg = dumps_frame(metrics_frame(dev, snapshot))
-        self._tiles_due[dev] = msg
-        self._latest[f"m:{dev}"] = msg  # what a reconnection sends first
-        self._send_tiles(force=False)
+        device, in the device's next data frame (a newer snapshot replaces one still
+        waiting); in a frame of their own when no data frame takes them in time."""
+        shown = tiles(snapshot)
+        self._tiles_due[dev] = shown
+        self._latest[f"m:{dev}"] = dumps_frame({"k": METRICS, "dev": dev, "tiles": shown})
+        self._arm_tiles()
+
+    def _tiles_ready(self, dev: str, now: float) -> bool:
+        """True if ``dev`` has tiles waiting and their interval has passed."""
+        return dev in self._tiles_due and now - self._tiles_sent.get(dev, -math.inf) >= (
+            1.0 / TILES_HZ
+        )
+
+    def _tiles_late_at(self, dev: str) -> float:
+        """When (the forwarder's clock, s) ``dev``'s waiting tiles go in a frame of their own:
+        a data frame interval and the grace after their own interval."""
+        return (
+            self._tiles_sent.get(dev, -math.inf)
+            + 1.0 / TILES_HZ
+            + min(1.0 / self.frame_hz + _FLUSH_GRACE_S, 1.0)
+        )
+
+    def _arm_tiles(self) -> None:
+        """Set the tiles' timer (one per forwarder) for the first device's late tiles."""
+        if not self._tiles_due or self._tiles_timer is not None or self._loop is None:
+            return
+        at = min(self._tiles_late_at(dev) for dev in self._tiles_due)
+        self._tiles_timer = self._loop.call_later(
+            min(max(at - self._clock(), 0.0), 1.0 / TILES_HZ + 1.0), self._on_tiles_timer
+        )
 
     def _send_tiles(self, force: bool) -> None:
-        """Send the waiting tiles whose interval has passed (all of them if ``force``)."""
-        if not self._tiles_due:
-            return
+        """Send, each in a frame of its own, the waiting tiles no data frame took in time
+        (all of them if ``force``)."""
         now = self._clock()
-        wait = math.inf
         for dev in list(self._tiles_due):
-            left = self._tiles_sent.get(dev, -math.inf) + 1.0 / TILES_HZ - now
-            if force or left <= 0:
+            if force or self._tiles_late_at(dev) <= now + 1e-3:
                 self._tiles_sent[dev] = now
-                self._send(self._tiles_due.pop(dev), keep=True, key=f"m:{dev}")
-            else:
-                wait = min(wait, left)
-        if self._tiles_due and self._tiles_timer is None and self._loop is not None:
-            self._tiles_timer = self._loop.call_later(wait, self._on_tiles_timer)
+                shown = self._tiles_due.pop(dev)
+                msg = dumps_frame({"k": METRICS, "dev": dev, "tiles": shown})
+                self._send(msg, keep=True, key=f"m:{dev}")
+        self._arm_tiles()
 
     def _on_tiles_timer(self) -> None:
-        """Tiles waited their interval and no flush came to send them: send them."""
+        """Tiles waited past their interval and no data frame took them: send them."""
         self._tiles_timer = None
         self._send_tiles(force=False)
 

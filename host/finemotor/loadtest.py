@@ -56,8 +56,8 @@ from finemotor.forwarder import (
     display_points,
     dumps_frame,
     hello_frame,
-    metrics_frame,
     status_frame,
+    tiles,
 )
 from finemotor.metrics.live import GripEngine, PenEngine
 from finemotor.recording import Recorder, Recording
@@ -385,12 +385,14 @@ class _Part:
     units: dict[str, str]
 
 
-def _data(parts: Sequence[_Part]) -> ReplayFrame:
+def _data(parts: Sequence[_Part], shown: dict[str, Any] | None = None) -> ReplayFrame:
     """One data frame of ``parts`` (the forwarder's :func:`batched_frame`), the part with the
-    newest point first."""
+    newest point first; with one device's tiles (``m``) when ``shown``."""
     parts = sorted(parts, key=lambda p: -p.times_s[-1])
     newest = parts[0].times_s[-1]
     frame = batched_frame([{"dev": p.dev, "t": [0], "tr": p.traces, "u": p.units} for p in parts])
+    if shown is not None:
+        frame["m"] = shown
     chunks = dumps_frame(frame).split('"t":[0]')
     pieces = tuple(("]" if i else "") + c + '"t":[' for i, c in enumerate(chunks[:-1]))
     offsets = tuple(tuple(round((t - newest) * 1000.0, 1) for t in p.times_s) for p in parts)
@@ -398,18 +400,32 @@ def _data(parts: Sequence[_Part]) -> ReplayFrame:
     return ReplayFrame(at, DATA, parts[0].dev, "]" + chunks[-1], pieces, offsets)
 
 
-def _batched(parts: list[_Part], frame_hz: float) -> list[ReplayFrame]:
+def _batched(
+    parts: list[_Part], frame_hz: float, snapshots: list[tuple[float, str, dict[str, Any]]]
+) -> list[ReplayFrame]:
     """The kit blocks' points in data frames as the forwarder sends them: a device's waiting
     points together, with that device's block that arrives once ``1/frame_hz`` has passed
-    since its last frame (``inf``: a frame per device per block)."""
+    since its last frame (``inf``: a frame per device per block); a frame carries the device's
+    newest tiles of ``snapshots`` ((time, device, tiles)) if :data:`TILES_HZ` allows."""
     out: list[ReplayFrame] = []
     waiting: dict[str, list[_Part]] = {}
     last: dict[str, float] = {}
+    due: dict[str, dict[str, Any]] = {}
+    tiles_at: dict[str, float] = {}
+    later = sorted(snapshots, key=lambda x: x[0])
+    k = 0
     for part in sorted(parts, key=lambda p: p.at_s):
-        waiting.setdefault(part.dev, []).append(part)
-        if part.at_s - last.get(part.dev, -math.inf) >= 1.0 / frame_hz:
-            out.append(_data(_merged(waiting.pop(part.dev))))
-            last[part.dev] = part.at_s
+        while k < len(later) and later[k][0] <= part.at_s:
+            due[later[k][1]] = later[k][2]
+            k += 1
+        dev = part.dev
+        waiting.setdefault(dev, []).append(part)
+        if part.at_s - last.get(dev, -math.inf) >= 1.0 / frame_hz:
+            shown = None
+            if dev in due and part.at_s - tiles_at.get(dev, -math.inf) >= 1.0 / TILES_HZ:
+                shown, tiles_at[dev] = due.pop(dev), part.at_s
+            out.append(_data(_merged(waiting.pop(dev)), shown))
+            last[dev] = part.at_s
     out.extend(_data(_merged(w)) for w in waiting.values() if w)
     return out
 
@@ -457,6 +473,7 @@ def build_plan(
         devices = rec.devices(info.id)
     frames: list[ReplayFrame] = []
     parts: list[_Part] = []
+    snapshots: list[tuple[float, str, dict[str, Any]]] = []
     statuses: list[str] = []
     duration = 0.0
     names: list[str] = []
@@ -481,7 +498,6 @@ def build_plan(
         per = max(1, round(packet_s * rate))
         t0 = float(blocks[0].t[0])
         next_t = -math.inf
-        tiles_at = -math.inf
         for whole in blocks:
             for block in _cut(whole, per):
                 at = float(block.t[-1]) - t0
@@ -491,16 +507,14 @@ def build_plan(
                     times = tuple(t - t0 for t in points.t)
                     parts.append(_Part(at, dev.name, times, points.traces, points.units))
                 snap = engine.feed(block)
-                if snap is not None and at - tiles_at >= 1.0 / TILES_HZ:  # as the forwarder
-                    tiles_at = at
-                    text = dumps_frame(metrics_frame(dev.name, snap))
-                    frames.append(ReplayFrame(at, "m", dev.name, text))
+                if snap is not None:  # ride in the device's data frames, as the forwarder's
+                    snapshots.append((at, dev.name, tiles(snap)))
         end = float(blocks[-1].t[-1]) - t0
         duration = max(duration, end + 1.0 / rate)
         status = dumps_frame(status_frame(dev.name, True, None, recorded.calibration))
         statuses.append(status)
         frames.append(ReplayFrame(0.0, "s", dev.name, status))  # as the forwarder: on change
-    frames.extend(_batched(parts, frame_hz))
+    frames.extend(_batched(parts, frame_hz, snapshots))
     if not frames:
         raise LoadTestError(f"{path}: session {info.id} has no stylus or grip samples to replay")
     frames.sort(key=lambda f: f.at_s)

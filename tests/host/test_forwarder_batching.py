@@ -268,7 +268,13 @@ def test_a_cadence_of_zero_is_refused() -> None:
         Forwarder("http://127.0.0.1:9", PublishedSession.new("S-1"), frame_hz=0.0)
 
 
-def test_live_tiles_go_out_at_most_twice_a_second_per_device_and_the_latest_always() -> None:
+def with_tiles(fwd: Forwarder) -> list[dict[str, Any]]:
+    """The tiles queued for the relay, in order: each data frame's ``m`` or an ``m`` frame's."""
+    frames = [json.loads(m) for m in fwd._queue]
+    return [f["m"] if f["k"] == "d" else f["tiles"] for f in frames if "m" in f or f["k"] == "m"]
+
+
+def test_live_tiles_ride_in_data_frames_at_most_twice_a_second_and_the_latest_always() -> None:
     clock = Clock()
     fwd = new_forwarder(None, clock)
     engine = GripEngine(CAL["grip"], GRIP_HZ, channels=CHANNELS["grip"])
@@ -276,20 +282,62 @@ def test_live_tiles_go_out_at_most_twice_a_second_per_device_and_the_latest_alwa
     snapshots = []
     for k in range(25):  # five snapshots a second for 5 s, as the live engines make them
         clock.now += 0.2
-        engine.feed(kit_block("grip", k * 64, 64))
+        block = kit_block("grip", k * 64, 64)
+        engine.feed(block)
         snap = engine.snapshot()
         snapshots.append(json.dumps(tiles(snap), sort_keys=True))
-        before = len(fwd._queue)
+        before = len(with_tiles(fwd))
         fwd.metrics("grip", snap)
-        fwd.flush()
-        if len(fwd._queue) > before:
+        fwd.blocks("grip", [block], CAL["grip"], to_host)
+        if len(with_tiles(fwd)) > before:
             sent_at.append(clock.now)
     assert 9 <= len(sent_at) <= 13  # about 2 a second, not 5
     assert all(b - a >= 1.0 / TILES_HZ - 1e-9 for a, b in itertools.pairwise(sent_at))
-    run(fwd.close())  # the newest snapshot is never lost: close sends what waits
     frames = [json.loads(m) for m in fwd._queue]
-    last = [f for f in frames if f["k"] == "m"][-1]
-    assert json.dumps(last["tiles"], sort_keys=True) == snapshots[-1]
+    assert all(f["k"] == "d" for f in frames)  # no frame of their own while data flows
+    run(fwd.close())  # the newest snapshot is never lost: close sends what waits
+    assert json.dumps(with_tiles(fwd)[-1], sort_keys=True) == snapshots[-1]
+
+
+def test_tiles_go_in_a_frame_of_their_own_when_no_data_frame_takes_them() -> None:
+    async def main() -> None:
+        fwd = new_forwarder(None, Clock())
+        fwd._clock = asyncio.get_running_loop().time  # the timer's own clock
+        fwd._loop = asyncio.get_running_loop()
+        engine = GripEngine(CAL["grip"], GRIP_HZ, channels=CHANNELS["grip"])
+        engine.feed(kit_block("grip", 0, 64))
+        fwd.metrics("grip", engine.snapshot())  # the grip's data has stopped: no frame comes
+        await eventually(lambda: len(with_tiles(fwd)) == 1, 5.0)
+        (frame,) = [json.loads(m) for m in fwd._queue]
+        assert frame["k"] == "m" and frame["dev"] == "grip"
+        await fwd.close()
+
+    run(main())
+
+
+def test_the_relay_keeps_the_tiles_a_data_frame_carries_for_viewers_who_join() -> None:
+    async def main() -> None:
+        async with Relay() as relay, aiohttp.ClientSession() as http:
+            s = PublishedSession.new("S-5")
+            fwd = Forwarder(relay.url, s, devices=["grip"])
+            await fwd.start()
+            await eventually(lambda: fwd.connected and s.session_id in relay.sessions)
+            engine = GripEngine(CAL["grip"], GRIP_HZ, channels=CHANNELS["grip"])
+            block = kit_block("grip", 0, 64)
+            engine.feed(block)
+            fwd.metrics("grip", engine.snapshot())
+            fwd.blocks("grip", [block], CAL["grip"], to_host)  # one data frame, tiles in it
+            sess = relay.sessions[s.session_id]
+            await eventually(lambda: ("m", "grip") in sess.latest)
+            v = await _viewer_frames(relay, s, http)  # joins after: gets the tiles alone
+            m = json.loads((await v.receive(timeout=10.0)).data)
+            while m["k"] != "m":  # hello, status, then the kept tiles
+                m = json.loads((await v.receive(timeout=10.0)).data)
+            assert m["dev"] == "grip" and m["tiles"] == tiles(engine.snapshot())
+            await v.close()
+            await fwd.close()
+
+    run(main())
 
 
 @settings(max_examples=200, deadline=None)

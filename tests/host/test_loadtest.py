@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from tests.host.aiotest import run
 
+from finemotor.forwarder import FRAME_HZ, TILES_HZ
 from finemotor.loadtest import (
     LoadOptions,
     LoadResult,
@@ -83,9 +84,15 @@ def test_the_replayed_frames_are_what_the_relay_accepts(recording: Path) -> None
     assert plan.devices == ("stylus", "grip")
     assert 9.9 < plan.duration_s < 10.1
     kinds = {f.kind for f in plan.frames}
-    assert kinds == {"d", "m", "s"}
+    assert kinds == {"d", "s"}  # the tiles ride in the data frames, as the forwarder's do
     data = [f for f in plan.frames if f.kind == "d"]
-    assert 14 * 10 < len(data) <= 20 * 10 + 1  # batched as the forwarder does: <= FRAME_HZ
+    # batched as the forwarder does: at most FRAME_HZ a second per device
+    assert 2 * 8 * 10 < len(data) <= 2 * (FRAME_HZ * 10 + 1)
+    with_tiles = {
+        dev: sum(1 for f in data if f.dev == dev and '"m":{' in f.render(0.0))
+        for dev in plan.devices
+    }
+    assert all(15 <= n <= TILES_HZ * 10 + 1 for n in with_tiles.values()), with_tiles
     now = time.time() * 1000.0
     for frame in plan.frames[:400]:
         text = frame.render(now)

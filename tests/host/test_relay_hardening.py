@@ -185,6 +185,17 @@ def test_publisher_rate_is_per_session_and_per_address_and_survives_reconnects()
         '{"k": "d", "ds": [{"dev": "grip", "t": [1, 2], "tr": {"force": [1]}}]}',
         json.dumps({"k": "d", "ds": [{"dev": "grip", "t": [], "tr": {}}] * 2}),  # a device twice
         '{"k": "m", "dev": "grip", "tiles": [1]}',
+        '{"k": "d", "dev": "grip", "t": [1], "tr": {"force": [1]}, "m": [1]}',
+        '{"k": "d", "dev": "grip", "t": [1], "tr": {"force": [1]}, "m": {"peak": 1}}',
+        json.dumps(  # tiles too large to keep for a joining viewer
+            {
+                "k": "d",
+                "dev": "grip",
+                "t": [1],
+                "tr": {"force": [1]},
+                "m": {"n": {"x": "y" * 20000}},
+            }
+        ),
         '{"k": "s", "dev": "grip", "link": 3}',
         '{"k": "hello", "student": "S-1", "devs": "grip"}',
         '{"k": "hello", "student": "S 1", "devs": ["grip"]}',

@@ -63,11 +63,14 @@ class PublisherFrame:
             devices).
         devices: for ``hello``, the devices the publisher declares; for a data frame of
             several devices (``ds``), those devices in the frame's order.
+        tiles: for a data frame carrying its device's tiles (``m``), those tiles as an ``m``
+            frame of their own (what the relay keeps for viewers who join).
     """
 
     kind: str
     dev: str
     devices: tuple[str, ...] = ()
+    tiles: str | None = None
 
 
 def _no_constant(name: str) -> Any:
@@ -170,17 +173,28 @@ def check_publisher(data: str, declared: frozenset[str], max_bytes: int) -> Publ
             raise BadFrameError("ds holds a device twice")
         return PublisherFrame(kind, "", devs)
     if kind == DATA:
-        return PublisherFrame(kind, _check_points(obj, declared))
+        dev = _check_points(obj, declared)
+        if "m" not in obj:
+            return PublisherFrame(kind, dev)
+        _check_tiles(obj["m"])
+        kept = json.dumps({"k": METRICS, "dev": dev, "tiles": obj["m"]}, separators=(",", ":"))
+        if len(kept) > MAX_BYTES[METRICS]:
+            raise BadFrameError("the tiles in a data frame are too large")
+        return PublisherFrame(kind, dev, tiles=kept)
     dev = _declared_device(obj, declared)
     if kind == METRICS:
-        tiles = obj.get("tiles")
-        if not isinstance(tiles, dict) or len(tiles) > MAX_TILES:
-            raise BadFrameError(f"tiles is not an object of at most {MAX_TILES} tiles")
-        if not all(isinstance(t, dict) for t in tiles.values()):
-            raise BadFrameError("a tile is not an object")
+        _check_tiles(obj.get("tiles"))
     elif kind == STATUS and not isinstance(obj.get("link"), str):
         raise BadFrameError("status without link")
     return PublisherFrame(kind, dev)
+
+
+def _check_tiles(tiles: object) -> None:
+    """Raise BadFrameError unless ``tiles`` is an object of at most MAX_TILES tile objects."""
+    if not isinstance(tiles, dict) or len(tiles) > MAX_TILES:
+        raise BadFrameError(f"tiles is not an object of at most {MAX_TILES} tiles")
+    if not all(isinstance(t, dict) for t in tiles.values()):
+        raise BadFrameError("a tile is not an object")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from finemotor.relay.frames import (
     MARK,
     MARKERR,
     MARKSENT,
+    METRICS,
     PUB,
     WATCH,
     BadFrameError,
@@ -924,6 +925,8 @@ class Relay:
             sess.published = True
         if frame.kind in CACHED_KINDS:
             self._cache(sess, (frame.kind, frame.dev), data)
+        if frame.tiles is not None:  # a device's tiles riding in its data frame
+            self._cache(sess, (METRICS, frame.dev), frame.tiles)
         self._fan_out(sess, data)
 
     def _fan_out(self, sess: _Session, data: str) -> None:

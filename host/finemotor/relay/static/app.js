@@ -286,7 +286,8 @@
   function onFrame(f) {
     switch (f.k) {
       case "d": {
-        // One device's points, or several devices' together (ds), each as sampled.
+        // One device's points (with its tiles in m, when due), or several devices' together
+        // (ds, from an earlier forwarder), each as sampled.
         const parts = Array.isArray(f.ds) ? f.ds : [f];
         if (st.gapFrom !== null) {
           const firsts = parts.filter((p) => p.t && p.t.length).map((p) => p.t[0]);
@@ -302,6 +303,7 @@
           showUnits(p.u);
           addPoints(p);
         }
+        if (f.m && typeof f.m === "object" && f.dev) showTiles({ dev: f.dev, tiles: f.m });
         break;
       }
       case "m": showTiles(f); break;

@@ -16,7 +16,7 @@ Upload ingest: D desks, each with its own recordings of 30-minute sessions, uplo
 (round-robin over the processes); printed as sessions per minute in all, and per server core
 (the sessions over the minutes of CPU the server processes used).
 
-``python -m bench bench_tier`` (part of ``make bench``); ``FM_TIER_SECONDS`` (default 12)
+``python -m bench bench_tier`` (part of ``make bench``); ``FM_TIER_SECONDS`` (default 30)
 sets each level's length.
 """
 

@@ -6,7 +6,8 @@ calibrated, a 20 ms block per device, the two kits out of phase), in two shapes:
 
 - **per block** (``frame_hz=inf``, the forwarder before batching): a frame per device per kit
   block, 100 frames/s for the session;
-- **batched** (:data:`~finemotor.forwarder.FRAME_HZ`): one frame for both devices per flush.
+- **batched** (:data:`~finemotor.forwarder.FRAME_HZ`): a frame per device at most that many
+  times a second, with the device's own block.
 
 Each stage is timed on its own, as CPU time of this process (``time.process_time``) over many
 frames, the median of several runs:
@@ -22,11 +23,12 @@ frames, the median of several runs:
 - **send, per viewer**: aiohttp's ``send_str`` to a viewer's real socket (a client in another
   process reading), one frame at a time (each its own write, as at a publisher's pace).
 
-The metric tiles (``m``, 5 a second per device) and status (``s``, once a second per device)
-frames are timed the same way: batching leaves their cadence as it was. A session's cost is,
-over its frames of every kind, frames/s × (receive + limits + check + viewers × (wake-up +
-send)), and "sessions per core" is one second of CPU divided by it: the relay's frame path
-only (no TLS, no heartbeats, no cached frames for joining viewers).
+The metric tiles ride in the data frames (at most 2 a second per device) and the status
+(``s``) goes out when it changes, in either shape; whatever ``m`` and ``s`` frames the
+forwarder sends on their own are timed the same way. A session's cost is, over its frames of
+every kind, frames/s × (receive + limits + check + viewers × (wake-up + send)), and "sessions
+per core" is one second of CPU divided by it: the relay's frame path only (no TLS, no
+heartbeats, no cached frames for joining viewers).
 
 **End to end**, as a check on that sum: a standalone relay process (``finemotor relay``) takes
 :data:`E2E_SESSIONS` sessions of 1 or 2 viewers, each publisher replaying the forwarder's
@@ -395,12 +397,12 @@ def _points(frame: str) -> int:
 def main() -> None:
     """Print the relay's µs per frame per stage, and per session-second, before and after
     batching."""
-    before, after = kit_frames(math.inf), kit_frames(FRAME_HZ)
+    cadences = {"per block": kit_frames(math.inf), f"batched {FRAME_HZ:g}/s": kit_frames(FRAME_HZ)}
     shapes = {
-        "d per block": before["d"],
-        f"d batched {FRAME_HZ:g} Hz": after["d"],
-        "m (tiles)": after["m"],
-        "s (status)": after["s"],
+        f"{kind} {cadence}": frames
+        for cadence, by_kind in cadences.items()
+        for kind, frames in by_kind.items()
+        if frames
     }
     rows: dict[str, dict[str, float]] = {}
     for name, frames in shapes.items():
@@ -429,7 +431,10 @@ def main() -> None:
     )
     for label, key, fmt in lines:
         print(f"  {label:34}" + "".join(f"{fmt.format(rows[n][key]):>17}" for n in names))
-    sessions = {"before": (names[0], names[2], names[3]), "after": names[1:]}
+    sessions = {
+        when: [n for n in names if n.endswith(cadence)]
+        for when, cadence in zip(("before", "after"), cadences, strict=True)
+    }
     for v in VIEWERS:
         cost: dict[str, float] = {}
         for when, kinds in sessions.items():

@@ -157,7 +157,6 @@ def test_a_sensor_that_stops_answering_then_start() -> None:
 # 3. Events preempt the main program -------------------------------------------------------
 
 
-@pytest.mark.slow  # seconds of 1 kHz streaming in virtual time: about 30 s of CPU
 def test_requests_during_a_notification_leave_the_stream_whole() -> None:
     # STOP, START and BACKFILL reach the kit while its stream task is inside gatts_notify,
     # between building a frame and marking it sent.
@@ -192,7 +191,6 @@ def test_no_callback_runs_inside_the_bluetooth_handler() -> None:
     assert run.n("dropped") > 0
 
 
-@pytest.mark.slow  # seconds of sampling in virtual time: 20-30 s of CPU each
 @pytest.mark.parametrize(("kind", "chip"), [("stylus", "-"), ("grip", "ads1220")])
 def test_pairing_and_cal_commit_while_sampling(kind: str, chip: str) -> None:
     # Every sample period is either a sample or counted missed, exactly; time runs forward;

@@ -8,7 +8,11 @@ docs/simulation.md lists every rule and the upstream source it models.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from uuid import UUID
 from functools import cache
@@ -75,15 +79,16 @@ def _run(script: str, *args: str) -> Run:
 
 
 @cache
-def kit(scenario: str, kind: str = "grip", chip: str = "-") -> Run:
-    run = _run("fidelity.py", scenario, kind, chip)
+def kit(scenario: str, kind: str = "grip", chip: str = "-", *seed: str) -> Run:
+    """The fidelity scenario's run (with a seed: under dense preemption at bytecode jumps)."""
+    run = _run("fidelity.py", scenario, kind, chip, *seed)
     assert run.n("irq_errors") == 0 and run.n("handler") == 1, run.out[-2000:]
     assert run.r.get("faults", "0") == "0" and run.n("store_loops") == 0
     return run
 
 
-def rule(case: str) -> Run:
-    return _run("stand_ins.py", case)
+def rule(case: str, *args: str) -> Run:
+    return _run("stand_ins.py", case, *args)
 
 
 def responses(run: Run) -> dict[int, bytes]:
@@ -166,29 +171,38 @@ def test_requests_during_a_notification_leave_the_stream_whole() -> None:
     assert stream_whole(run) >= 400  # the last backfill of 500 samples got through
 
 
-def test_the_handlers_memoryviews_are_garbage_after_it_returns() -> None:
-    run = rule("irq_views")
+@pytest.mark.parametrize("jumps", [(), ("jumps",)], ids=["", "jumps"])
+def test_the_handlers_memoryviews_are_garbage_after_it_returns(jumps: tuple[str, ...]) -> None:
+    run = rule("irq_views", *jumps)
     assert run.r["inside"] == "010203040506"
     assert run.r["after"] == "a5a5a5a5a5a5"
+    if jumps:  # preemption points came while the handler ran, and waited for it to end
+        assert run.n("ticks_in_handler") > 0
 
 
 # 4. Flash writes and the scheduler queue --------------------------------------------------
 
 
-def test_callbacks_queue_eight_deep_through_a_flash_write() -> None:
-    run = rule("sched")
+@pytest.mark.parametrize("jumps", [(), ("jumps",)], ids=["", "jumps"])
+def test_callbacks_queue_eight_deep_through_a_flash_write(jumps: tuple[str, ...]) -> None:
+    run = rule("sched", *jumps)
     stall = run.n("stall_us")
     assert stall >= 45_000
     assert run.n("ran_after") == 8  # the queue's depth
     assert abs(run.n("dropped") - (round(stall / 1000) - 8)) <= 1  # the rest of the periods
     assert run.n("first_late_us") >= stall - 300  # stamped when run, not when due
     assert run.n("bunched_us") < 1000  # back to back
+    if jumps:  # preemption points came while a callback ran, and waited for it to end
+        assert run.n("ticks_in_callback") > 0
 
 
-def test_no_callback_runs_inside_the_bluetooth_handler() -> None:
-    run = rule("handler_locked")
+@pytest.mark.parametrize("jumps", [(), ("jumps",)], ids=["", "jumps"])
+def test_no_callback_runs_inside_the_bluetooth_handler(jumps: tuple[str, ...]) -> None:
+    run = rule("handler_locked", *jumps)
     assert run.n("ran_inside") == 0
     assert run.n("dropped") > 0
+    if jumps:  # preemption points came while the handler ran, and waited for it to end
+        assert run.n("ticks_in_handler") > 0
 
 
 @pytest.mark.parametrize(("kind", "chip"), [("stylus", "-"), ("grip", "ads1220")])
@@ -360,3 +374,64 @@ def test_an_unbonded_scanner_cannot_link_two_addresses() -> None:
     for irk in (NIMBLE_DEFAULT_IRK, bytes(range(16))):
         other = resolver(run, irk)
         assert all(other.resolve(rpa(a)) is None for a in addresses)
+
+
+# 9. Preemption at bytecode jumps ------------------------------------------------------------
+# The handler runs on NimBLE's task and takes the GIL at any bytecode jump of the main program;
+# soft callbacks start at jumps too (preempt.py). Each test fails with the mechanism switched
+# off (FINEMOTOR_SIM_PREEMPT=0): nothing then reaches the main program between two statements.
+
+
+def test_an_event_reaches_the_handler_between_two_statements() -> None:
+    # A loop that calls nothing sees, in the middle of its run, what the handler did.
+    run = rule("jump", "jumps")
+    assert run.n("at") > 0, run.out
+    assert run.n("at_jump") == 1
+    assert run.n("world_us") >= 1250  # the loop's own Python took the event's 1.25 ms
+
+
+def test_an_event_during_a_call_into_the_port_reaches_the_handler_after_it() -> None:
+    # The stand-ins are the port's C code, which keeps the GIL: the handler runs at the jump
+    # after the call that took 5 ms, not inside it.
+    run = rule("section", "jumps")
+    assert run.r["inside"] == "0"
+    assert run.n("at_exit") == 1
+
+
+def test_a_handler_that_changes_a_list_the_main_program_walks_is_caught() -> None:
+    # What the firmware must not do (it posts to preallocated slots instead): the handler
+    # appends to a list that the main program is walking, and the walk sees the change.
+    run = rule("shared_list", "jumps")
+    assert run.n("walks") > 100
+    assert run.n("caught") > 0
+
+
+def _bridge(port_ready: threading.Event, port: list[int]) -> None:
+    """A bridge that answers the kit's hello, then 0.1 s on tells of a connection."""
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port.append(srv.getsockname()[1])
+        port_ready.set()
+        srv.settimeout(30)
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(3)  # 'H', length 0
+            conn.sendall(bytes((0x68, 7, 0, 1)) + bytes(range(6)))
+            time.sleep(0.1)
+            conn.sendall(bytes((0x63, 9, 0, 1, 0, 0)) + bytes(range(6)))  # central connect
+            with contextlib.suppress(OSError):
+                while conn.recv(64):
+                    pass
+
+
+def test_an_event_from_the_bridge_reaches_the_handler_between_two_statements() -> None:
+    # Realtime, as run_kit.py: the bridge's socket having data is a preemption point.
+    ready, port = threading.Event(), []
+    server = threading.Thread(target=_bridge, args=(ready, port), daemon=True)
+    server.start()
+    assert ready.wait(10)
+    run = _run("bridge_jump.py", str(port[0]))
+    server.join(10)
+    assert run.n("started") == 1
+    assert run.n("at") > 0, run.out
+    assert run.n("at_jump") == 1
+

@@ -435,3 +435,19 @@ def test_an_event_from_the_bridge_reaches_the_handler_between_two_statements() -
     assert run.n("at") > 0, run.out
     assert run.n("at_jump") == 1
 
+def _sampler_run(kind: str, chip: str) -> Run:
+    return _run("sampler_jumps.py", kind, chip, "1.5")
+
+
+@pytest.mark.parametrize(("kind", "chip"), [("stylus", "-"), ("grip", "ads1220")])
+def test_stop_and_start_keep_the_ring_whole_when_the_sampler_preempts_them(
+    kind: str, chip: str
+) -> None:
+    # STOP and START over and over from the main program while the sampling handler runs at
+    # its jumps: a stop never leaves a block half full, a start always leaves it sampling.
+    run = _sampler_run(kind, chip)
+    assert run.n("started") == 1 and run.n("irq_errors") == 0
+    assert run.n("callbacks_at_jump") >= 50, run.r  # the handler did come between statements
+    assert run.n("mid_block") == 0
+    assert run.n("left_stopped") == 0
+

@@ -103,7 +103,11 @@ class Kit:
             self.framer.sync()
             self.framer.flags = 2  # FLAG_RESUMED
         self.armed = True
-        self.sampler.start()
+        if self.sampler.start() and not self.framer.flags & 2:
+            # A STOP's last block ended just now, before the sampler took this START: it
+            # started afresh after all.
+            self.framer.sync()
+            self.framer.flags = 2
         if not self.device.use_timer:
             try:
                 if self.channels.adc.ready():

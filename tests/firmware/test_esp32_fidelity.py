@@ -451,3 +451,11 @@ def test_stop_and_start_keep_the_ring_whole_when_the_sampler_preempts_them(
     assert run.n("mid_block") == 0
     assert run.n("left_stopped") == 0
 
+def test_a_request_written_as_the_link_comes_back_is_answered() -> None:
+    # The link drops and comes back, encrypted, with START written, while the kit's main
+    # program is inside the flash write of a bond: START is answered and data flows.
+    run = kit("reconnect", "grip", "ads1220")
+    assert run.n("inside_write") == 1
+    assert run.n("start_token") in responses(run)
+    assert run.n("armed") == 1 and run.n("sampling") == 1
+

@@ -275,6 +275,39 @@ async def enomem():
     R("dropped_requests", getattr(kit, "requests_dropped", -1))
 
 
+async def reconnect():
+    # A computer pairs again while the kit streams: the kit saves its bonds (a 45 ms flash
+    # write). Meanwhile the link drops and the computer is back, encrypted, writing START: the
+    # handler records the new connection and posts START before the main program sees either.
+    conn = await session()
+    req(conn, 0x01)
+    await ms(200)
+    at = []
+    commit = w.flash_commit
+
+    def flash_commit(name, nbytes):
+        if name == "bonds.bin" and not at:
+            t = w.now()
+            at.append(t)
+            w.call_at(t + 2000, lambda _t: c.disconnect(conn))
+            w.call_at(t + 5000, lambda _t: at.append(c.connect()))
+            w.call_at(t + 12000, lambda _t: c.encrypt(at[1]))
+            w.call_at(t + 14000, lambda _t: at.append(req(at[1], 0x01)))
+        commit(name, nbytes)
+
+    w.flash_commit = flash_commit
+    c.pair(conn)
+    await ms(300)
+    w.flash_commit = commit
+    R("inside_write", 1 if len(at) == 3 and w.now() > at[0] + 45000 else 0)
+    R("start_token", at[2] if len(at) == 3 else -1)
+    n = kit.ring.count
+    await ms(100)
+    R("sampling", 1 if kit.sampler.running and kit.ring.count > n else 0)
+    R("armed", 1 if kit.armed else 0)  # data flows on the new connection
+    R("encrypted", 1 if g.encrypted else 0)
+
+
 def heard(since):
     # What computers around heard since entry `since` of c.heard: "A t_us addr adv resp".
     for t, (_at, a), adv, resp in c.heard[since:]:

@@ -11,6 +11,7 @@ import machine
 from micropython import const
 
 _TICK_MASK = const(0x3FFFFFFF)
+_HALF = const(1 << 29)  # tick differences beyond this are negative
 _LATENCY_US = const(20000)  # a sample waits at most ~20 ms on the device
 _GAP_MAX = const(1 << 25)  # gaps shorter than this (33 s) are counted in 1/16 us: small ints
 
@@ -103,10 +104,12 @@ class Sampler:
     def kick(self, now):
         # Called by the stream task: if the data-ready line has gone quiet for 4 periods while
         # sampling (a missed edge leaves some chips' DRDY asserted, with no new edge to come),
-        # read once by hand, which releases it. Returns True if it had to.
+        # read once by hand, which releases it. Returns True if it had to. The handler may
+        # have taken a sample after the caller read `now` (it runs at any bytecode jump):
+        # a last sample newer than `now` is no silence.
         if not self.running or self._use_timer or self._last < 0:
             return False
-        if ((now - self._last) & _TICK_MASK) < (self._period << 2):
+        if ((now - self._last + _HALF) & _TICK_MASK) - _HALF < (self._period << 2):
             return False
         self._isr(None)
         return True

@@ -1,8 +1,11 @@
 # The kit's whole firmware (Kit: sampler, framer, control point, GATT server) on the simulated
 # board, with vcentral.Central as the computer, in virtual time, under the ESP32 stand-ins.
-# Usage: micropython fidelity.py SCENARIO KIND ADC_CHIP|-   (run in a scratch directory: the
-# firmware's files go there). Prints "R key value" results and "F <hex>" for every data
-# notification, "C <hex>" for every control response, in the order they were sent.
+# Usage: micropython fidelity.py SCENARIO KIND ADC_CHIP|- [SEED]   (run in a scratch directory:
+# the firmware's files go there). Prints "R key value" results and "F <hex>" for every data
+# notification, "C <hex>" for every control response, in the order they were sent. With SEED,
+# Bluetooth events and soft callbacks also preempt the main program at bytecode jumps, densely
+# (preempt.py: a tick every 5-40 us of host time, the main program's Python taking up to 1 ms
+# of device time between two), the ticks seeded with SEED.
 import binascii
 import gc
 import struct
@@ -13,6 +16,7 @@ from world import World
 SCEN = sys.argv[1]
 KIND = sys.argv[2]
 CHIP = sys.argv[3] if sys.argv[3] != "-" else None
+SEED = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 
 gc.collect()
 heap0 = gc.mem_alloc()
@@ -23,6 +27,10 @@ import bluetooth  # noqa: E402
 import vcentral  # noqa: E402
 
 c = vcentral.Central(w)
+if SEED:
+    import preempt as jumps_at  # (`preempt` is a scenario's name below)
+
+    jumps_at.start(every_us=(5, 40), step_us=(0, 1000), seed=SEED)
 RPA_DEFAULT_S = bluetooth.BLE().rpa_timeout_us // 1000000
 if SCEN == "privacy":
     # The stack renews its RPA every 15 minutes; a few seconds here keep the run short (virtual
@@ -81,12 +89,15 @@ async def session(mtu=247, window=True):
 class Out:
     # The computer's notifications, printed as they come (a list of them all would take the
     # heap the firmware needs).
+    answered = 0
+
     def append(self, item):
         h, d = item
         if h == g.h_data:
             print("F", binascii.hexlify(d).decode())
         elif h == g.h_control:
             print("C", binascii.hexlify(d).decode())
+            self.answered += 1
 
 
 c.got = Out()
@@ -112,6 +123,9 @@ def bond_entries():
 
 
 def common():
+    if SEED:
+        for k, v in jumps_at.counts().items():
+            R(k, v)
     R("irq_errors", ble.irq_errors)
     R("handler", 0 if ble._handler is None else 1)
     R("store_loops", ble.store_loops)
@@ -306,6 +320,74 @@ async def reconnect():
     R("sampling", 1 if kit.sampler.running and kit.ring.count > n else 0)
     R("armed", 1 if kit.armed else 0)  # data flows on the new connection
     R("encrypted", 1 if g.encrypted else 0)
+
+
+async def answered():
+    # A computer waits for the answers to what it asked before it goes (up to 2 s).
+    for _ in range(200):
+        if c.got.answered >= T[0]:
+            return
+        await ms(10)
+
+
+async def jumps():
+    # The whole control point, many times over, while the kit streams at its full rate (with
+    # SEED, under dense preemption at bytecode jumps): a computer pairs, starts, asks for time,
+    # backfill and the calibration, stages and commits one, leaves and comes back; then STOP
+    # and START in turn; then the whole recording again as backfill.
+    cal = kit.cal.blob
+    crc = binascii.crc32(cal) & 0xFFFFFFFF
+    conn = await session()
+    req(conn, 0x01)
+    await ms(200)
+    for k in range(4):
+        for i in range(12):
+            req(conn, 0x06)
+            await ms(7)
+            req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 120) & 0xFFFF, 60))
+            await ms(11)
+            req(conn, 0x08, struct.pack("<H", (i * 40) % len(cal)))
+            await ms(5)
+        for off in range(0, len(cal), 100):
+            req(conn, 0x09, struct.pack("<H", off) + cal[off : off + 100])
+            await ms(4)
+        if k == 1:
+            req(conn, 0x0A, struct.pack("<HI", len(cal), crc))
+        await answered()
+        c.disconnect(conn)
+        await ms(30)
+        conn = c.connect()
+        await ms(10)
+        c.encrypt(conn)
+        c.mtu(conn, 247)
+        await ms(20)
+        req(conn, 0x01)
+        await ms(150)
+    s = kit.sampler
+    ring = kit.ring
+    n = ring.count
+    R("samples", n)  # one START, sampling ever since
+    R("missed", s.missed)
+    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
+    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
+    R("t_first", ring.tick(ring.slot(0)))
+    R("t_last", ring.tick(ring.slot(n - 1)))
+    for i in range(10):
+        req(conn, 0x02)
+        await ms(13 + i)
+        req(conn, 0x06)
+        await ms(9)
+        req(conn, 0x01)
+        await ms(40)
+    req(conn, 0x07, struct.pack("<HH", (ring.count - ring.held()) & 0xFFFF, ring.held()))
+    await ms(3000)
+    req(conn, 0x02)
+    await answered()
+    await ms(100)
+    R("requests", T[0])
+    R("dropped_requests", kit.requests_dropped)
+    R("overwritten", kit.framer.overwritten)
+    R("cal_writes", w.flash_writes.get("cal.bin.new", 0))
 
 
 def heard(since):

@@ -103,6 +103,7 @@ class World:
         self._sq = [None] * (3 * SCHED_DEPTH)  # queued callbacks: fn, arg, event time
         self._sq_n = 0
         self._sched_locked = 0
+        self._locked_at = 0  # world time the scheduler was last locked
         self._unlocked_at = 0  # world time the scheduler was last unlocked
         self._draining = False
         self.irq_errors = 0
@@ -341,6 +342,8 @@ class World:
 
     def sched_lock(self):
         # py/scheduler.c mp_sched_lock: queued callbacks wait until the matching unlock.
+        if not self._sched_locked:
+            self._locked_at = self.clock.world_us()
         self._sched_locked += 1
 
     def sched_unlock(self):
@@ -382,7 +385,10 @@ class World:
         # Stamped when it runs: at the event, or later if it waited (virtual time); in
         # realtime only a modelled wait counts (the scheduler locked), not the host's lateness.
         c = self.clock
-        u = self._unlocked_at if c.realtime else c.world_us()
+        if c.realtime:  # the lock held it only if it came due while locked
+            u = self._unlocked_at if t >= self._locked_at else t
+        else:
+            u = c.world_us()
         tw = (t if t > u else u) + self.rng.irange(_LAT_US[0], _LAT_US[1])
         if not c.realtime:
             c.set_world(tw)

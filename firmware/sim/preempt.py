@@ -84,8 +84,10 @@ class _State:
         self.ticks = 0  # ticks that reached the main thread
         self.deferred = 0  # of them, inside a section (taken at its end)
         self.points = 0  # preemption points taken (at a jump, or at a section's end)
-        self.handed = [0, 0, 0]  # Bluetooth events handed to the handler at points: [1] at a
-        self.callbacks = [0, 0, 0]  # jump, [2] at a section's end; soft callbacks run, alike
+        # By where the point was, [1] at a jump, [2] at the end of a section: Bluetooth events
+        # handed to the handler there, and soft callbacks run there.
+        self.handed = [0, 0, 0]
+        self.callbacks = [0, 0, 0]
         self.flags = bytearray(2)  # shared with the thread: [0] run, [1] a tick is scheduled
         self.step_lo = 0
         self.step_span = 1

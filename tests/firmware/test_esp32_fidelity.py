@@ -395,7 +395,7 @@ def test_an_event_during_a_call_into_the_port_reaches_the_handler_after_it() -> 
     # after the call that took 5 ms, not inside it.
     run = rule("section", "jumps")
     assert run.r["inside"] == "0"
-    assert run.n("at_exit") == 1
+    assert run.n("at_exit") + run.n("at_jump") == 1  # (a tick may come as the call ends)
 
 
 def test_a_handler_that_changes_a_list_the_main_program_walks_is_caught() -> None:
@@ -437,7 +437,7 @@ def test_an_event_from_the_bridge_reaches_the_handler_between_two_statements() -
 
 
 def _sampler_run(kind: str, chip: str) -> Run:
-    return _run("sampler_jumps.py", kind, chip, "1.5")
+    return _run("sampler_jumps.py", kind, chip, "3")
 
 
 @pytest.mark.parametrize(("kind", "chip"), [("stylus", "-"), ("grip", "ads1220")])
@@ -448,7 +448,7 @@ def test_stop_and_start_keep_the_ring_whole_when_the_sampler_preempts_them(
     # its jumps: a stop never leaves a block half full, a start always leaves it sampling.
     run = _sampler_run(kind, chip)
     assert run.n("started") == 1 and run.n("irq_errors") == 0
-    assert run.n("callbacks_at_jump") >= 50, run.r  # the handler did come between statements
+    assert run.n("callbacks_at_jump") >= 200, run.r  # the handler came between statements
     assert run.n("mid_block") == 0
     assert run.n("left_stopped") == 0
 
@@ -465,9 +465,9 @@ def test_a_request_written_as_the_link_comes_back_is_answered() -> None:
 def _check_whole(run: Run) -> None:
     """Every request answered once and OK, every sample period a sample or counted missed,
     the stream in order and in time, and its backfill equal to what went live."""
-    got = responses(run)
-    assert sorted(got) == list(range(1, run.n("requests") + 1))
-    assert all(r[3] == 0 for r in got.values()), [r.hex() for r in got.values() if r[3]]
+    tokens = sorted(r[1] for r in run.control)  # they wrap at 256
+    assert tokens == sorted(k & 0xFF for k in range(1, run.n("requests") + 1))
+    assert all(r[0] == 0x80 and r[3] == 0 for r in run.control)
     assert run.n("dropped_requests") == 0 and run.n("overwritten") == 0
     assert run.n("cal_writes") == 1
     periods = round((run.n("t_last") - run.n("t_first")) * 1000 / run.n("period_ns")) + 1

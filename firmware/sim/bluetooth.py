@@ -12,15 +12,18 @@
 # repeated until it answers False; gatts_notify raises ENOMEM when NimBLE's buffers are used up
 # and never blocks; an advertising payload over 31 bytes is refused; calls into the stack take
 # time, during which due events happen (they preempt the main program, not only at awaits);
-# config(addr_mode=2) makes the kit advertise resolvable private addresses, made from the
-# stack's own identity resolving key (IRK, loaded from the store as NimBLE does on
-# active(True)) and renewed every _RPA_TIMEOUT_S.
+# with preempt.py started (realtime kits: run_kit.py), events reach the handler at any bytecode
+# jump of the main program, and one that comes during a call into the stack (the port's C
+# code, which keeps the GIL) at the jump after it; config(addr_mode=2) makes the kit advertise
+# resolvable private addresses, made from the stack's own identity resolving key (IRK, loaded
+# from the store as NimBLE does on active(True)) and renewed every _RPA_TIMEOUT_S.
 #
 # Two backends: one TCP socket to the bridge (realtime), or vcentral.Central (virtual time, in
 # this process). To the bridge, frames `u8 opcode | u16 length (LE) | payload` both ways, the
 # opcodes named _OP_* below (docs/virtual-radio.md, "The kit's side"). Events from the bridge
 # reach the irq handler from an asyncio task this module starts (it wakes when the socket has
-# data, and at least every second). Calls that need an answer (active,
+# data, and at least every second), inside calls into the stack, and (preempt.py) at the main
+# program's next bytecode jump once the socket has data. Calls that need an answer (active,
 # gatts_register_services) block for it with a timeout, answering the bridge's secret requests
 # meanwhile, as the stack's store callbacks can run at any time.
 import errno
@@ -313,28 +316,33 @@ class _Bridge:
         # waits with read(0), which consumes nothing: a timeout can never lose data.
         stream = asyncio.StreamReader(self.sock)
         while True:
-            while self.later:
-                typ, p = self.later.pop(0)
-                self.dispatch(typ, memoryview(p))
+            self._take_later()
             try:
                 await asyncio.wait_for_ms(stream.read(0), _IDLE_MS)
             except asyncio.TimeoutError:
                 continue
-            try:
-                self._fill()
-            except OSError:
-                _closed()
-            try:
-                self._frames(None)
-            except OSError as e:  # an answer that could not be sent: report, carry on
-                sys.print_exception(e)
+            self._take_incoming()
 
-    def preempt(self):
-        # Called inside the main program's calls into the stack: events that came meanwhile
-        # reach the handler there (NimBLE's task preempting it), not only at the pump's await.
+    def _take_later(self):
         while self.later:
             typ, p = self.later.pop(0)
             self.dispatch(typ, memoryview(p))
+
+    def _take_incoming(self):
+        try:
+            self._fill()
+        except OSError:
+            _closed()
+        try:
+            self._frames(None)
+        except OSError as e:  # an answer that could not be sent: report, carry on
+            sys.print_exception(e)
+
+    def preempt(self):
+        # Called inside the main program's calls into the stack, and at its preemption points
+        # (preempt.py): events that came meanwhile reach the handler there (NimBLE's task
+        # preempting it), not only at the pump's await.
+        self._take_later()
         if self.poll.poll(0):
             try:
                 self._fill()
@@ -467,6 +475,7 @@ class _BLE:
         self._bufs = {}  # value handle -> [size, append]
         self._conns = []
         self.busy = 0  # the handler is running (NimBLE's task delivers one event at a time)
+        self.events = 0  # events handed to the handler
         self._mem = bytearray(_IRQ_MEM)
         self._mem_n = 0
         self._pool = _POOL
@@ -496,6 +505,7 @@ class _BLE:
             w.sched_lock()
         r = None
         self.busy += 1
+        self.events += 1
         try:
             r = h(event, data)
         except Exception as e:

@@ -5,7 +5,8 @@
 #
 # The world runs in realtime, with the simulated student as its force source (or the simulated
 # load rig, when the host hangs a weight); the button, the battery, the rig and the truth dump
-# answer the bridge's simulation controls. The firmware's files (kit_id.txt,
+# answer the bridge's simulation controls. The bridge's events preempt the firmware's main
+# program at bytecode jumps (preempt.py). The firmware's files (kit_id.txt,
 # bonds.bin, cal.bin) live in the current directory, as on the kit's flash.
 import json
 import math
@@ -99,6 +100,11 @@ prepare_flash(world, KIND, CHIP, KIT_ID)
 
 bluetooth.connect_bridge("127.0.0.1", PORT)
 bluetooth.on_sim(_sim)
+import preempt  # noqa: E402
+
+# As on the port, the bridge's events preempt the firmware at its next bytecode jump, not only
+# at the pump's await or in a call into the stack (preempt.py; FINEMOTOR_SIM_PREEMPT=0: off).
+preempt.start(sock=bluetooth._bridge.sock)
 asyncio.create_task(world.run())
 sys.argv[:] = [MAIN]
 exec(open(MAIN).read(), {"__name__": "__main__"})

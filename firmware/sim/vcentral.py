@@ -10,6 +10,11 @@
 #   c.pair(conn, c.peer)           # so they preempt the main program wherever time passes
 #   c.write(conn, h, b"...")       # (a bus transfer, a call into the stack, a flash write)
 #
+# With preempt.py started, they also come between two statements of the main program (at a
+# bytecode jump), and one that falls due while the main program is in the port's C code (a
+# stand-in's call, a handler, a callback) waits for the jump after it, as NimBLE's task waits
+# for the GIL (deliver, preempt).
+#
 # Pairing follows what NimBLE does on the kit (the peripheral), store calls included:
 # nimble/host/src/ble_sm.c ble_sm_persist_keys writes OUR_SEC then PEER_SEC for a new bond;
 # a computer that forgot the kit pairing again raises BLE_GAP_EVENT_REPEAT_PAIRING, on which
@@ -23,6 +28,7 @@
 # key distribution, nimble/host/src/ble_sm.c ble_sm_key_dist: the ID key is the stack's own
 # IRK); `resolve` is how its stack recognises the kit under a new RPA.
 import struct
+import sys
 
 import bluetooth
 from micropython import const
@@ -70,6 +76,7 @@ class Central(bluetooth._Bridge):
         self._next = 0x10
         self._conn = 0
         self._on_notify = []  # events to deliver during the kit's next gatts_notify
+        self._held = []  # events waiting for the main program's next preemption point
         bluetooth.attach(self)
 
     # --- the computer's side ----------------------------------------------------------
@@ -158,6 +165,18 @@ class Central(bluetooth._Bridge):
             w = self.w
             w.call_at(w.now() + 20, lambda t: self.deliver(typ, payload))
             return
+        p = sys.modules.get("preempt")
+        if p is not None and p.S.on:
+            # Preemption at jumps (preempt.py): while the main program holds the GIL (in the
+            # port's C code, a callback, a handler, or machine.disable_irq()) the event waits
+            # for the jump after it (the end of the outermost section, or enable_irq); events
+            # that wait keep their order.
+            if p.holds_gil():
+                self._held.append((typ, payload))
+                p.S.due = True
+                return
+            if self._held:
+                self.preempt()
         self.dispatch(typ, memoryview(payload))
 
     # --- the store, as NimBLE calls it --------------------------------------------------
@@ -233,7 +252,18 @@ class Central(bluetooth._Bridge):
         raise OSError(5)
 
     def preempt(self):
-        return  # events come at their world times (world.call_at)
+        # Events come at their world times (world.call_at); with preemption at jumps, those
+        # that came while the main program held the GIL are handed over at its next point.
+        held = self._held
+        if not held:
+            return
+        p = sys.modules["preempt"]
+        if p.holds_gil():  # not at a point: a call into the stack (bluetooth._BLE._cost),
+            p.S.due = True  # or inside machine.disable_irq(): at the end of that
+            return
+        self._held = []
+        for typ, payload in held:
+            self.deliver(typ, payload)
 
     async def pump(self):
         return

@@ -103,6 +103,7 @@ class World:
         self._sq = [None] * (3 * SCHED_DEPTH)  # queued callbacks: fn, arg, event time
         self._sq_n = 0
         self._sched_locked = 0
+        self._locked_at = 0  # world time the scheduler was last locked
         self._unlocked_at = 0  # world time the scheduler was last unlocked
         self._draining = False
         self.irq_errors = 0
@@ -341,6 +342,8 @@ class World:
 
     def sched_lock(self):
         # py/scheduler.c mp_sched_lock: queued callbacks wait until the matching unlock.
+        if not self._sched_locked:
+            self._locked_at = self.clock.world_us()
         self._sched_locked += 1
 
     def sched_unlock(self):
@@ -382,7 +385,10 @@ class World:
         # Stamped when it runs: at the event, or later if it waited (virtual time); in
         # realtime only a modelled wait counts (the scheduler locked), not the host's lateness.
         c = self.clock
-        u = self._unlocked_at if c.realtime else c.world_us()
+        if c.realtime:  # the lock held it only if it came due while locked
+            u = self._unlocked_at if t >= self._locked_at else t
+        else:
+            u = c.world_us()
         tw = (t if t > u else u) + self.rng.irange(_LAT_US[0], _LAT_US[1])
         if not c.realtime:
             c.set_world(tw)
@@ -501,11 +507,49 @@ def _patch_asyncio():
     ioq = asyncio.core.IOQueue
     orig = ioq.wait_io_event
 
+    def poll(q):
+        # IOQueue.wait_io_event(0). The interpreter's poll (extmod/modselect.c
+        # poll_set_poll_until_ready_or_timeout) waits MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
+        # (1 ms) of host time whenever a stream without a file descriptor is registered (a
+        # ThreadSafeFlag), even for a timeout of 0: virtual time would spend most of the
+        # host's time asleep. Such streams are asked here (their ioctl), as that poll does.
+        m = q.map
+        ready = None
+        for k in m:
+            sm = m[k]
+            s = sm[2]
+            if hasattr(s, "fileno"):  # a descriptor: the interpreter's own poll
+                return orig(q, 0)
+            ev = s.ioctl(3, (1 if sm[0] is not None else 0) | (4 if sm[1] is not None else 0))
+            if ev:  # MP_STREAM_POLL: POLLIN 1, POLLOUT 4
+                ready = [] if ready is None else ready
+                ready.append((s, ev))
+        if ready is None:
+            return None
+        push = asyncio.core._task_queue.push
+        for s, ev in ready:  # what IOQueue.wait_io_event does with each
+            sm = m[id(s)]
+            if ev & ~4 and sm[0] is not None:
+                push(sm[0])
+                sm[0] = None
+            if ev & ~1 and sm[1] is not None:
+                push(sm[1])
+                sm[1] = None
+            if sm[0] is None and sm[1] is None:
+                q._dequeue(s)
+            elif sm[0] is None:
+                q.poller.modify(s, 4)
+            else:
+                q.poller.modify(s, 1)
+        return None
+
     def wait_io_event(q, dt):
         w = _current
-        if w is None or w.clock.realtime or dt == 0:
+        if w is None or w.clock.realtime:
             return orig(q, dt)
-        orig(q, 0)
+        if dt == 0:
+            return poll(q)
+        poll(q)
         core = asyncio.core
         head = core._task_queue.peek()
         if head is not None and core.ticks_diff(head.ph_key, core.ticks()) <= 0:
@@ -522,6 +566,6 @@ def _patch_asyncio():
             raise RuntimeError("virtual time: every task waits and no simulated event is due")
         w._run_until(target)
         c.set_world(target)
-        return orig(q, 0)
+        return poll(q)
 
     ioq.wait_io_event = wait_io_event

@@ -205,6 +205,15 @@ def test_realtime_world_follows_the_host_clock() -> None:
     assert d["handled"] == pytest.approx(320 * d["ms"] / 1000, rel=0.2)
 
 
+def test_realtime_callbacks_are_stamped_at_their_period_after_an_unrelated_lock() -> None:
+    # The host fired timer periods late; a Bluetooth handler locked and unlocked the scheduler
+    # before they ran: they still carry their own periods' times, 5 ms apart.
+    d = run("drv_stamps.py")
+    assert d["stamps"] >= 2  # 12 ms of a busy host (more if it was descheduled too)
+    assert all(g == pytest.approx(5000, abs=30) for g in d["gaps"])
+    assert d["before_unlock"] == d["stamps"]
+
+
 # ---------------------------------------------------------------- FSR, button, LED, battery
 
 

@@ -73,20 +73,23 @@ class Kit:
         self.battery_pct = 100
         self.battery_mv = 0
         # Posted by the Bluetooth handler, applied by _stream (the one owner of framer and
-        # sampler state): control requests in a ring of preallocated slots, the link's MTU,
-        # and a new connection. A response NimBLE had no buffer for waits in _resp.
+        # sampler state): control requests in a ring of preallocated slots, each with the
+        # connection it came on, and the link's MTU. A response NimBLE had no buffer for
+        # waits in _resp. The handler preempts _stream at any bytecode jump, so nothing here
+        # is read and then cleared.
         self._req = [bytearray(_REQ_MAX) for _ in range(_REQS)]
         self._req_len = bytearray(_REQS)
         self._req_enc = bytearray(_REQS)
+        self._req_conn = bytearray(_REQS)
         self._req_in = 0
         self._req_out = 0
         self.requests_dropped = 0
         self._resp = None
+        self._resp_conn = 0
         self._mtu = 23
         self._mtu_n = 0  # bumped by the handler with each new MTU (no read-and-clear race)
         self._mtu_seen = 0
-        self._conn_n = 0  # bumped by the handler on each connection
-        self._conn_seen = 0
+        self._conn_n = 0  # bumped by the handler on each connection (modulo 256)
 
     # --- used by the control point ------------------------------------------------------
     def now(self):
@@ -103,7 +106,11 @@ class Kit:
             self.framer.sync()
             self.framer.flags = 2  # FLAG_RESUMED
         self.armed = True
-        self.sampler.start()
+        if self.sampler.start() and not self.framer.flags & 2:
+            # A STOP's last block ended just now, before the sampler took this START: it
+            # started afresh after all.
+            self.framer.sync()
+            self.framer.flags = 2
         if not self.device.use_timer:
             try:
                 if self.channels.adc.ready():
@@ -157,7 +164,7 @@ class Kit:
         self.armed = False
         self._mtu = 23
         self._mtu_n += 1
-        self._conn_n += 1
+        self._conn_n = (self._conn_n + 1) & 0xFF
         self.flag.set()
 
     def on_disconnect(self):
@@ -180,15 +187,14 @@ class Kit:
         self._req[k][:n] = data
         self._req_len[k] = n
         self._req_enc[k] = 1 if encrypted else 0
+        self._req_conn[k] = self._conn_n
         self._req_in = (i + 1) & 0xFF
         self.flag.set()
 
     def _apply_posted(self):
-        # In _stream: take in what the handler posted.
-        if self._conn_n != self._conn_seen:  # a new connection: no request or reply of old
-            self._conn_seen = self._conn_n
-            self._req_out = self._req_in
-            self._resp = None
+        # In _stream: take in what the handler posted. A request or a response of an earlier
+        # connection is dropped; one of the current connection never is, even if the handler
+        # posted it before this task saw that connection begin (it was busy: a flash write).
         if self._mtu_n != self._mtu_seen:
             self._mtu_seen = self._mtu_n
             m = self._mtu
@@ -198,7 +204,7 @@ class Kit:
         while True:
             r = self._resp
             if r is not None:
-                if link.conn is None:
+                if link.conn is None or self._resp_conn != self._conn_n:
                     self._resp = None
                 elif not link.notify(link.h_control, r):
                     return  # no buffer now (ENOMEM): the same response, next time
@@ -207,12 +213,14 @@ class Kit:
             if o == self._req_in:
                 return
             k = o % _REQS
-            req = memoryview(self._req[k])[: self._req_len[k]]
-            try:
-                self._resp = self.control.handle(req, self._req_enc[k] == 1)
-            except Exception as e:  # a request never takes the stream task down
-                sys.print_exception(e)
-                self._resp = self.control.error(req)
+            if self._req_conn[k] == self._conn_n:
+                req = memoryview(self._req[k])[: self._req_len[k]]
+                self._resp_conn = self._req_conn[k]
+                try:
+                    self._resp = self.control.handle(req, self._req_enc[k] == 1)
+                except Exception as e:  # a request never takes the stream task down
+                    sys.print_exception(e)
+                    self._resp = self.control.error(req)
             self._req_out = (o + 1) & 0xFF
 
     # --- tasks -------------------------------------------------------------------------

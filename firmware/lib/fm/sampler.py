@@ -11,6 +11,7 @@ import machine
 from micropython import const
 
 _TICK_MASK = const(0x3FFFFFFF)
+_HALF = const(1 << 29)  # tick differences beyond this are negative
 _LATENCY_US = const(20000)  # a sample waits at most ~20 ms on the device
 _GAP_MAX = const(1 << 25)  # gaps shorter than this (33 s) are counted in 1/16 us: small ints
 
@@ -52,9 +53,14 @@ class Sampler:
         return rate
 
     def start(self):
+        # Start sampling: True if it starts afresh, False if it was sampling still (a STOP
+        # that was finishing its block is cancelled). The handler is a soft callback: it runs
+        # at any bytecode jump of the main program, here too, and may halt the sampler at a
+        # block boundary between two of these statements.
         if self.running:
             self._stopping = False
-            return
+            if self.running:
+                return False
         self._last = -1
         self._anchor = -1  # stamp of the last sample taken on time
         self._late_n = 0  # samples taken late since then
@@ -66,24 +72,31 @@ class Sampler:
             self._timer.init(freq=self.rate, mode=machine.Timer.PERIODIC, callback=self._isr)
         else:
             self.channels.adc.drdy.irq(handler=self._isr, trigger=machine.Pin.IRQ_FALLING)
+        return True
 
     def stop(self):
-        # Ask to stop at the next block boundary (or now, if already on one).
+        # Stop at the next block boundary, or now if on one. `_stopping` first: a handler that
+        # runs between the check and the halt then halts at that boundary itself instead of
+        # taking a sample into the block (the pause would fall inside it).
         if self.running:
+            self._stopping = True
             if self.ring.at_block_start():
                 self._halt()
-            else:
-                self._stopping = True
 
     def _halt(self):
+        # From stop() or the handler; a halt that the handler did in between makes it a no-op.
+        if not self.running:
+            return
+        self.running = False
+        self._stopping = False
         if self._late_n:  # no sample on time came after the gap: count by the late stamp
             self.missed += self._periods((self._last - self._anchor) & _TICK_MASK) - self._late_n
             self._late_n = 0
-        self.running = False
-        self._stopping = False
-        if self._timer is not None:
-            self._timer.deinit()
+        if self._use_timer:
+            t = self._timer
             self._timer = None
+            if t is not None:
+                t.deinit()
         else:
             self.channels.adc.drdy.irq(handler=None)
         self._flag.set()
@@ -91,10 +104,12 @@ class Sampler:
     def kick(self, now):
         # Called by the stream task: if the data-ready line has gone quiet for 4 periods while
         # sampling (a missed edge leaves some chips' DRDY asserted, with no new edge to come),
-        # read once by hand, which releases it. Returns True if it had to.
+        # read once by hand, which releases it. Returns True if it had to. The handler may
+        # have taken a sample after the caller read `now` (it runs at any bytecode jump):
+        # a last sample newer than `now` is no silence.
         if not self.running or self._use_timer or self._last < 0:
             return False
-        if ((now - self._last) & _TICK_MASK) < (self._period << 2):
+        if ((now - self._last + _HALF) & _TICK_MASK) - _HALF < (self._period << 2):
             return False
         self._isr(None)
         return True
@@ -109,6 +124,9 @@ class Sampler:
 
     def _isr(self, _src):
         if not self.running:
+            return
+        if self._stopping and self.ring.at_block_start():
+            self._halt()  # a STOP came while on a boundary: no sample into the next block
             return
         t = time.ticks_us() & _TICK_MASK  # type: ignore[operator]  # stubs keep ticks opaque
         if not self._use_timer and _src is not None and not self.channels.adc.ready():

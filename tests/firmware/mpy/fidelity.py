@@ -1,18 +1,24 @@
 # The kit's whole firmware (Kit: sampler, framer, control point, GATT server) on the simulated
 # board, with vcentral.Central as the computer, in virtual time, under the ESP32 stand-ins.
-# Usage: micropython fidelity.py SCENARIO KIND ADC_CHIP|-   (run in a scratch directory: the
-# firmware's files go there). Prints "R key value" results and "F <hex>" for every data
-# notification, "C <hex>" for every control response, in the order they were sent.
+# Usage: micropython fidelity.py SCENARIO KIND ADC_CHIP|- [SEED]   (run in a scratch directory:
+# the firmware's files go there). Prints "R key value" results and "F <hex>" for every data
+# notification, "C <hex>" for every control response, in the order they were sent. With SEED,
+# Bluetooth events and soft callbacks also preempt the main program at bytecode jumps (preempt.py:
+# a tick every 60-150 us of host time, the main program's Python taking up to 2 ms of device
+# time between two), the ticks seeded with SEED.
 import binascii
 import gc
 import struct
 import sys
+
+import utime  # the host's clock
 
 from world import World
 
 SCEN = sys.argv[1]
 KIND = sys.argv[2]
 CHIP = sys.argv[3] if sys.argv[3] != "-" else None
+SEED = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 
 gc.collect()
 heap0 = gc.mem_alloc()
@@ -23,6 +29,10 @@ import bluetooth  # noqa: E402
 import vcentral  # noqa: E402
 
 c = vcentral.Central(w)
+if SEED:
+    import preempt as jumps_at  # (`preempt` is a scenario's name below)
+
+    jumps_at.start(every_us=(60, 150), step_us=(0, 2000), seed=SEED)
 RPA_DEFAULT_S = bluetooth.BLE().rpa_timeout_us // 1000000
 if SCEN == "privacy":
     # The stack renews its RPA every 15 minutes; a few seconds here keep the run short (virtual
@@ -47,7 +57,7 @@ g = kit.link
 ble = bluetooth.BLE()
 gc.collect()
 heap_kit = gc.mem_alloc() - heap1  # the firmware: drivers, Kit, GATT server, 32 s ring
-T = [0]
+T = [0, 0]  # the last token (it wraps at 256), requests written in all
 
 
 def R(k, v):
@@ -56,6 +66,7 @@ def R(k, v):
 
 def req(conn, op, payload=b"", during_notify=False):
     T[0] = (T[0] + 1) & 0xFF
+    T[1] += 1
     c.write(conn, g.h_control, bytes((op, T[0])) + payload, during_notify)
     return T[0]
 
@@ -81,12 +92,15 @@ async def session(mtu=247, window=True):
 class Out:
     # The computer's notifications, printed as they come (a list of them all would take the
     # heap the firmware needs).
+    answered = 0
+
     def append(self, item):
         h, d = item
         if h == g.h_data:
             print("F", binascii.hexlify(d).decode())
         elif h == g.h_control:
             print("C", binascii.hexlify(d).decode())
+            self.answered += 1
 
 
 c.got = Out()
@@ -112,6 +126,9 @@ def bond_entries():
 
 
 def common():
+    if SEED:
+        for k, v in jumps_at.counts().items():
+            R(k, v)
     R("irq_errors", ble.irq_errors)
     R("handler", 0 if ble._handler is None else 1)
     R("store_loops", ble.store_loops)
@@ -273,6 +290,117 @@ async def enomem():
     await ms(500)
     R("requests", T[0])
     R("dropped_requests", getattr(kit, "requests_dropped", -1))
+
+
+async def reconnect():
+    # A computer pairs again while the kit streams: the kit saves its bonds (a 45 ms flash
+    # write). Meanwhile the link drops and the computer is back, encrypted, writing START: the
+    # handler records the new connection and posts START before the main program sees either.
+    conn = await session()
+    req(conn, 0x01)
+    await ms(200)
+    at = []
+    commit = w.flash_commit
+
+    def flash_commit(name, nbytes):
+        if name == "bonds.bin" and not at:
+            t = w.now()
+            at.append(t)
+            w.call_at(t + 2000, lambda _t: c.disconnect(conn))
+            w.call_at(t + 5000, lambda _t: at.append(c.connect()))
+            w.call_at(t + 12000, lambda _t: c.encrypt(at[1]))
+            w.call_at(t + 14000, lambda _t: at.append(req(at[1], 0x01)))
+        commit(name, nbytes)
+
+    w.flash_commit = flash_commit
+    c.pair(conn)
+    await ms(300)
+    w.flash_commit = commit
+    R("inside_write", 1 if len(at) == 3 and w.now() > at[0] + 45000 else 0)
+    R("start_token", at[2] if len(at) == 3 else -1)
+    n = kit.ring.count
+    await ms(100)
+    R("sampling", 1 if kit.sampler.running and kit.ring.count > n else 0)
+    R("armed", 1 if kit.armed else 0)  # data flows on the new connection
+    R("encrypted", 1 if g.encrypted else 0)
+
+
+async def answered():
+    # A computer waits for the answers to what it asked before it goes (up to 2 s).
+    for _ in range(200):
+        if c.got.answered >= T[1]:
+            return
+        await ms(10)
+
+
+async def jumps():
+    # The whole control point, many times over, while the kit streams at its full rate (with
+    # SEED, under dense preemption at bytecode jumps): a computer pairs, starts, asks for time,
+    # backfill and the calibration, stages and commits one, leaves and comes back; then STOP
+    # and START in turn; then the whole recording again as backfill.
+    cal = kit.cal.blob
+    crc = binascii.crc32(cal) & 0xFFFFFFFF
+    conn = await session()
+    req(conn, 0x01)
+    await ms(200)
+    for k in range(4):
+        for i in range(12):
+            req(conn, 0x06)
+            await ms(7)
+            req(conn, 0x07, struct.pack("<HH", (kit.ring.count - 120) & 0xFFFF, 60))
+            await ms(11)
+            req(conn, 0x08, struct.pack("<H", (i * 40) % len(cal)))
+            await ms(5)
+        for off in range(0, len(cal), 100):
+            req(conn, 0x09, struct.pack("<H", off) + cal[off : off + 100])
+            await ms(4)
+        if k == 1:
+            req(conn, 0x0A, struct.pack("<HI", len(cal), crc))
+        await answered()
+        c.disconnect(conn)
+        await ms(30)
+        conn = c.connect()
+        await ms(10)
+        c.encrypt(conn)
+        c.mtu(conn, 247)
+        await ms(20)
+        req(conn, 0x01)
+        await ms(150)
+    s = kit.sampler
+    ring = kit.ring
+    n = ring.count
+    R("samples", n)  # one START, sampling ever since
+    R("missed", s.missed)
+    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
+    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
+    R("t_first", ring.tick(ring.slot(0)))
+    R("t_last", ring.tick(ring.slot(n - 1)))
+    # STOP and START in turn, ten times; with SEED, more until enough came between two
+    # statements (ticks come from the host's clock: this takes longer on a slow host), within
+    # 3 s of the host's time.
+    t0 = utime.ticks_ms()
+    i = 0
+    while i < 10 or (
+        SEED
+        and (jumps_at.S.handed[1] < 20 or jumps_at.S.callbacks[1] < 200)
+        and utime.ticks_diff(utime.ticks_ms(), t0) < 3000
+    ):
+        req(conn, 0x02)
+        await ms(13 + i % 10)
+        req(conn, 0x06)
+        await ms(9)
+        req(conn, 0x01)
+        await ms(40)
+        i += 1
+    req(conn, 0x07, struct.pack("<HH", (ring.count - ring.held()) & 0xFFFF, ring.held()))
+    await ms(3000)
+    req(conn, 0x02)
+    await answered()
+    await ms(100)
+    R("requests", T[1])  # tokens wrap: the test counts them
+    R("dropped_requests", kit.requests_dropped)
+    R("overwritten", kit.framer.overwritten)
+    R("cal_writes", w.flash_writes.get("cal.bin.new", 0))
 
 
 def heard(since):

@@ -89,6 +89,32 @@ async def session(mtu=247, window=True):
     return conn
 
 
+async def bonded_again(settle_ms):
+    # The bonded computer connects again (no pairing: the bond's keys), then STARTs.
+    conn = c.connect()
+    await ms(10)
+    c.encrypt(conn)
+    c.mtu(conn, 247)
+    await ms(settle_ms)
+    req(conn, 0x01)
+    return conn
+
+
+def report_stream():
+    # Report the samples taken, missed, the period and the first and last stamps; return the
+    # count.
+    s = kit.sampler
+    ring = kit.ring
+    n = ring.count
+    R("samples", n)
+    R("missed", s.missed)
+    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
+    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
+    R("t_first", ring.tick(ring.slot(0)))
+    R("t_last", ring.tick(ring.slot(n - 1)))
+    return n
+
+
 class Out:
     # The computer's notifications, printed as they come (a list of them all would take the
     # heap the firmware needs).
@@ -251,23 +277,10 @@ async def stall():
         await ms(50)
         await another_computer_pairs(0x70 + k, 300)
         await ms(50)
-        conn = c.connect()
-        await ms(10)
-        c.encrypt(conn)
-        c.mtu(conn, 247)
-        await ms(50)
-        req(conn, 0x01)
+        conn = await bonded_again(50)
         await ms(700)
-    s = kit.sampler
-    ring = kit.ring
-    n = ring.count
-    R("samples", n)
-    R("missed", s.missed)
-    R("period_us", s._period)
-    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
-    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
-    R("t_first", ring.tick(ring.slot(0)))
-    R("t_last", ring.tick(ring.slot(n - 1)))
+    n = report_stream()
+    R("period_us", kit.sampler._period)
     req(conn, 0x07, struct.pack("<HH", 0, n & 0xFFFF))  # everything again, as backfill
     await ms(3000)
     req(conn, 0x02)
@@ -359,22 +372,10 @@ async def jumps():
         await answered()
         c.disconnect(conn)
         await ms(30)
-        conn = c.connect()
-        await ms(10)
-        c.encrypt(conn)
-        c.mtu(conn, 247)
-        await ms(20)
-        req(conn, 0x01)
+        conn = await bonded_again(20)
         await ms(150)
-    s = kit.sampler
+    report_stream()  # one START, sampling ever since
     ring = kit.ring
-    n = ring.count
-    R("samples", n)  # one START, sampling ever since
-    R("missed", s.missed)
-    # The stylus samples from the MCU's timer (device clock), the grip on the ADC's own clock.
-    R("period_ns", s._period * 1000 if KIND == "stylus" else w.truth["grip"]["period_ns"])
-    R("t_first", ring.tick(ring.slot(0)))
-    R("t_last", ring.tick(ring.slot(n - 1)))
     # STOP and START in turn, ten times; with SEED, more until enough came between two
     # statements (ticks come from the host's clock: this takes longer on a slow host), within
     # 3 s of the host's time.

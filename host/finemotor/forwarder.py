@@ -326,9 +326,9 @@ def batched_frame(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"k": DATA, "ds": [dict(p) for p in parts]}
 
 
-def metrics_frame(dev: str, snapshot: LiveSnapshot) -> dict[str, Any]:
-    """An ``m`` frame: the live tiles of a metric snapshot (:func:`tiles`)."""
-    return {"k": METRICS, "dev": dev, "tiles": tiles(snapshot)}
+def metrics_frame(dev: str, shown: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``m`` frame: a device's live tiles (:func:`tiles` of a metric snapshot)."""
+    return {"k": METRICS, "dev": dev, "tiles": dict(shown)}
 
 
 def status_frame(
@@ -408,6 +408,10 @@ class Forwarder:
         self.dropped = 0
         self._queue: deque[str] = deque(maxlen=_QUEUE)
         self._latest: dict[str, str] = {}
+        """The latest frame of each kept kind (hello, each device's status): what a
+        reconnection sends first, with each device's latest tiles."""
+        self._tiles_last: dict[str, dict[str, Any]] = {}
+        """Each device's latest tiles, sent or not (what a reconnection sends)."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_t: dict[str, float] = {}
@@ -568,9 +572,7 @@ class Forwarder:
         """Queue the live tiles of a metric snapshot: at most :data:`TILES_HZ` a second per
         device, in the device's next data frame (a newer snapshot replaces one still
         waiting); in a frame of their own when no data frame takes them in time."""
-        shown = tiles(snapshot)
-        self._tiles_due[dev] = shown
-        self._latest[f"m:{dev}"] = dumps_frame({"k": METRICS, "dev": dev, "tiles": shown})
+        self._tiles_due[dev] = self._tiles_last[dev] = tiles(snapshot)
         self._arm_tiles()
 
     def _tiles_ready(self, dev: str, now: float) -> bool:
@@ -604,9 +606,7 @@ class Forwarder:
         for dev in list(self._tiles_due):
             if force or self._tiles_late_at(dev) <= now + 1e-3:
                 self._tiles_sent[dev] = now
-                shown = self._tiles_due.pop(dev)
-                msg = dumps_frame({"k": METRICS, "dev": dev, "tiles": shown})
-                self._send(msg, keep=True, key=f"m:{dev}")
+                self._send(dumps_frame(metrics_frame(dev, self._tiles_due.pop(dev))), keep=False)
         self._arm_tiles()
 
     def _on_tiles_timer(self) -> None:
@@ -660,6 +660,10 @@ class Forwarder:
                         self.connects += 1
                         self._queue.clear()
                         self._queue.extend(self._latest.values())
+                        self._queue.extend(
+                            dumps_frame(metrics_frame(dev, shown))
+                            for dev, shown in self._tiles_last.items()
+                        )
                         self.connected = True
                         self._set_problem(None)
                         logger.info("publishing to the relay")

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import math
+import socket
 from typing import Any
 
 import aiohttp
@@ -372,3 +373,35 @@ def test_display_points_keep_each_blocks_newest_and_the_display_rate(
     assert display_points(blocks, CAL["grip"]).traces.get("force", []) == [
         float(round(t * fs)) for t in one_by_one
     ]
+
+
+def test_a_relay_reached_late_gets_the_latest_status_and_tiles_first() -> None:
+    """What the desk had before the relay answered (a status, tiles) reaches the relay as soon
+    as it does, after the hello; the display frames of then are gone (the page shows a gap)."""
+
+    async def main() -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        s = PublishedSession.new("S-6")
+        fwd = Forwarder(f"http://127.0.0.1:{port}", s, devices=["grip"])
+        await fwd.start()  # nothing listens yet
+        engine = GripEngine(CAL["grip"], GRIP_HZ, channels=CHANNELS["grip"])
+        for k in range(3):
+            block = kit_block("grip", k * 64, 64)
+            engine.feed(block)
+            fwd.status("grip", True, 90 - k, CAL["grip"])
+            fwd.metrics("grip", engine.snapshot())
+            fwd.blocks("grip", [block], CAL["grip"], to_host)
+        assert not fwd.connected and fwd.dropped > 0
+        async with Relay("127.0.0.1", port) as relay:
+            await eventually(lambda: s.session_id in relay.sessions, 10.0)
+            sess = relay.sessions[s.session_id]
+            await eventually(lambda: {("s", "grip"), ("m", "grip")} <= set(sess.latest))
+            status = json.loads(sess.latest[("s", "grip")])
+            shown = json.loads(sess.latest[("m", "grip")])
+            assert status["battery"] == 88  # the last of the three
+            assert shown["tiles"] == tiles(engine.snapshot())
+            await fwd.close()
+
+    run(main(), 30)
